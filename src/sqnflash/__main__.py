@@ -1,0 +1,3 @@
+from sqnflash.cli.main import entry_point
+
+entry_point()

@@ -1,0 +1,57 @@
+"""`sqnflash` entry point: one adapter maps every error to its message and exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from sqnflash import __version__
+from sqnflash.cli.output import print_error
+from sqnflash.cli.sim_cmd import sim
+from sqnflash.errors import InternalError, Interrupted, SqnflashError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sqnflash")
+def cli() -> None:
+    """Inspect, upgrade and rescue the firmware of Sequans Monarch LTE modems."""
+
+
+cli.add_command(sim)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (for scripts and tests)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
+    try:
+        cli.main(args=args, prog_name="sqnflash", standalone_mode=False)
+    except click.exceptions.Abort:
+        error = Interrupted()
+        print_error(error, as_json=as_json)
+        return error.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except SqnflashError as error:
+        print_error(error, as_json=as_json)
+        return error.exit_code
+    except KeyboardInterrupt:
+        error = Interrupted()
+        print_error(error, as_json=as_json)
+        return error.exit_code
+    except BrokenPipeError:
+        return 1
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+def _internal(exc: BaseException) -> InternalError:
+    return InternalError(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,107 @@
+"""`sqnflash sim`: run the simulated modem on a pseudo-terminal, and make synthetic images."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from sqnflash.errors import BadOption
+from sqnflash.sim.config import MODES, SimConfig, SimConfigError
+from sqnflash.sim.faults import FaultError
+from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from sqnflash.sim.pty_server import PtyServer, run_until_signalled
+from sqnflash.sim.simulator import Simulator
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise BadOption(f"{what} {item!r} must look like name=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+@click.group(invoke_without_command=True)
+@click.option("--pty", "use_pty", is_flag=True, help="Serve the modem on a pseudo-terminal.")
+@click.option("--link", type=click.Path(path_type=Path),
+              help="Also make PATH a symbolic link to the pseudo-terminal.")
+@click.option("--version", "version", type=int, help="Firmware build the modem runs [38638].")
+@click.option("--family", type=click.Choice([f.value for f in Family]), help="catm1 or nb1.")
+@click.option("--mode", type=click.Choice(MODES), help="Mode the modem is found in [app].")
+@click.option("--old-bootrom", is_flag=True, help="Factory bootrom 33080 (firmware 33080 too "
+              "unless --version is given).")
+@click.option("--imei", help="IMEI reported by AT+CGSN.")
+@click.option("--seed", type=int, help="Seed of the fault generator.")
+@click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE",
+              help="Inject a fault (see `sqnflash sim faults`).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Any other simulator setting (echo=1, apply_s=30, reboot_s=5, ...).")
+@click.pass_context
+def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | None,
+        family: str | None, mode: str | None, old_bootrom: bool, imei: str | None,
+        seed: int | None, faults: tuple[str, ...], settings: tuple[str, ...]) -> None:
+    """A simulated SQN3330 modem, for trying sqnflash and other tools without hardware.
+
+    With --pty it prints `READY <device>` once the pseudo-terminal accepts bytes, serves until
+    SIGTERM or Ctrl-C, then prints a one-line JSON summary of the modem's final state.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not use_pty:
+        click.echo(ctx.get_help())
+        return
+    query = dict(_pairs(settings, "--set"))
+    for key, value in (("version", version), ("family", family), ("mode", mode),
+                       ("imei", imei), ("seed", seed)):
+        if value is not None:
+            query[key] = str(value)
+    if old_bootrom:
+        query["old_bootrom"] = "1"
+    for name, value in _pairs(faults, "--fault").items():
+        query[f"fault_{name}"] = value
+    query["clock"] = "real"
+    try:
+        config = SimConfig.from_query("&".join(f"{k}={v}" for k, v in query.items()))
+        simulator = Simulator(config)
+    except (SimConfigError, FaultError) as exc:
+        raise BadOption(str(exc)) from exc
+    server = PtyServer(simulator, link)
+
+    def ready(device: str) -> None:
+        sys.stdout.write(f"READY {device}\n")
+        sys.stdout.flush()
+
+    run_until_signalled(server, ready)
+    sys.stdout.write(json.dumps(simulator.summary()) + "\n")
+    sys.stdout.flush()
+
+
+@sim.command("make-image")
+@click.option("--kind", type=click.Choice([k.value for k in ImageKind]), required=True)
+@click.option("--family", type=click.Choice([f.value for f in Family]), default="catm1",
+              show_default=True)
+@click.option("--version", "version", type=int, required=True, help="Build the image installs.")
+@click.option("--from", "source", type=int, help="Differential images: the build they patch.")
+@click.option("--size", type=int, help="Total size in bytes [the size of the real release].")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Where to write it [the official file name, in the current folder].")
+def make_image_cmd(kind: str, family: str, version: int, source: int | None, size: int | None,
+                   output: Path | None) -> None:
+    """Write a synthetic firmware file the simulator accepts.
+
+    The file has the layout of real packages (CABA containers with Fletcher-32 trailers, or a
+    32-bit big-endian ELF for the updater) and the official naming.
+    """
+    kind_e, family_e = ImageKind(kind), Family(family)
+    try:
+        data = make_image(kind_e, family_e, version, source=source, size=size)
+    except ValueError as exc:
+        raise BadOption(str(exc)) from exc
+    path = output or Path(default_name(kind_e, family_e, version, source))
+    path.write_bytes(data)
+    click.echo(f"wrote {path} ({len(data)} bytes, {kind} {family} {version})")

@@ -1,0 +1,411 @@
+"""The catalogue of everything that can go wrong, with what to do about it.
+
+Every error a user can see is a subclass of `SqnflashError` with a stable code (`SQF-Ennn`), a
+one-line cause, advice on what to do next, and its own process exit code. The CLI prints them the
+same way in text and JSON; `docs/errors.md` is generated from this module (`sqnflash errors --markdown`)
+and a test keeps the two in step.
+
+Code ranges: E1xx files and input, E2xx ports and links, E3xx talking to the modem, E4xx STP
+transfers, E5xx the upgrade itself, E6xx Pycom boards, E9xx interruptions and internal errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+CATALOGUE: dict[str, type[SqnflashError]] = {}
+
+
+class SqnflashError(Exception):
+    code: ClassVar[str] = "SQF-E999"
+    exit_code: ClassVar[int] = 1
+    summary: ClassVar[str] = "Something went wrong."
+    advice: ClassVar[str] = "Run again with --trace and report the output."
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            if cls.code in CATALOGUE:
+                raise TypeError(f"error code {cls.code} used twice")
+            used = {c.exit_code for c in CATALOGUE.values()}
+            if cls.exit_code in used:
+                raise TypeError(f"exit code {cls.exit_code} of {cls.code} used twice")
+            CATALOGUE[cls.code] = cls
+
+    def __init__(self, cause: str | None = None, *, advice: str | None = None,
+                 modem_state: str | None = None, details: dict[str, Any] | None = None) -> None:
+        self.cause = cause or self.summary
+        self.hint = advice or self.advice
+        self.modem_state = modem_state
+        self.details = details or {}
+        super().__init__(self.cause)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.cause}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code,
+            "error": type(self).__name__,
+            "cause": self.cause,
+            "advice": self.hint,
+            "exit_code": self.exit_code,
+        }
+        if self.modem_state:
+            out["modem_state"] = self.modem_state
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+# --------------------------------------------------------------------------- E1xx files, input
+
+
+class InputError(SqnflashError):
+    """A file or an option is not usable; the modem was not touched."""
+
+
+class FileMissing(InputError):
+    code = "SQF-E101"
+    exit_code = 10
+    summary = "The file does not exist."
+    advice = "Check the path; download the firmware package again if it was moved or deleted."
+
+
+class NotAFile(InputError):
+    code = "SQF-E102"
+    exit_code = 11
+    summary = "The path is a directory, not a file."
+    advice = "Give the path of the .dup or updater.elf file inside it."
+
+
+class FileUnreadable(InputError):
+    code = "SQF-E103"
+    exit_code = 12
+    summary = "The file cannot be read."
+    advice = "Check its permissions (or run as a user who may read it)."
+
+
+class FileEmpty(InputError):
+    code = "SQF-E104"
+    exit_code = 13
+    summary = "The file is empty."
+    advice = "The download or copy failed: download the firmware package again."
+
+
+class FileTooSmall(InputError):
+    code = "SQF-E105"
+    exit_code = 14
+    summary = "The file is too small to be firmware (under 128 bytes)."
+    advice = "It is probably an error page or a truncated copy: download the package again."
+
+
+class FileTruncated(InputError):
+    code = "SQF-E106"
+    exit_code = 15
+    summary = "The file is shorter than the official release of that name."
+    advice = ("Download the package again and compare its size with the catalogue "
+              "(`sqnflash check`); use --force only if you know the file is good.")
+
+
+class ContainerCorrupt(InputError):
+    code = "SQF-E107"
+    exit_code = 16
+    summary = "The firmware package is corrupted: a check value does not verify."
+    advice = "Download the package again; do not send a corrupted image to the modem."
+
+
+class WrongFileKind(InputError):
+    code = "SQF-E108"
+    exit_code = 17
+    summary = "The file is not the kind of file expected here."
+    advice = "Pass the firmware image (.dup) as IMAGE and the updater with --updater."
+
+
+class DiffSourceMismatch(InputError):
+    code = "SQF-E109"
+    exit_code = 18
+    summary = "The differential image does not apply to the build the modem runs."
+    advice = "Use the differential image whose name starts with the modem's build, or a full image."
+
+
+class FamilyMismatch(InputError):
+    code = "SQF-E110"
+    exit_code = 19
+    summary = "The image is for another modem family (CAT-M1 / NB-IoT)."
+    advice = "Use the image for the modem's family (see `sqnflash info`)."
+
+
+class TooManyImages(InputError):
+    code = "SQF-E111"
+    exit_code = 20
+    summary = "More than one firmware image was given."
+    advice = "Upgrade with one image at a time; pass the updater with --updater."
+
+
+class ImageTooLarge(InputError):
+    code = "SQF-E112"
+    exit_code = 21
+    summary = "The image is larger than the modem can take by the chosen method."
+    advice = "Use --method on-the-fly (or let sqnflash choose the method)."
+
+
+class UpdaterRequired(InputError):
+    code = "SQF-E113"
+    exit_code = 22
+    summary = "This modem needs updater.elf for this upgrade and none was given."
+    advice = ("Pass --updater updater.elf from the same firmware package (zip) as the image.")
+
+
+class UpdaterMismatch(InputError):
+    code = "SQF-E114"
+    exit_code = 23
+    summary = "The updater.elf belongs to another firmware release than the image."
+    advice = "Use the updater.elf from the same package (zip) as the image."
+
+
+class Downgrade(InputError):
+    code = "SQF-E115"
+    exit_code = 24
+    summary = "The image is older than the firmware the modem runs."
+    advice = "Pass --allow-downgrade if you really mean to go back to an older release."
+
+
+class IntermediateRequired(InputError):
+    code = "SQF-E116"
+    exit_code = 25
+    summary = "The modem must first be upgraded to an intermediate release."
+    advice = "Upgrade to the release named above first, then to this one."
+
+
+class BootromRequired(InputError):
+    code = "SQF-E117"
+    exit_code = 26
+    summary = "The modem has the factory bootrom and no bootrom image is available."
+    advice = ("Pass a full image (it carries the bootrom package) or --bootrom FILE with the "
+              "bootrom package.")
+
+
+class BadOption(InputError):
+    code = "SQF-E118"
+    exit_code = 27
+    summary = "An option has a value sqnflash cannot use."
+    advice = "See `sqnflash COMMAND --help`."
+
+
+class NotAnElf(InputError):
+    code = "SQF-E119"
+    exit_code = 28
+    summary = "The updater file is not a valid ELF executable for the modem."
+    advice = "Use updater.elf exactly as it came in the firmware package (zip)."
+
+
+# --------------------------------------------------------------------------- E2xx ports, links
+
+
+class LinkError(SqnflashError):
+    """The serial line itself failed."""
+
+
+class PortNotFound(LinkError):
+    code = "SQF-E201"
+    exit_code = 30
+    summary = "The serial port does not exist."
+    advice = ("Check the cable and the port name (`sqnflash ports` lists them); on Linux add your "
+              "user to the dialout group.")
+
+
+class PortBusy(LinkError):
+    code = "SQF-E202"
+    exit_code = 31
+    summary = "The serial port is in use or cannot be opened."
+    advice = "Close other terminals (screen, minicom, Pymakr, mpremote) that hold the port."
+
+
+class PortLost(LinkError):
+    code = "SQF-E203"
+    exit_code = 32
+    summary = "The serial port went away (device unplugged or reset)."
+    advice = "Reconnect the device and run the same command again: sqnflash resumes."
+
+
+class BadPortUrl(LinkError):
+    code = "SQF-E204"
+    exit_code = 33
+    summary = "The port URL is not valid."
+    advice = "Use a device name (/dev/ttyUSB0, COM5) or a pyserial URL (socket://host:port, sim://)."
+
+
+# --------------------------------------------------------------------------- E3xx the modem
+
+
+class ModemError(SqnflashError):
+    """The modem did not behave as an upgrade needs."""
+
+
+class NoResponse(ModemError):
+    code = "SQF-E301"
+    exit_code = 40
+    summary = "The modem does not answer AT at any baud rate."
+    advice = ("Power-cycle the board (the reset button does not reset the modem), check that "
+              "nothing else uses the port, and try again.")
+
+
+class CommandFailed(ModemError):
+    code = "SQF-E302"
+    exit_code = 41
+    summary = "The modem answered ERROR to a command the upgrade needs."
+    advice = "Run again with --trace to see the exchange; power-cycle the modem and retry."
+
+
+class CommandTimeout(ModemError):
+    code = "SQF-E303"
+    exit_code = 42
+    summary = "The modem stopped answering in the middle of the upgrade."
+    advice = "Power-cycle the modem and run the same command again: sqnflash resumes."
+
+
+class UnexpectedReply(ModemError):
+    code = "SQF-E304"
+    exit_code = 43
+    summary = "The modem sent a reply sqnflash does not understand."
+    advice = "Run again with --trace and report the output."
+
+
+class UnknownMode(ModemError):
+    code = "SQF-E305"
+    exit_code = 44
+    summary = "The modem is in a mode sqnflash cannot handle."
+    advice = "Power-cycle the modem; if it stays in this mode, run `sqnflash recover`."
+
+
+class ModeSwitchFailed(ModemError):
+    code = "SQF-E306"
+    exit_code = 45
+    summary = "The modem did not switch to the requested boot mode."
+    advice = "Power-cycle the modem and run `sqnflash recover`."
+
+
+class BaudNegotiationFailed(ModemError):
+    code = "SQF-E307"
+    exit_code = 46
+    summary = "The baud rate negotiation with the boot loader failed."
+    advice = "Power-cycle the modem and retry; try --baud 115200."
+
+
+class UpdaterDidNotStart(ModemError):
+    code = "SQF-E308"
+    exit_code = 47
+    summary = "The updater was sent but did not start."
+    advice = "Check that updater.elf matches the image's release; power-cycle and retry."
+
+
+# --------------------------------------------------------------------------- E4xx transfers
+
+
+class TransferError(SqnflashError):
+    """An STP transfer could not be completed."""
+
+
+class TransferFailed(TransferError):
+    code = "SQF-E401"
+    exit_code = 60
+    summary = "The transfer failed after every retry."
+    advice = ("Check the cable, try a lower --baud or --block-size, then run the same command "
+              "again: sqnflash resumes.")
+
+
+class TransferRefused(TransferError):
+    code = "SQF-E402"
+    exit_code = 61
+    summary = "The modem refused the STP session."
+    advice = "Power-cycle the modem and retry."
+
+
+class TransferStalled(TransferError):
+    code = "SQF-E403"
+    exit_code = 62
+    summary = "The modem stopped accepting data (its storage may be full)."
+    advice = "Use --method on-the-fly, which does not store the image first."
+
+
+class StpProtocolViolation(TransferError):
+    code = "SQF-E404"
+    exit_code = 63
+    summary = "The modem's STP replies do not make sense."
+    advice = "Run again with --trace and report the output."
+
+
+# --------------------------------------------------------------------------- E5xx upgrades
+
+
+class UpgradeError(SqnflashError):
+    """The upgrade itself did not succeed."""
+
+
+class ApplyFailed(UpgradeError):
+    code = "SQF-E501"
+    exit_code = 70
+    summary = "The modem reported that applying the image failed."
+    advice = ("Check that the image is for this modem (`sqnflash check`), then run "
+              "`sqnflash recover` with a full image to bring the modem back.")
+
+
+class ApplyTimeout(UpgradeError):
+    code = "SQF-E502"
+    exit_code = 71
+    summary = "The modem did not finish applying the image in time."
+    advice = "Leave the modem powered a few minutes more, then run `sqnflash info` or `recover`."
+
+
+class VersionMismatch(UpgradeError):
+    code = "SQF-E503"
+    exit_code = 72
+    summary = "After the upgrade the modem does not report the expected version."
+    advice = "Run `sqnflash info`; if the old version is still there, run the upgrade again."
+
+
+class ModemNotRecoverable(UpgradeError):
+    code = "SQF-E504"
+    exit_code = 73
+    summary = "The modem could not be brought back to a working application."
+    advice = ("Power-cycle the modem and run `sqnflash recover --updater updater.elf IMAGE` with a "
+              "full image and its updater.")
+
+
+class NothingToDo(UpgradeError):
+    code = "SQF-E505"
+    exit_code = 74
+    summary = "The modem already runs this firmware."
+    advice = "Nothing to do; pass --force to flash it again anyway."
+
+
+class JournalError(UpgradeError):
+    code = "SQF-E506"
+    exit_code = 75
+    summary = "The upgrade journal cannot be used."
+    advice = "Pass --journal with a writable path, or fix the permissions of the journal file."
+
+
+# --------------------------------------------------------------------------- E6xx Pycom boards
+
+
+class BoardError(SqnflashError):
+    """The Pycom board in front of the modem is not ready for the upgrade."""
+
+
+# --------------------------------------------------------------------------- E9xx
+
+
+class Interrupted(SqnflashError):
+    code = "SQF-E901"
+    exit_code = 130
+    summary = "Interrupted by the user."
+    advice = "Run the same command again to resume; `sqnflash info` shows the modem's state."
+
+
+class InternalError(SqnflashError):
+    code = "SQF-E999"
+    exit_code = 99
+    summary = "sqnflash hit a bug."
+    advice = "Run again with --trace and report the output."

@@ -1,0 +1,601 @@
+"""STP, the Sequans block transfer protocol, without I/O.
+
+Every frame is a 16-byte big-endian header `>IBBHIHH` (magic, op, sid, plen, tid, hcrc, pcrc)
+followed by `plen` payload bytes. Requests carry the magic ``fast``, replies ``tsaf``; a reply's op is
+the request's op with bit 0x80 set (0x40 is a NACK on Monarch 2). `hcrc` is the CRC-16/XMODEM of the
+header with `hcrc` zeroed, `pcrc` the CRC of the payload (0 when empty). Modems have been seen to
+send `hcrc` 0 in replies: a host accepts 0 as "not computed".
+
+This module holds the frame codec, an incremental decoder that resynchronises on the magic, and the
+two state machines: `StpMaster` (the host uploading an image) and `StpSlave` (the modem side, which
+the simulator runs). Neither touches a port or a clock: bytes go in, events and bytes come out.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+
+from sqnflash.protocol.crc import crc16
+
+HEADER = struct.Struct(">IBBHIHH")
+HEADER_SIZE = HEADER.size  # 16
+REQUEST_MAGIC = 0x66617374  # b"fast"
+REPLY_MAGIC = 0x74736166  # b"tsaf"
+ACK = 0x80
+NACK = 0x40
+OPEN_REPLY = struct.Struct(">BBH")  # ok, version, max transfer (header included)
+U16 = struct.Struct(">H")
+U32 = struct.Struct(">I")
+
+PYCOM_BLOCK_CAP = 2048 - 32  # "31x0 mii limitation" cap kept by every Sequans-derived script
+SESSION_SID = 1
+OPEN_TID = 1
+FIRST_BLOCK_TID = 2
+
+
+class Op(IntEnum):
+    RESET = 0
+    OPEN = 1
+    BLOCK_CMD = 2
+    BLOCK = 3
+    DATA_TYPE = 4
+
+
+class DataType(IntEnum):
+    """Monarch 2 TRANSFER_DATA_TYPE values (+1 when the stream is zlib-compressed)."""
+
+    ELF = 2
+    CABA = 4
+
+
+def op_name(op: int) -> str:
+    base = op & ~(ACK | NACK)
+    try:
+        name = Op(base).name
+    except ValueError:
+        name = f"OP{base:#04x}"
+    if op & NACK:
+        return name + "-NACK"
+    if op & ACK:
+        return name + "-ACK"
+    return name
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame. `hcrc` and `pcrc` are the values found on the wire."""
+
+    magic: int
+    op: int
+    sid: int
+    tid: int
+    payload: bytes = b""
+    hcrc: int = 0
+    pcrc: int = 0
+
+    @property
+    def is_reply(self) -> bool:
+        return self.magic == REPLY_MAGIC
+
+    @property
+    def size(self) -> int:
+        return HEADER_SIZE + len(self.payload)
+
+    def summary(self) -> str:
+        """One line for traces: direction, op, ids, payload meaning."""
+        arrow = "<" if self.is_reply else ">"
+        detail = ""
+        base = self.op & ~(ACK | NACK)
+        if base == Op.OPEN and self.is_reply and len(self.payload) == OPEN_REPLY.size:
+            ok, version, max_transfer = OPEN_REPLY.unpack(self.payload)
+            detail = f" ok={ok} version={version} max_transfer={max_transfer}"
+        elif base == Op.BLOCK_CMD and not self.is_reply and len(self.payload) == U16.size:
+            detail = f" length={U16.unpack(self.payload)[0]}"
+        elif base == Op.BLOCK and self.is_reply and len(self.payload) == U16.size:
+            detail = f" residue={U16.unpack(self.payload)[0]}"
+        elif base == Op.BLOCK and not self.is_reply:
+            detail = f" {len(self.payload)} bytes"
+        return (
+            f"STP {arrow} {op_name(self.op)} sid={self.sid} tid={self.tid} "
+            f"plen={len(self.payload)} hcrc={self.hcrc:#06x}{detail}"
+        )
+
+
+def encode_frame(
+    magic: int, op: int, sid: int, tid: int, payload: bytes = b"", *, header_crc: bool = True
+) -> bytes:
+    """The bytes of one frame; `header_crc=False` leaves hcrc 0 as modems do in replies."""
+    pcrc = crc16(payload) if payload else 0
+    header = HEADER.pack(magic, op, sid, len(payload), tid, 0, pcrc)
+    if header_crc:
+        header = HEADER.pack(magic, op, sid, len(payload), tid, crc16(header), pcrc)
+    return header + payload
+
+
+def encode_request(op: int, sid: int, tid: int, payload: bytes = b"") -> bytes:
+    return encode_frame(REQUEST_MAGIC, op, sid, tid, payload)
+
+
+def encode_reply(
+    op: int, sid: int, tid: int, payload: bytes = b"", *, header_crc: bool = True
+) -> bytes:
+    return encode_frame(REPLY_MAGIC, op | ACK, sid, tid, payload, header_crc=header_crc)
+
+
+def header_crc_of(header: bytes) -> int:
+    """CRC of a 16-byte header with its hcrc field taken as zero."""
+    return crc16(header[:12] + b"\0\0" + header[14:16])
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class DecodeProblem(Enum):
+    GARBAGE = "garbage"  # bytes that are not part of any frame
+    HEADER_CRC = "header-crc"
+    PAYLOAD_CRC = "payload-crc"
+    OVERSIZE = "oversize"  # plen larger than this side can ever receive
+
+
+@dataclass(frozen=True)
+class DecodeError:
+    problem: DecodeProblem
+    count: int  # bytes discarded
+    detail: str = ""
+
+
+class FrameDecoder:
+    """Incremental STP decoder for one direction.
+
+    Resynchronisation: bytes before the expected magic are discarded as garbage. A header whose CRC
+    does not verify is dropped one byte at a time, so a real frame hidden behind a corrupted one is
+    still found. A frame whose payload CRC fails costs only its 16 header bytes: the payload is
+    scanned again for a magic, because after a lost byte the sender's retransmission usually sits
+    inside what looked like the payload. `hcrc` 0 is accepted unverified when `accept_zero_hcrc`
+    (replies from real modems), and `plen` above `max_payload` is treated as a corrupted header.
+    """
+
+    def __init__(self, magic: int, *, accept_zero_hcrc: bool, max_payload: int = 0xFFFF) -> None:
+        self.magic = magic
+        self._magic_bytes = U32.pack(magic)
+        self.accept_zero_hcrc = accept_zero_hcrc
+        self.max_payload = max_payload
+        self._buf = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def take_rest(self) -> bytes:
+        """Hand back the unparsed bytes (the line left STP; they belong to someone else)."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return rest
+
+    def clear(self) -> int:
+        """Forget a partial frame (the sender gave up on it). Returns the bytes dropped."""
+        dropped = len(self._buf)
+        self._buf.clear()
+        return dropped
+
+    def next(self) -> Frame | DecodeError | None:
+        """The next frame or problem, or None when more bytes are needed."""
+        buf = self._buf
+        start = buf.find(self._magic_bytes)
+        if start < 0:
+            # Keep a tail that could be the beginning of a magic.
+            keep = 3
+            if len(buf) > keep:
+                count = len(buf) - keep
+                del buf[:count]
+                return DecodeError(DecodeProblem.GARBAGE, count)
+            return None
+        if start > 0:
+            del buf[:start]
+            return DecodeError(DecodeProblem.GARBAGE, start)
+        if len(buf) < HEADER_SIZE:
+            return None
+        header = bytes(buf[:HEADER_SIZE])
+        magic, op, sid, plen, tid, hcrc, pcrc = HEADER.unpack(header)
+        if hcrc != 0 or not self.accept_zero_hcrc:
+            expected = header_crc_of(header)
+            if expected != hcrc:
+                del buf[:1]
+                return DecodeError(
+                    DecodeProblem.HEADER_CRC,
+                    1,
+                    f"header CRC {hcrc:#06x}, computed {expected:#06x}",
+                )
+        if plen > self.max_payload:
+            del buf[:1]
+            return DecodeError(
+                DecodeProblem.OVERSIZE, 1, f"plen {plen} exceeds {self.max_payload}"
+            )
+        if len(buf) < HEADER_SIZE + plen:
+            return None
+        payload = bytes(buf[HEADER_SIZE : HEADER_SIZE + plen])
+        # An empty payload's pcrc is ignored: a reset reply with pcrc 0x18 has been seen.
+        if plen and (pcrc != 0 or not self.accept_zero_hcrc):
+            computed = crc16(payload)
+            if computed != pcrc:
+                del buf[:HEADER_SIZE]
+                return DecodeError(
+                    DecodeProblem.PAYLOAD_CRC,
+                    HEADER_SIZE,
+                    f"{op_name(op)} tid={tid}: payload CRC {pcrc:#06x}, computed {computed:#06x}",
+                )
+        del buf[: HEADER_SIZE + plen]
+        return Frame(magic, op, sid, tid, payload, hcrc, pcrc)
+
+    def frames(self) -> list[Frame | DecodeError]:
+        out: list[Frame | DecodeError] = []
+        while (item := self.next()) is not None:
+            out.append(item)
+        return out
+
+
+# --------------------------------------------------------------------------- master (host)
+
+
+class MasterState(Enum):
+    RESET = "reset"
+    OPEN = "open"
+    DATA_TYPE = "data-type"
+    BLOCK_CMD = "block-cmd"
+    BLOCK = "block"
+    CLOSE = "close"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the master wants sent now. For a BLOCK the caller supplies `length` bytes at `offset`."""
+
+    state: MasterState
+    op: Op
+    sid: int
+    tid: int
+    offset: int = 0
+    length: int = 0
+    payload: bytes = b""
+
+    @property
+    def needs_data(self) -> bool:
+        return self.op == Op.BLOCK
+
+
+@dataclass(frozen=True)
+class SessionOpened:
+    version: int
+    max_transfer: int
+    block_size: int
+
+
+@dataclass(frozen=True)
+class BlockAccepted:
+    offset: int  # confirmed bytes after this block
+    consumed: int
+    residue: int
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """An exchange other than a block completed (reset, block command, data type, close)."""
+
+    state: MasterState
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A well-formed frame that answers nothing pending (late duplicate, stray reply)."""
+
+    frame: Frame
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The modem answered the pending request negatively; resending may help."""
+
+    frame: Frame
+    reason: str
+
+
+MasterEvent = SessionOpened | BlockAccepted | Advanced | Ignored | Refused | DecodeError
+
+
+class StpProtocolError(Exception):
+    """The modem's replies make no sense for the session; resending will not help."""
+
+
+class StpMaster:
+    """The host side of one STP upload of `total` bytes, starting at `offset`.
+
+    Usage: send `encode(request(), data)`, feed whatever the line returns to `feed()`, and repeat
+    while `not done`. After a timeout or a `Refused`/`DecodeError` the same `request()` is simply sent
+    again: tids are only advanced by a matching reply, so a retransmission carries the same tid and a
+    modem that already processed it can answer it without consuming the data twice.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        block_cap: int = PYCOM_BLOCK_CAP,
+        offset: int = 0,
+        data_type: int | None = None,
+    ) -> None:
+        if total < 0 or not 0 <= offset <= total:
+            raise ValueError("offset must lie within the image")
+        if block_cap < 1:
+            raise ValueError("block cap must be positive")
+        self.total = total
+        self.block_cap = block_cap
+        self.offset = offset
+        self.data_type = data_type
+        self.state = MasterState.RESET
+        self.version = 0
+        self.max_transfer = HEADER_SIZE  # nothing with a payload fits before the session opens
+        self.block_size = 0
+        self._tid = 0
+        self._pending_length = 0
+        self.decoder = FrameDecoder(REPLY_MAGIC, accept_zero_hcrc=True, max_payload=64)
+
+    @property
+    def done(self) -> bool:
+        return self.state == MasterState.DONE
+
+    @property
+    def transferring(self) -> bool:
+        return self.state in (MasterState.BLOCK_CMD, MasterState.BLOCK)
+
+    def request(self) -> Request:
+        state = self.state
+        if state == MasterState.RESET:
+            return Request(state, Op.RESET, 0, 0)
+        if state == MasterState.OPEN:
+            return Request(state, Op.OPEN, SESSION_SID, OPEN_TID)
+        if state == MasterState.DATA_TYPE:
+            assert self.data_type is not None
+            return Request(state, Op.DATA_TYPE, SESSION_SID, self._tid, 0, 0,
+                           U32.pack(self.data_type))
+        if state == MasterState.BLOCK_CMD:
+            length = min(self.total - self.offset, self.block_size)
+            return Request(state, Op.BLOCK_CMD, SESSION_SID, self._tid, self.offset, length,
+                           U16.pack(length))
+        if state == MasterState.BLOCK:
+            return Request(state, Op.BLOCK, SESSION_SID, self._tid, self.offset,
+                           self._pending_length)
+        if state == MasterState.CLOSE:
+            return Request(state, Op.RESET, 0, 0)
+        raise StpProtocolError("the transfer is finished; nothing more to send")
+
+    def encode(self, request: Request, data: bytes = b"") -> bytes:
+        if request.needs_data:
+            if len(data) != request.length:
+                raise ValueError(f"block needs {request.length} bytes, got {len(data)}")
+            payload = data
+        else:
+            payload = request.payload
+        if HEADER_SIZE + len(payload) > max(self.max_transfer, HEADER_SIZE):
+            raise StpProtocolError(
+                f"a {len(payload)}-byte payload exceeds the session's max transfer "
+                f"{self.max_transfer}"
+            )
+        return encode_request(request.op, request.sid, request.tid, payload)
+
+    def restart_session(self) -> None:
+        """Start again with RESET/OPEN, keeping the confirmed offset (the modem lost the session)."""
+        self.state = MasterState.RESET
+        self.decoder.clear()
+
+    def feed(self, data: bytes) -> list[MasterEvent]:
+        self.decoder.feed(data)
+        events: list[MasterEvent] = []
+        while (item := self.decoder.next()) is not None:
+            if isinstance(item, DecodeError):
+                events.append(item)
+            else:
+                events.append(self._on_reply(item))
+        return events
+
+    def _on_reply(self, frame: Frame) -> MasterEvent:
+        if self.state == MasterState.DONE:
+            return Ignored(frame, "transfer already finished")
+        req = self.request()
+        base = frame.op & ~(ACK | NACK)
+        if base != req.op or not frame.op & (ACK | NACK):
+            return Ignored(frame, f"expected a reply to {req.op.name}, got {op_name(frame.op)}")
+        if frame.tid != req.tid:
+            return Ignored(frame, f"reply for tid {frame.tid}, waiting for tid {req.tid}")
+        if frame.op & NACK:
+            return Refused(frame, f"the modem refused {req.op.name} tid={req.tid} (NACK)")
+        if req.op != Op.RESET and frame.sid != req.sid:
+            return Refused(frame, f"reply for session {frame.sid}, expected {req.sid}")
+        return self._advance(req, frame)
+
+    def _advance(self, req: Request, frame: Frame) -> MasterEvent:
+        if req.state == MasterState.RESET:
+            self.state = MasterState.OPEN
+            return Advanced(MasterState.RESET)
+        if req.state == MasterState.OPEN:
+            if len(frame.payload) != OPEN_REPLY.size:
+                return Refused(frame, f"open reply has {len(frame.payload)} payload bytes, not 4")
+            ok, version, max_transfer = OPEN_REPLY.unpack(frame.payload)
+            if not ok:
+                raise StpProtocolError("the modem refused to open an STP session")
+            if max_transfer <= HEADER_SIZE:
+                raise StpProtocolError(f"the modem reports a max transfer of {max_transfer} bytes")
+            self.version = version
+            self.max_transfer = max_transfer
+            self.block_size = min(self.block_cap, max_transfer - HEADER_SIZE)
+            self._tid = FIRST_BLOCK_TID
+            if self.data_type is not None and version >= 2:
+                self.state = MasterState.DATA_TYPE
+            else:
+                self.state = MasterState.BLOCK_CMD if self.offset < self.total else MasterState.CLOSE
+            return SessionOpened(version, max_transfer, self.block_size)
+        if req.state == MasterState.DATA_TYPE:
+            self._tid += 1
+            self.state = MasterState.BLOCK_CMD if self.offset < self.total else MasterState.CLOSE
+            return Advanced(MasterState.DATA_TYPE)
+        if req.state == MasterState.BLOCK_CMD:
+            self._pending_length = req.length
+            self._tid += 1
+            self.state = MasterState.BLOCK
+            return Advanced(MasterState.BLOCK_CMD)
+        if req.state == MasterState.BLOCK:
+            if len(frame.payload) != U16.size:
+                return Refused(frame, f"block reply has {len(frame.payload)} payload bytes, not 2")
+            residue = U16.unpack(frame.payload)[0]
+            if residue > req.length:
+                raise StpProtocolError(
+                    f"the modem reports a residue of {residue} bytes for a {req.length}-byte block"
+                )
+            consumed = req.length - residue
+            self.offset += consumed
+            self._tid += 1
+            self.state = MasterState.BLOCK_CMD if self.offset < self.total else MasterState.CLOSE
+            return BlockAccepted(self.offset, consumed, residue)
+        # CLOSE
+        self.state = MasterState.DONE
+        return Advanced(MasterState.CLOSE)
+
+
+# --------------------------------------------------------------------------- slave (modem)
+
+
+@dataclass(frozen=True)
+class SendReply:
+    data: bytes
+    frame_summary: str
+
+
+@dataclass(frozen=True)
+class BlockReceived:
+    """A block arrived; the owner answers with `StpSlave.complete_block(consumed)`."""
+
+    data: bytes
+    tid: int
+
+
+@dataclass(frozen=True)
+class SessionClosed:
+    received: int  # bytes accepted in this session
+
+
+@dataclass(frozen=True)
+class DataTypeSet:
+    data_type: int
+
+
+@dataclass(frozen=True)
+class RequestRejected:
+    reason: str  # the modem's own wording where it is known
+
+
+SlaveEvent = SendReply | BlockReceived | SessionClosed | DataTypeSet | RequestRejected
+
+
+class StpSlave:
+    """The modem side of STP.
+
+    Choices where the protocol's public description is silent (the simulator documents them):
+    a request with a bad header or payload CRC, an unknown op, a wrong sid or a block longer than
+    announced gets no reply (the host times out and resends); a request repeating the op and tid of
+    the last one answered is a retransmission and gets the same reply again without its data being
+    consumed twice; a block larger than `max_transfer - 16` is refused ("pending transaction is too
+    big"); a RESET after a session was opened closes it.
+    """
+
+    def __init__(self, max_transfer: int, *, version: int = 1, reply_hcrc: bool = True) -> None:
+        self.max_transfer = max_transfer
+        self.version = version
+        self.reply_hcrc = reply_hcrc
+        self.decoder = FrameDecoder(
+            REQUEST_MAGIC, accept_zero_hcrc=False, max_payload=max_transfer - HEADER_SIZE
+        )
+        self.opened = False
+        self.closed = False
+        self.received = 0
+        self._announced: int | None = None
+        self._last: tuple[int, int, bytes] | None = None  # op, tid, reply bytes
+        self._pending_block: Frame | None = None
+
+    @property
+    def busy(self) -> bool:
+        """A block is being written and its reply has not been produced yet."""
+        return self._pending_block is not None
+
+    def feed(self, data: bytes) -> list[SlaveEvent]:
+        self.decoder.feed(data)
+        events: list[SlaveEvent] = []
+        while not self.busy and not self.closed and (item := self.decoder.next()) is not None:
+            if isinstance(item, DecodeError):
+                if item.problem != DecodeProblem.GARBAGE:
+                    events.append(RequestRejected(_MODEM_WORDING[item.problem] + f" ({item.detail})"))
+                continue
+            events.extend(self._on_request(item))
+        return events
+
+    def _reply(self, request: Frame, payload: bytes = b"") -> SendReply:
+        data = encode_reply(request.op, request.sid, request.tid, payload,
+                            header_crc=self.reply_hcrc)
+        self._last = (request.op, request.tid, data)
+        return SendReply(data, Frame(REPLY_MAGIC, request.op | ACK, request.sid, request.tid,
+                                     payload).summary())
+
+    def _on_request(self, frame: Frame) -> list[SlaveEvent]:
+        if self._last is not None and (frame.op, frame.tid) == self._last[:2] and frame.op != Op.RESET:
+            data = self._last[2]
+            return [SendReply(data, f"STP < repeat reply to {op_name(frame.op)} tid={frame.tid}")]
+        if frame.op == Op.RESET:
+            if self.opened:
+                self.closed = True
+                return [self._reply(frame), SessionClosed(self.received)]
+            return [self._reply(frame)]
+        if frame.op == Op.OPEN:
+            self.opened = True
+            self._announced = None
+            return [self._reply(frame, OPEN_REPLY.pack(1, self.version, self.max_transfer))]
+        if not self.opened or frame.sid != SESSION_SID:
+            return [RequestRejected("wrong sid")]
+        if frame.op == Op.DATA_TYPE and len(frame.payload) == U32.size:
+            return [self._reply(frame), DataTypeSet(U32.unpack(frame.payload)[0])]
+        if frame.op == Op.BLOCK_CMD and len(frame.payload) == U16.size:
+            length = U16.unpack(frame.payload)[0]
+            if length + HEADER_SIZE > self.max_transfer:
+                return [RequestRejected("pending transaction is too big")]
+            self._announced = length
+            return [self._reply(frame)]
+        if frame.op == Op.BLOCK:
+            if self._announced is None or len(frame.payload) != self._announced:
+                return [RequestRejected("wrong plen")]
+            self._pending_block = frame
+            return [BlockReceived(frame.payload, frame.tid)]
+        return [RequestRejected("unknown MREQ operation")]
+
+    def complete_block(self, consumed: int) -> SendReply:
+        """Answer the pending block: `consumed` of its bytes were written, the rest is residue."""
+        frame = self._pending_block
+        if frame is None:
+            raise RuntimeError("no block is pending")
+        if not 0 <= consumed <= len(frame.payload):
+            raise ValueError("consumed must lie within the block")
+        self._pending_block = None
+        self._announced = None
+        self.received += consumed
+        return self._reply(frame, U16.pack(len(frame.payload) - consumed))
+
+
+_MODEM_WORDING = {
+    DecodeProblem.HEADER_CRC: "incorrect MREQ header CRC",
+    DecodeProblem.PAYLOAD_CRC: "wrong payload CRC",
+    DecodeProblem.OVERSIZE: "pending transaction is too big",
+    DecodeProblem.GARBAGE: "garbage",
+}

@@ -1,0 +1,207 @@
+"""Faults the simulated modem can be told to have, deterministic for a given seed.
+
+Each fault is a `fault_<name>=<value>` query parameter of a `sim://` URL (or `--fault name=value`
+on `sqnflash sim`):
+
+| name | value | effect |
+|---|---|---|
+| `flip_rate` | probability per byte | flip one bit of inbound STP bytes |
+| `drop_rate` | probability per byte | lose inbound STP bytes |
+| `no_reply_block` | block number (1-based) | the modem does not answer that block once |
+| `power_loss_at` | byte offset | power is cut once an STP session has received that many bytes |
+| `power_loss_during` | `apply` or `updater-load` | power is cut half-way through that phase |
+| `reboot_at` | byte offset | the modem resets itself (with `+SHUTDOWN`) at that offset |
+| `smswboot_error` | `reboot`, `no-reboot` or `both` | `AT+SMSWBOOT=m,1` / `=m,0` answer ERROR |
+| `silence_s` | seconds | extra silence after every reset |
+| `boot_baud` | baud | the next boot comes up at this rate instead of the usual one |
+| `apply_fail` | count | the next that many applies report `fail` |
+| `urc_rate` | probability per reply | a spurious `+CEREG: 2` line is slipped into AT replies |
+| `boot_recovery` | count | the next that many boots into FFF come up in RECOVERY |
+| `reply_hcrc` | 0 | STP replies carry hcrc 0 (as seen on hardware) |
+
+Faults that happen "once" re-arm only when a new simulator is made.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sqnflash.sim.config import SimConfig
+
+FAULT_NAMES = ("flip_rate", "drop_rate", "no_reply_block", "power_loss_at", "power_loss_during",
+               "reboot_at", "smswboot_error", "silence_s", "boot_baud", "apply_fail", "urc_rate",
+               "boot_recovery", "reply_hcrc")
+SPURIOUS_URC = b"\r\n+CEREG: 2\r\n"
+
+
+class FaultError(ValueError):
+    """A fault setting is unknown or has a bad value."""
+
+
+class _ModemLike(Protocol):
+    def power_cycle(self) -> None: ...
+
+    def reboot(self, reason: str, *, announce: bool) -> None: ...
+
+
+@dataclass
+class FaultPlan:
+    seed: int = 0
+    flip_rate: float = 0.0
+    drop_rate: float = 0.0
+    no_reply_block: int | None = None
+    power_loss_at: int | None = None
+    power_loss_during: str | None = None
+    reboot_at: int | None = None
+    smswboot_error: str | None = None
+    silence_s: float = 0.0
+    boot_baud_once: int | None = None
+    apply_fail: int = 0
+    urc_rate: float = 0.0
+    boot_recovery: int = 0
+    reply_hcrc_zero: bool = False
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self._blocks_seen = 0
+        self.injected: list[str] = []
+
+    @classmethod
+    def from_config(cls, config: SimConfig) -> FaultPlan:
+        plan = cls(seed=config.seed)
+        for name, raw in config.faults.items():
+            plan.set(name, raw)
+        return plan
+
+    def set(self, name: str, raw: str) -> None:
+        name = name.replace("-", "_")
+        try:
+            if name in ("flip_rate", "drop_rate", "urc_rate"):
+                setattr(self, name, float(raw))
+            elif name in ("no_reply_block", "power_loss_at", "reboot_at"):
+                setattr(self, name, int(raw))
+            elif name == "power_loss_during":
+                if raw not in ("apply", "updater-load"):
+                    raise ValueError(raw)
+                self.power_loss_during = raw
+            elif name == "smswboot_error":
+                if raw not in ("reboot", "no-reboot", "both"):
+                    raise ValueError(raw)
+                self.smswboot_error = raw
+            elif name == "silence_s":
+                self.silence_s = float(raw)
+            elif name == "boot_baud":
+                self.boot_baud_once = int(raw)
+            elif name in ("apply_fail", "boot_recovery"):
+                setattr(self, name, int(raw) if raw else 1)
+            elif name == "reply_hcrc":
+                self.reply_hcrc_zero = raw in ("0", "off", "false")
+            else:
+                raise FaultError(f"unknown fault {name!r} (known: {', '.join(FAULT_NAMES)})")
+        except ValueError as exc:
+            if isinstance(exc, FaultError):
+                raise
+            raise FaultError(f"bad value {raw!r} for fault {name!r}") from exc
+
+    @property
+    def active(self) -> bool:
+        return bool(self.flip_rate or self.drop_rate or self.no_reply_block or self.power_loss_at
+                    is not None or self.power_loss_during or self.reboot_at is not None
+                    or self.smswboot_error or self.silence_s or self.boot_baud_once
+                    or self.apply_fail or self.urc_rate or self.boot_recovery
+                    or self.reply_hcrc_zero)
+
+    def _record(self, what: str) -> None:
+        self.injected.append(what)
+
+    # ------------------------------------------------------------------ hooks
+    def inbound_stp(self, data: bytes, received: int) -> bytes:
+        if not (self.flip_rate or self.drop_rate):
+            return data
+        out = bytearray()
+        for byte in data:
+            if self.drop_rate and self.rng.random() < self.drop_rate:
+                self._record("dropped byte")
+                continue
+            if self.flip_rate and self.rng.random() < self.flip_rate:
+                byte ^= 1 << self.rng.randrange(8)
+                self._record("flipped bit")
+            out.append(byte)
+        return bytes(out)
+
+    def drop_reply(self, summary: str) -> bool:
+        if self.no_reply_block is None or "BLOCK-ACK" not in summary or "repeat" in summary:
+            return False
+        self._blocks_seen += 1
+        if self._blocks_seen == self.no_reply_block:
+            self._record(f"no reply to block {self.no_reply_block}")
+            return True
+        return False
+
+    def after_block(self, modem: _ModemLike, offset: int) -> None:
+        if self.power_loss_at is not None and offset >= self.power_loss_at:
+            self.power_loss_at = None
+            self._record(f"power loss at byte {offset}")
+            modem.power_cycle()
+        elif self.reboot_at is not None and offset >= self.reboot_at:
+            self.reboot_at = None
+            self._record(f"reset at byte {offset}")
+            modem.reboot("fault: spontaneous reset", announce=True)
+
+    def power_loss_phase(self, phase: str) -> bool:
+        if self.power_loss_during == phase:
+            self.power_loss_during = None
+            self._record(f"power loss during {phase}")
+            return True
+        return False
+
+    def smswboot_error_for(self, mode: int, reboot: int) -> bool:
+        kind = self.smswboot_error
+        if kind is None:
+            return False
+        hit = kind == "both" or (kind == "reboot" and reboot == 1) or (
+            kind == "no-reboot" and reboot == 0)
+        if hit:
+            self._record(f"ERROR to AT+SMSWBOOT={mode},{reboot}")
+        return hit
+
+    def boot_silence_s(self) -> float:
+        return self.silence_s
+
+    def boot_baud(self, baud: int) -> int:
+        if self.boot_baud_once is not None:
+            wrong, self.boot_baud_once = self.boot_baud_once, None
+            self._record(f"booted at {wrong} baud")
+            return wrong
+        return baud
+
+    def boot_into_recovery(self) -> bool:
+        if self.boot_recovery > 0:
+            self.boot_recovery -= 1
+            self._record("came back in RECOVERY")
+            return True
+        return False
+
+    def apply_fails(self) -> bool:
+        if self.apply_fail > 0:
+            self.apply_fail -= 1
+            self._record("apply reported fail")
+            return True
+        return False
+
+    def reply_hcrc(self) -> bool:
+        return not self.reply_hcrc_zero
+
+    def at_reply(self, data: bytes) -> bytes:
+        """Slip a spurious URC between two lines of an AT reply."""
+        if not self.urc_rate or self.rng.random() >= self.urc_rate:
+            return data
+        cuts = [i for i in range(len(data) - 1) if data[i : i + 2] == b"\r\n"]
+        if len(cuts) < 2:
+            return data
+        cut = cuts[self.rng.randrange(1, len(cuts))]
+        self._record("spurious URC in a reply")
+        return data[:cut] + SPURIOUS_URC.rstrip(b"\r\n") + data[cut:]

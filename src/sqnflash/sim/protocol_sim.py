@@ -1,0 +1,105 @@
+"""pyserial URL handler for `sim://`: any code that opens a port can open a simulated modem.
+
+Registered by importing `sqnflash` (it appends `sqnflash.sim` to `serial.protocol_handler_packages`);
+then `serial.serial_for_url("sim://?version=38638&mode=app")` returns a port whose other end is a
+simulated SQN3330. Settings are those of `SimConfig` (and `fault_<name>` for faults); a name before
+the `?` (`sim://bench?...`) makes later opens of the same name reach the same modem, as reopening a
+real device does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from sqnflash.sim.config import SimConfigError
+from sqnflash.sim.faults import FaultError
+from sqnflash.sim.simulator import Simulator, from_url
+
+
+class Serial(SerialBase):  # type: ignore[misc]
+    BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000, 2000000,
+                 3000000, 3686400)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.sim: Simulator | None = None
+        super().__init__(*args, **kwargs)
+
+    def open(self) -> None:
+        if self.is_open:
+            raise SerialException("Port is already open.")
+        if self._port is None:
+            raise SerialException("Port must be configured before it can be used.")
+        try:
+            self.sim = from_url(self._port)
+        except (SimConfigError, FaultError, ValueError) as exc:
+            raise SerialException(f"cannot open {self._port}: {exc}") from exc
+        self.is_open = True
+        self._reconfigure_port()
+
+    def close(self) -> None:
+        self.is_open = False
+        super().close()
+
+    def _reconfigure_port(self) -> None:
+        if self.sim is not None:
+            self.sim.set_host_baud(int(self._baudrate))
+
+    @property
+    def sim_clock(self) -> Any:
+        """The simulator's clock, so a client can measure time the way the modem sees it."""
+        return self.sim.clock if self.sim is not None else None
+
+    def _sim(self) -> Simulator:
+        if not self.is_open or self.sim is None:
+            raise PortNotOpenError()
+        return self.sim
+
+    @property
+    def in_waiting(self) -> int:
+        return self._sim().in_waiting()
+
+    def read(self, size: int = 1) -> bytes:
+        return self._sim().read(size, self._timeout)
+
+    def write(self, data: bytes) -> int:
+        return self._sim().write(bytes(data))
+
+    def reset_input_buffer(self) -> None:
+        self._sim().discard_input()
+
+    def reset_output_buffer(self) -> None:
+        self._sim()
+
+    @property
+    def out_waiting(self) -> int:
+        return 0
+
+    def flush(self) -> None:
+        self._sim()
+
+    def _update_break_state(self) -> None:
+        pass
+
+    def _update_rts_state(self) -> None:
+        pass
+
+    def _update_dtr_state(self) -> None:
+        pass
+
+    @property
+    def cts(self) -> bool:
+        return True
+
+    @property
+    def dsr(self) -> bool:
+        return True
+
+    @property
+    def ri(self) -> bool:
+        return False
+
+    @property
+    def cd(self) -> bool:
+        return True

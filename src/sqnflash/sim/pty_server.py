@@ -1,0 +1,117 @@
+"""Serve a simulated modem on a pseudo-terminal, for programs in other processes.
+
+The client side is an ordinary tty: open it with pyserial (or anything else) at 921600 or 115200.
+The baud rate the client sets is read back from the pty's termios settings, so a client talking at
+the wrong rate hears garbage exactly as it would on a real line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import signal
+import termios
+import threading
+import tty
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from sqnflash.sim.simulator import Simulator
+
+_SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)
+           if name.startswith("B") and name[1:].isdigit()}
+MIN_WAKE_S = 0.001
+MAX_WAKE_S = 0.05
+
+
+def termios_baud(fd: int) -> int | None:
+    try:
+        attrs = termios.tcgetattr(fd)
+    except termios.error:
+        return None
+    return _SPEEDS.get(attrs[5])
+
+
+class PtyServer:
+    def __init__(self, sim: Simulator, link: Path | None = None) -> None:
+        if sim.virtual:
+            raise ValueError("a pty simulator runs on the real clock")
+        self.sim = sim
+        self.link = link
+        self.master, self.slave = os.openpty()
+        # Raw on both sides: no echo, no CR/LF translation before a client configures the port.
+        tty.setraw(self.slave)
+        tty.setraw(self.master)
+        os.set_blocking(self.master, False)
+        self.device = os.ttyname(self.slave)
+        self._stop = threading.Event()
+        if link is not None:
+            if link.is_symlink() or link.exists():
+                if not link.is_symlink():
+                    raise FileExistsError(f"{link} exists and is not a symbolic link")
+                link.unlink()
+            link.symlink_to(self.device)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        if self.link is not None and self.link.is_symlink():
+            with contextlib.suppress(OSError):
+                self.link.unlink()
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def serve(self, on_ready: Callable[[str], None] | None = None) -> None:
+        if on_ready is not None:
+            on_ready(self.device)
+        sim, wire, engine = self.sim, self.sim.wire, self.sim.engine
+        while not self._stop.is_set():
+            now = sim.clock.now()
+            wake = [t for t in (engine.next_time(),
+                                wire.host_time_for(wire.host_available(now) + 1)) if t is not None]
+            timeout = MAX_WAKE_S
+            if wake:
+                timeout = min(MAX_WAKE_S, max(MIN_WAKE_S, min(wake) - now))
+            readable, _, _ = select.select([self.master], [], [], timeout)
+            if readable:
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EIO):
+                        raise
+                    data = b""
+                if data:
+                    baud = termios_baud(self.master)
+                    if baud:
+                        sim.set_host_baud(baud)
+                    sim.write(data)
+            engine.run_due()
+            out = wire.host_read(wire.host_available())
+            if out:
+                self._emit(out)
+
+    def _emit(self, data: bytes) -> None:
+        try:
+            os.write(self.master, data)
+        except OSError as exc:
+            # Nobody has the port open and its buffer is full: the bytes are lost, as on a wire.
+            if exc.errno not in (errno.EAGAIN, errno.EIO):
+                raise
+
+
+def run_until_signalled(server: PtyServer, on_ready: Callable[[str], None]) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        server.stop()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.serve(on_ready)
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+        server.close()

@@ -1,0 +1,133 @@
+"""A simulated modem with its wire and clock, seen from the host's end of the line.
+
+`Simulator.read()` is where time passes: on a virtual clock it jumps to the next thing that can
+happen (a byte arriving, a reboot finishing) or to the read's deadline; on the real clock it sleeps
+until then. Either way nothing waits longer than the modem needs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqnflash.sim.config import SimConfig
+from sqnflash.sim.engine import Engine
+from sqnflash.sim.modem import SimModem
+from sqnflash.timing import REAL_CLOCK, Clock, VirtualClock
+
+_REGISTRY: dict[str, Simulator] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+class Simulator:
+    def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None) -> None:
+        self.config = config or SimConfig()
+        if clock is None:
+            clock = VirtualClock() if self.config.clock == "virtual" else REAL_CLOCK
+        self.engine = Engine(clock)
+        self.modem = SimModem(self.config, self.engine)
+        self.wire = self.modem.wire
+
+    @property
+    def clock(self) -> Clock:
+        return self.engine.clock
+
+    @property
+    def virtual(self) -> bool:
+        return self.engine.virtual
+
+    # ------------------------------------------------------------------ host end
+    def set_host_baud(self, baud: int) -> None:
+        self.engine.run_due()
+        self.wire.host_baud = baud
+
+    def write(self, data: bytes) -> int:
+        self.engine.run_due()
+        self.wire.host_write(bytes(data))
+        return len(data)
+
+    def in_waiting(self) -> int:
+        self.engine.run_due()
+        return self.wire.host_available()
+
+    def discard_input(self) -> int:
+        self.engine.run_due()
+        return self.wire.host_discard()
+
+    def read(self, size: int, timeout: float | None) -> bytes:
+        """Up to `size` bytes, waiting at most `timeout` seconds (None: until `size` arrived).
+
+        On a virtual clock, a read with no timeout returns early once nothing more can ever
+        arrive, instead of hanging.
+        """
+        deadline = None if timeout is None else self.clock.now() + timeout
+        while True:
+            self.engine.run_due()
+            if self.wire.host_available() >= size:
+                break
+            # The next moment anything changes: one more byte arrives, or the modem acts.
+            next_byte = self.wire.host_time_for(self.wire.host_available() + 1)
+            candidates = [t for t in (next_byte, self.engine.next_time()) if t is not None]
+            target = min(candidates) if candidates else None
+            if deadline is not None and (target is None or target > deadline):
+                target = deadline
+            now = self.clock.now()
+            if target is None:
+                if self.virtual:
+                    break  # nothing will ever arrive
+                target = now + 0.05
+            if target <= now:
+                if deadline is not None and now >= deadline:
+                    break
+                continue
+            self._pass_time(target)
+            if deadline is not None and self.clock.now() >= deadline:
+                self.engine.run_due()
+                break
+        return self.wire.host_read(size)
+
+    def _pass_time(self, until: float) -> None:
+        if isinstance(self.clock, VirtualClock):
+            self.engine.run_until(until)
+        else:
+            time.sleep(max(0.0, until - self.clock.now()))
+
+    def wait(self, seconds: float) -> None:
+        """Let time pass with nobody reading (bytes that arrive stay queued)."""
+        until = self.clock.now() + seconds
+        if isinstance(self.clock, VirtualClock):
+            self.engine.run_until(until)
+        else:
+            while (now := self.clock.now()) < until:
+                nxt = self.engine.next_time()
+                time.sleep(max(0.0, min(until, nxt if nxt is not None else until) - now))
+                self.engine.run_due()
+
+    def summary(self) -> dict[str, Any]:
+        return self.modem.summary()
+
+
+def from_url(url: str) -> Simulator:
+    """`sim://[name][?settings]`: a named simulator is created once and found again by name."""
+    parts = urlsplit(url)
+    if parts.scheme != "sim":
+        raise ValueError(f"not a sim:// URL: {url!r}")
+    name = parts.netloc
+    if not name:
+        return Simulator(SimConfig.from_query(parts.query))
+    with _REGISTRY_LOCK:
+        sim = _REGISTRY.get(name)
+        if sim is None:
+            sim = Simulator(SimConfig.from_query(parts.query))
+            _REGISTRY[name] = sim
+        return sim
+
+
+def named(name: str) -> Simulator | None:
+    return _REGISTRY.get(name)
+
+
+def forget(name: str) -> None:
+    _REGISTRY.pop(name, None)
