@@ -1,0 +1,106 @@
+"""What the library reports while it works: the only output channel of the library.
+
+The CLI renders these as rich progress or as JSON Lines; a program using sqnflash as a library
+passes its own callback. Every event is a frozen dataclass with a `kind` and a `to_dict()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.kind}
+        for f in dataclasses.fields(self):
+            out[f.name] = getattr(self, f.name)
+        return out
+
+
+@dataclass(frozen=True)
+class PlanReady(Event):
+    """The steps about to run, each with the reason it is needed."""
+
+    kind: ClassVar[str] = "plan"
+    method: str
+    steps: tuple[dict[str, str], ...]
+    before: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StepStarted(Event):
+    kind: ClassVar[str] = "step-started"
+    step: str
+    title: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StepFinished(Event):
+    kind: ClassVar[str] = "step-finished"
+    step: str
+    title: str
+    elapsed_s: float
+    outcome: str = "done"
+
+
+@dataclass(frozen=True)
+class TransferStarted(Event):
+    kind: ClassVar[str] = "transfer-started"
+    step: str
+    what: str  # the file being sent
+    total: int
+    block_size: int
+    max_transfer: int
+    baud: int
+
+
+@dataclass(frozen=True)
+class TransferProgress(Event):
+    kind: ClassVar[str] = "progress"
+    step: str
+    done: int
+    total: int
+    bytes_per_s: float
+
+
+@dataclass(frozen=True)
+class TransferFinished(Event):
+    kind: ClassVar[str] = "transfer-finished"
+    step: str
+    total: int
+    elapsed_s: float
+    bytes_per_s: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class Waiting(Event):
+    """A heartbeat while the modem works on its own (applying, rebooting)."""
+
+    kind: ClassVar[str] = "waiting"
+    step: str
+    elapsed_s: float
+    status: str
+
+
+@dataclass(frozen=True)
+class Note(Event):
+    """Something the user should know: a fallback taken, a warning, a decision."""
+
+    kind: ClassVar[str] = "note"
+    text: str
+    level: str = "info"  # info or warning
+
+
+EventSink = Callable[[Event], None]
+
+
+def discard(event: Event) -> None:
+    """An event sink that ignores everything."""

@@ -1,0 +1,252 @@
+"""One Sequans Monarch modem behind one link: wake-up, baud rates, modes, versions, transfers.
+
+Everything the upgrade flows need from a modem, each as one call that waits exactly as long as the
+modem needs and says precisely what went wrong when it does not answer.
+"""
+
+from __future__ import annotations
+
+from serial.serialutil import SerialBase
+
+from sqnflash.errors import (
+    BaudNegotiationFailed,
+    CommandFailed,
+    ModeSwitchFailed,
+    NoResponse,
+    UnexpectedReply,
+    UnknownMode,
+)
+from sqnflash.events import EventSink, Note, discard
+from sqnflash.link import Link, Tracer, open_link
+from sqnflash.modem.at_driver import AtDriver
+from sqnflash.modem.info import ModemInfo
+from sqnflash.modem.transfer import DEFAULT_RETRIES, OpenedCallback, ProgressCallback, StpUpload
+from sqnflash.modem.transfer import TransferResult as TransferResult
+from sqnflash.protocol import at
+from sqnflash.protocol.modes import Mode
+from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
+from sqnflash.timing import Deadline
+
+APP_BAUD = 921600  # the application's rate on Pycom boards
+BOOT_BAUD = 115200  # the boot loader's rate after a reset
+WAKE_TIMEOUT_S = 10.0  # a modem that is powered and booted answers within a second
+REBOOT_TIMEOUT_S = 90.0  # Pycom allows 300 s; a Monarch reboots in a few seconds
+SHUTDOWN_WAIT_S = 2.0  # +SHUTDOWN follows the OK of a reboot command at once
+PLUS_GUARD_S = 1.1  # Hayes escape: silence before and after "+++"
+
+
+class Modem:
+    """Talk to one modem. Open with `Modem.open(port)`; `close()` or use as a context manager."""
+
+    def __init__(self, link: Link, *, emit: EventSink = discard) -> None:
+        self.link = link
+        self.emit = emit
+        self.at = AtDriver(link)
+        self.mode_seen: Mode | None = None
+
+    @classmethod
+    def open(cls, port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool = False,
+             tracer: Tracer | None = None, emit: EventSink = discard) -> Modem:
+        return cls(open_link(port, baud=baud, rtscts=rtscts, tracer=tracer), emit=emit)
+
+    def close(self) -> None:
+        self.link.close()
+
+    def __enter__(self) -> Modem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def clock(self) -> object:
+        return self.link.clock
+
+    def _note(self, text: str, level: str = "info") -> None:
+        self.link.note(text)
+        self.emit(Note(text, level))
+
+    # ------------------------------------------------------------------ waking up
+    def _rates(self, first: int | None = None) -> list[int]:
+        rates: list[int] = []
+        for baud in (first, self.link.baud, APP_BAUD, BOOT_BAUD):
+            if baud is not None and baud not in rates:
+                rates.append(baud)
+        return rates
+
+    def wake(self, timeout_s: float = WAKE_TIMEOUT_S) -> int:
+        """Find a rate at which the modem answers `AT`; returns it. Tries the current rate, then
+        921600 and 115200, then the `+++` escape in case a PPP session holds the line."""
+        heard: dict[int, int] = {}
+        deadline = Deadline(self.link.clock, timeout_s)
+        escaped = False
+        while True:
+            for baud in self._rates():
+                self.link.set_baud(baud)
+                before = self.at.noise_bytes
+                if self.at.probe():
+                    if heard:
+                        self._note(f"the modem answers at {baud} baud")
+                    return baud
+                heard[baud] = heard.get(baud, 0) + self.at.noise_bytes - before
+            if not escaped:
+                escaped = True
+                if self.escape_data_mode():
+                    continue
+            if deadline.expired():
+                break
+        what = ", ".join(f"{n} garbled bytes at {b}" if n else f"silence at {b}"
+                         for b, n in heard.items())
+        raise NoResponse(
+            f"no answer to AT on {self.link.name} ({what})",
+            details={"heard": {str(b): n for b, n in heard.items()}},
+        )
+
+    def escape_data_mode(self) -> bool:
+        """Leave a PPP/data session with `+++`; True when the modem answered OK."""
+        self.link.set_baud(APP_BAUD)
+        self.link.read(65536, PLUS_GUARD_S)  # the guard time before: the line must be quiet
+        self.link.write(b"+++")
+        reply = self.link.read(64, PLUS_GUARD_S + 0.5)
+        if b"OK" in reply:
+            self._note("the modem was in data mode; left it with +++")
+            return True
+        return False
+
+    def wait_ready(self, expected: Mode | None = None, timeout_s: float = REBOOT_TIMEOUT_S) -> Mode:
+        """Wait until the modem answers again (at whichever rate) and, if `expected` is given, runs
+        that mode. Returns the mode it runs."""
+        deadline = Deadline(self.link.clock, timeout_s)
+        first = BOOT_BAUD if expected == Mode.FFH else APP_BAUD
+        last: Mode | None = None
+        while not deadline.expired():
+            for baud in self._rates(first):
+                self.link.set_baud(baud)
+                if not self.at.probe():
+                    continue
+                try:
+                    last = self.mode()
+                except (CommandFailed, UnexpectedReply):
+                    continue
+                if expected is None or last == expected:
+                    return last
+                break
+        if last is not None and expected is not None:
+            raise ModeSwitchFailed(
+                f"the modem came back in {last.label}, not in {expected.label}",
+                modem_state=f"in {last.label}",
+            )
+        raise NoResponse(f"the modem did not answer within {timeout_s:g} s"
+                         + (f" (waiting for {expected.label})" if expected else ""))
+
+    # ------------------------------------------------------------------ state
+    def mode(self) -> Mode:
+        reply = self.at.command("AT+SMOD?")
+        try:
+            number = at.parse_smod(reply.lines)
+        except at.ReplyFormatError as exc:
+            raise UnexpectedReply(str(exc)) from exc
+        try:
+            mode = Mode(number)
+        except ValueError:
+            raise UnknownMode(f"AT+SMOD? answered {number}, which is no known mode") from None
+        self.mode_seen = mode
+        return mode
+
+    def info(self) -> ModemInfo:
+        mode = self.mode()
+        showver = ati1 = None
+        imei = None
+        if mode != Mode.FFH:
+            reply = self.at.try_command('AT!="showver"')
+            if reply is not None and reply.ok:
+                try:
+                    showver = at.parse_showver(reply.lines)
+                except at.ReplyFormatError:
+                    showver = None
+            reply = self.at.try_command("ATI1")
+            if reply is not None and reply.ok:
+                try:
+                    ati1 = at.parse_ati1(reply.lines)
+                except at.ReplyFormatError:
+                    ati1 = None
+            reply = self.at.try_command("AT+CGSN")
+            if reply is not None and reply.ok:
+                try:
+                    imei = at.parse_cgsn(reply.lines)
+                except at.ReplyFormatError:
+                    imei = None
+        return ModemInfo.build(mode, self.link.baud, showver, ati1, imei)
+
+    def upgrade_report(self) -> at.UpgradeReport:
+        """`AT+SMUPGRADE?`; a modem that does not answer (still rebooting) reports NONE."""
+        reply = self.at.try_command("AT+SMUPGRADE?")
+        if reply is None or not reply.ok:
+            return at.UpgradeReport(at.UpgradeState.NONE, "")
+        return at.parse_smupgrade(reply.lines)
+
+    # ------------------------------------------------------------------ changing state
+    def prepare(self) -> None:
+        """What Pycom does before an upgrade: AT channel, echo off, tell the application, radio
+        off. Only `ATE0` matters to sqnflash; the others are courtesy and may answer ERROR."""
+        self.at.try_command("AT+BIND=AT")
+        self.at.command("ATE0")
+        self.at.try_command('AT+SQNSUPGRADENTF="started"')
+        self.at.try_command("AT+CFUN=4", timeout_s=10.0)
+
+    def reboot_into(self, target: Mode, timeout_s: float = REBOOT_TIMEOUT_S) -> None:
+        """Reboot into `target` with `AT+SMSWBOOT=m,1`, falling back to `=m,0` + `AT^RESET`."""
+        number = target.boot_number
+        self.at.forget_urcs()
+        reply = self.at.command(f"AT+SMSWBOOT={number},1", check=False)
+        if not reply.ok:
+            self._note(f"AT+SMSWBOOT={number},1 answered {reply.final_line}; trying "
+                       f"AT+SMSWBOOT={number},0 and AT^RESET instead", "warning")
+            second = self.at.command(f"AT+SMSWBOOT={number},0", check=False)
+            if not second.ok:
+                cause = (f"the modem refused to switch to {target.label}: AT+SMSWBOOT={number},1 "
+                         f"and AT+SMSWBOOT={number},0 both answered {second.final_line}")
+                advice = None
+                if target == Mode.FFH:
+                    advice = ("The modem's bootrom is probably the factory one (33080), which "
+                              "cannot switch to FFH: flash the bootrom package first (sqnflash "
+                              "does this when given a full image or --bootrom).")
+                raise ModeSwitchFailed(cause, advice=advice,
+                                       modem_state="unchanged: still in the mode it was in")
+            self.at.command("AT^RESET")
+        self.at.wait_urc("+SHUTDOWN", SHUTDOWN_WAIT_S)
+        self.wait_ready(target, timeout_s)
+
+    def negotiate_baud(self, target: int) -> None:
+        """Move a modem (and the link) from its current rate to `target` with `AT+IPR`."""
+        if self.link.baud == target:
+            return
+        old = self.link.baud
+        # The boot loader wants a bare line feed here; applications accept it too.
+        reply = self.at.try_command(f"AT+IPR={target}", terminator="\n")
+        if reply is None or not reply.ok:
+            raise BaudNegotiationFailed(
+                f"AT+IPR={target} at {old} baud was answered "
+                f"{reply.final_line if reply else 'with silence'}")
+        self.link.set_baud(target)
+        for _ in range(3):
+            if self.at.probe():
+                self._note(f"baud rate negotiated: {old} -> {target}")
+                return
+        raise BaudNegotiationFailed(f"the modem accepted AT+IPR={target} but does not answer at "
+                                    f"{target} baud")
+
+    def upload(self, command: str, data: bytes | memoryview, *, block_cap: int = PYCOM_BLOCK_CAP,
+               retries: int = DEFAULT_RETRIES, terminator: str = "\r\n",
+               on_progress: ProgressCallback | None = None,
+               on_opened: OpenedCallback | None = None) -> TransferResult:
+        """Start STP with `command` (`AT+SMSTPU`, `AT+SMSTPU="ON_THE_FLY"`, `AT+STP`) and send
+        `data`. The line is back in AT mode when this returns."""
+        self.at.command(command, terminator=terminator)
+        upload = StpUpload(self.link, data, block_cap=block_cap, retries=retries,
+                           leftover=self.at.take_leftover(), on_progress=on_progress,
+                           on_opened=on_opened)
+        try:
+            return upload.run()
+        finally:
+            self.at.discard_input()

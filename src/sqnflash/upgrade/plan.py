@@ -1,0 +1,224 @@
+"""Decide, before anything is changed, which steps take this modem to this image, and why.
+
+The three flows of protocol.md §5 and the two resumes are each a list of steps; which one applies
+follows from the mode the modem is in, its bootrom, the image and the method. Anything that would
+make the upgrade fail later is refused here, while the modem is still untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from sqnflash.errors import (
+    BadOption,
+    BootromRequired,
+    DiffSourceMismatch,
+    FamilyMismatch,
+    ImageTooLarge,
+    UnknownMode,
+    UpdaterRequired,
+)
+from sqnflash.firmware import FileKind, FirmwareFile
+from sqnflash.modem import ModemInfo
+from sqnflash.protocol.modes import Mode
+
+
+class Method(str, Enum):
+    FFF = "fff"  # store the image in the modem's file system, then AT+SMUPGRADE
+    ON_THE_FLY = "on-the-fly"  # write the image straight to flash from RECOVERY or the updater
+
+
+class Flow(str, Enum):
+    APPLICATION = "application"
+    OLD_BOOTROM = "old-bootrom"
+    RESUME_FFH = "resume-from-boot-loader"
+    RESUME_RECOVERY = "resume-from-upgrade-mode"
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    reason: str
+    if_interrupted: str  # the modem's state if this step is cut short
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "title": self.title, "reason": self.reason}
+
+
+@dataclass
+class Plan:
+    flow: Flow
+    method: Method
+    steps: list[Step]
+    image: FirmwareFile
+    updater: FirmwareFile | None = None
+    bootrom: bytes | None = None
+    bootrom_source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def expected_build(self) -> int | None:
+        return self.image.build
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow.value,
+            "method": self.method.value,
+            "steps": [s.to_dict() for s in self.steps],
+            "image": self.image.to_dict(),
+            "updater": self.updater.to_dict() if self.updater else None,
+            "bootrom_source": self.bootrom_source or None,
+            "expected_build": self.expected_build,
+            "notes": list(self.notes),
+        }
+
+
+_UNCHANGED = "unchanged: the modem still runs its old firmware"
+_RESUME = "Run the same sqnflash upgrade command again: it continues from the mode the modem is in."
+_IN_RECOVERY = f"in RECOVERY (upgrade mode) waiting for an image. {_RESUME}"
+_IN_FFH = ("in the boot loader (FFH) waiting for updater.elf. Run the same command again with "
+           "--updater: it continues from there.")
+
+
+def _steps(*ids: str, image: FirmwareFile) -> list[Step]:
+    name = image.name
+    catalogue = {
+        "prepare": Step("prepare", "Prepare the modem",
+                        "echo off and radio off so nothing interferes with the transfer",
+                        _UNCHANGED),
+        "switch-recovery": Step("switch-recovery", "Reboot into RECOVERY",
+                                "ON_THE_FLY writes the image to flash from RECOVERY mode",
+                                _IN_RECOVERY),
+        "send-bootrom": Step("send-bootrom", "Flash the new bootrom",
+                             "bootrom 33080 cannot boot the updater; the new one can",
+                             _IN_RECOVERY),
+        "switch-ffh": Step("switch-ffh", "Reboot into the boot loader (FFH)",
+                           "the updater is loaded into the boot loader", _IN_FFH),
+        "negotiate-baud": Step("negotiate-baud", "Negotiate the baud rate",
+                               "the boot loader starts at 115200 baud; the transfer runs faster",
+                               _IN_FFH),
+        "send-updater": Step("send-updater", "Load updater.elf",
+                             "the updater writes the full image to flash", _IN_FFH),
+        "store-image": Step("store-image", f"Send {name} to the modem's file system",
+                            "images up to 4 MiB are stored first, then applied by the modem "
+                            "(FFF method)",
+                            "in the application with a partial upgrade file; nothing was "
+                            "changed. " + _RESUME),
+        "apply-stored": Step("apply-stored", "Apply the stored image",
+                             "AT+SMUPGRADE makes the modem reboot into its updater and apply it",
+                             "applying the image: leave it powered for a few minutes, then run "
+                             "`sqnflash info`; if it stays in RECOVERY, run the upgrade again"),
+        "send-image": Step("send-image", f"Send {name} ON_THE_FLY",
+                           "the image is written to flash as it arrives",
+                           "in RECOVERY with a partly written image: the application will not "
+                           "start. " + _RESUME),
+        "apply": Step("apply", "Wait for the modem to finish the upgrade",
+                      "the modem checks and installs the image",
+                      "finishing the upgrade: leave it powered for a few minutes, then run the "
+                      "same command again"),
+        "switch-application": Step("switch-application", "Reboot into the application",
+                                   "the new firmware runs after a reboot into FFF",
+                                   "upgraded but still in RECOVERY: run `sqnflash recover`"),
+        "verify": Step("verify", "Check the new version",
+                       "the modem must report the build the image installs",
+                       "upgraded; the version check did not finish: run `sqnflash info`"),
+    }
+    return [catalogue[i] for i in ids]
+
+
+def choose_method(info: ModemInfo, image: FirmwareFile, forced: Method | None) -> Method:
+    if image.kind == FileKind.DIFF:
+        if forced == Method.ON_THE_FLY:
+            raise BadOption("a differential image cannot be sent ON_THE_FLY",
+                            advice="Drop --method: differential images use the FFF method.")
+        return Method.FFF
+    if forced == Method.FFF and not image.fits_store:
+        raise ImageTooLarge(f"{image.name} has {image.size} bytes; the FFF method stores at most "
+                            "4 MiB")
+    if forced is not None:
+        return forced
+    if info.mode == Mode.APPLICATION and image.fits_store:
+        return Method.FFF
+    return Method.ON_THE_FLY
+
+
+def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
+              bootrom: FirmwareFile | None = None, method: Method | None = None) -> Plan:
+    """The steps that take the modem described by `info` to `image`."""
+    _check_compatible(info, image)
+    mode = info.mode
+    if mode == Mode.APPLICATION and info.old_bootrom:
+        return _old_bootrom_plan(info, image, updater, bootrom)
+    if mode == Mode.APPLICATION:
+        chosen = choose_method(info, image, method)
+        if chosen == Method.FFF:
+            ids = ("prepare", "store-image", "apply-stored", "verify")
+        else:
+            ids = ("prepare", "switch-recovery", "send-image", "apply", "switch-application",
+                   "verify")
+        plan = Plan(Flow.APPLICATION, chosen, _steps(*ids, image=image), image)
+        if updater is not None:
+            plan.notes.append("updater.elf is not needed: the modem's bootrom is recent enough")
+        return plan
+    if image.kind == FileKind.DIFF:
+        raise BadOption(f"the modem is in {mode.label}, where only a full image can be applied",
+                        advice="Give the full image (CATM1-<build>.dup or NB1-<build>.dup).")
+    if method == Method.FFF:
+        raise BadOption(f"the FFF method needs the application; the modem is in {mode.label}",
+                        advice="Drop --method: sqnflash sends the image ON_THE_FLY.")
+    if mode == Mode.FFH:
+        if updater is None:
+            raise UpdaterRequired(
+                "the modem is in the boot loader (FFH, Pycom's 'recovery mode') and needs "
+                "updater.elf before it can take an image",
+                modem_state="in the boot loader (FFH); nothing was changed")
+        ids = ("negotiate-baud", "send-updater", "send-image", "apply", "switch-application",
+               "verify")
+        return Plan(Flow.RESUME_FFH, Method.ON_THE_FLY,
+                    _steps(*ids, image=image), image, updater)
+    if mode in (Mode.RECOVERY, Mode.UPDATER, Mode.FFH_TOOL):
+        ids = ("send-image", "apply", "switch-application", "verify")
+        plan = Plan(Flow.RESUME_RECOVERY, Method.ON_THE_FLY,
+                    _steps(*ids, image=image), image)
+        if updater is not None:
+            plan.notes.append(f"updater.elf is not needed: the modem is in {mode.label} and "
+                              "takes the image directly")
+        return plan
+    raise UnknownMode(f"no upgrade path starts in {mode.label}")
+
+
+def _old_bootrom_plan(info: ModemInfo, image: FirmwareFile, updater: FirmwareFile | None,
+                      bootrom: FirmwareFile | None) -> Plan:
+    if image.kind == FileKind.DIFF:
+        raise BadOption(
+            f"this modem has the factory bootrom ({info.bootrom_build}); a differential image "
+            "cannot be applied through updater.elf",
+            advice="Upgrade with the full image (CATM1-<build>.dup) and its updater.elf first.")
+    package = bootrom.data if bootrom is not None else image.bootrom_package
+    if package is None:
+        raise BootromRequired(f"{image.name} carries no bootrom package and --bootrom was not "
+                              "given")
+    if updater is None:
+        raise UpdaterRequired(
+            f"the modem has the factory bootrom ({info.bootrom_build}), so the image must be "
+            "written by updater.elf", modem_state=_UNCHANGED)
+    ids = ("prepare", "switch-recovery", "send-bootrom", "switch-ffh", "negotiate-baud",
+           "send-updater", "send-image", "apply", "switch-application", "verify")
+    plan = Plan(Flow.OLD_BOOTROM, Method.ON_THE_FLY,
+                _steps(*ids, image=image), image, updater, package,
+                bootrom.name if bootrom is not None else f"the bootrom package inside {image.name}")
+    return plan
+
+
+def _check_compatible(info: ModemInfo, image: FirmwareFile) -> None:
+    if image.kind == FileKind.DIFF and info.software_build is not None \
+            and image.source_build is not None and image.source_build != info.software_build:
+        raise DiffSourceMismatch(
+            f"{image.name} patches build {image.source_build}; the modem runs "
+            f"{info.software_build}", modem_state=_UNCHANGED)
+    if image.family and info.family and image.family != info.family:
+        raise FamilyMismatch(f"{image.name} is a {image.family} image; the modem is "
+                             f"{info.family}", modem_state=_UNCHANGED)
