@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import click
 
 from sqnflash import __version__
 from sqnflash.cli.output import print_error
+from sqnflash.cli.demo_cmd import demo
 from sqnflash.cli.sim_cmd import sim
+from sqnflash.cli.upgrade_cmd import info, upgrade_cmd
 from sqnflash.errors import InternalError, Interrupted, SqnflashError
 
 
@@ -19,6 +23,9 @@ def cli() -> None:
     """Inspect, upgrade and rescue the firmware of Sequans Monarch LTE modems."""
 
 
+cli.add_command(info)
+cli.add_command(upgrade_cmd)
+cli.add_command(demo)
 cli.add_command(sim)
 
 
@@ -46,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except BrokenPipeError:
         return 1
+    except Exception as exc:  # a bug: still one clean message and a documented exit code
+        error = _internal(exc)
+        if os.environ.get("SQNFLASH_DEBUG"):
+            traceback.print_exc()
+        print_error(error, as_json=as_json)
+        return error.exit_code
     return 0
 
 

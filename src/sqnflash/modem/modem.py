@@ -33,6 +33,7 @@ WAKE_TIMEOUT_S = 10.0  # a modem that is powered and booted answers within a sec
 REBOOT_TIMEOUT_S = 90.0  # Pycom allows 300 s; a Monarch reboots in a few seconds
 SHUTDOWN_WAIT_S = 2.0  # +SHUTDOWN follows the OK of a reboot command at once
 PLUS_GUARD_S = 1.1  # Hayes escape: silence before and after "+++"
+POLL_TIMEOUT_S = 1.0  # a status poll: an awake modem answers in milliseconds
 
 
 class Modem:
@@ -180,7 +181,7 @@ class Modem:
 
     def upgrade_report(self) -> at.UpgradeReport:
         """`AT+SMUPGRADE?`; a modem that does not answer (still rebooting) reports NONE."""
-        reply = self.at.try_command("AT+SMUPGRADE?")
+        reply = self.at.try_command("AT+SMUPGRADE?", timeout_s=POLL_TIMEOUT_S)
         if reply is None or not reply.ok:
             return at.UpgradeReport(at.UpgradeState.NONE, "")
         return at.parse_smupgrade(reply.lines)

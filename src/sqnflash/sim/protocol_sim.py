@@ -39,8 +39,10 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._reconfigure_port()
 
     def close(self) -> None:
+        # io's close() flushes first, which needs the port still open.
+        if self.is_open:
+            super().close()
         self.is_open = False
-        super().close()
 
     def _reconfigure_port(self) -> None:
         if self.sim is not None:
