@@ -31,6 +31,7 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
             settings: Settings | None = None, force: bool = False,
             emit: EventSink = discard) -> UpgradeResult:
     """Take the modem from whatever state it is in to `image`."""
+    modem.emit = emit  # the driver's own notes (fallbacks, baud changes) go to the same place
     info, plan = plan_upgrade(modem, image, updater=updater, bootrom=bootrom, method=method,
                               force=force)
     return Runner(modem, plan, info, emit=emit, settings=settings).run()
