@@ -2,8 +2,7 @@
 
 Every error a user can see is a subclass of `SqnflashError` with a stable code (`SQF-Ennn`), a
 one-line cause, advice on what to do next, and its own process exit code. The CLI prints them the
-same way in text and JSON; `docs/errors.md` is generated from this module (`sqnflash errors --markdown`)
-and a test keeps the two in step.
+same way in text and JSON.
 
 Code ranges: E1xx files and input, E2xx ports and links, E3xx talking to the modem, E4xx STP
 transfers, E5xx the upgrade itself, E6xx Pycom boards, E9xx interruptions and internal errors.

@@ -1,8 +1,8 @@
 """Clocks and deadlines.
 
 Every wait in sqnflash is "until this reply or this deadline". The clock is injected so that the
-simulator can run on virtual time in tests (a whole upgrade in milliseconds) and on the real clock in
-the demo, the benchmarks and behind a pseudo-terminal.
+simulator can run on virtual time in tests (a whole upgrade in milliseconds) and on the real clock
+in the demo, the benchmarks and behind a pseudo-terminal.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every upgrade flow, end to end, through sim:// on virtual time: the same code a real port uses."""
+"""Every upgrade flow, end to end, through sim:// on virtual time: the code a real port uses."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def test_resume_from_upgrade_mode_sends_the_image_directly(images: Images) -> No
     run = Run("&mode=recovery")
     result = run.upgrade(images.small_full)
     assert result.plan.flow == Flow.RESUME_RECOVERY
-    assert [s.id for s in result.plan.steps][0] == "send-image"
+    assert result.plan.steps[0].id == "send-image"
     assert run.state["version"] == TO and run.state["mode"] == "FFF"
 
 

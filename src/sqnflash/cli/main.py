@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import click
 
 from sqnflash import __version__
-from sqnflash.cli.output import print_error
 from sqnflash.cli.demo_cmd import demo
+from sqnflash.cli.output import print_error
 from sqnflash.cli.sim_cmd import sim
 from sqnflash.cli.upgrade_cmd import info, upgrade_cmd
 from sqnflash.errors import InternalError, Interrupted, SqnflashError
@@ -33,33 +33,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (for scripts and tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args
+    failure: SqnflashError | None = None
     try:
         cli.main(args=args, prog_name="sqnflash", standalone_mode=False)
-    except click.exceptions.Abort:
-        error = Interrupted()
-        print_error(error, as_json=as_json)
-        return error.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        failure = Interrupted()
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except SqnflashError as error:
-        print_error(error, as_json=as_json)
-        return error.exit_code
-    except KeyboardInterrupt:
-        error = Interrupted()
-        print_error(error, as_json=as_json)
-        return error.exit_code
+    except SqnflashError as exc:
+        failure = exc
     except BrokenPipeError:
         return 1
     except Exception as exc:  # a bug: still one clean message and a documented exit code
-        error = _internal(exc)
         if os.environ.get("SQNFLASH_DEBUG"):
             traceback.print_exc()
-        print_error(error, as_json=as_json)
-        return error.exit_code
-    return 0
+        failure = _internal(exc)
+    if failure is None:
+        return 0
+    print_error(failure, as_json=as_json)
+    return int(failure.exit_code)
 
 
 def entry_point() -> None:

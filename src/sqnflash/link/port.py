@@ -126,10 +126,9 @@ class _PortGuard:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> bool:
+                 tb: object) -> None:
         if exc is not None and isinstance(exc, (SerialException, OSError)):
             raise PortLost(f"{self.name}: {exc}") from exc
-        return False
 
 
 def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool = False,

@@ -154,6 +154,7 @@ def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | N
         return _old_bootrom_plan(info, image, updater, bootrom)
     if mode == Mode.APPLICATION:
         chosen = choose_method(info, image, method)
+        ids: tuple[str, ...]
         if chosen == Method.FFF:
             ids = ("prepare", "store-image", "apply-stored", "verify")
         else:

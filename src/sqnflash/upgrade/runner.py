@@ -8,6 +8,7 @@ knows what to do next; Ctrl-C is turned into `Interrupted` with the same informa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,10 +236,8 @@ class Runner:
                 if now - silent_since >= SILENT_RATE_CHECK_S:
                     # The modem may have come back at another rate (the updater, a reboot).
                     silent_since = None
-                    try:
+                    with contextlib.suppress(NoResponse):
                         self.modem.wait_ready(None, APPLY_POLL_S * 2)
-                    except NoResponse:
-                        pass
                 continue  # the unanswered poll already waited for its timeout
             silent_since = None
             # Until the next poll: a URC (the modem rebooting) ends the wait early.
