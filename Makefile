@@ -27,8 +27,6 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
-	$(BIN)/python bench/upgrade_time.py
-	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
