@@ -17,7 +17,7 @@ from sqnflash.errors import (
     UpdaterRequired,
     VersionMismatch,
 )
-from sqnflash.events import Event, Note, TransferProgress, TransferStarted
+from sqnflash.events import Event, Note, TransferProgress, TransferStarted, Waiting
 from sqnflash.firmware import load_bootrom, load_image, load_updater
 from sqnflash.modem import Modem
 from sqnflash.protocol.modes import Mode
@@ -220,3 +220,19 @@ def test_named_simulator_survives_reopening(images: Images) -> None:
     second.wake()
     assert second.mode() == Mode.RECOVERY
     second.close()
+
+
+def test_apply_heartbeats_come_at_least_every_ten_seconds(images: Images) -> None:
+    run = Run("&apply_s=60")
+    run.upgrade(images.diff)
+    beats = [e.elapsed_s for e in run.events if isinstance(e, Waiting)]
+    assert beats and beats[-1] >= 60
+    gaps = [b - a for a, b in zip([0.0, *beats], beats)]
+    assert max(gaps) <= 10.0
+
+
+def test_modem_in_data_mode_is_woken_with_the_escape_sequence() -> None:
+    run = Run("&data_mode=1")
+    assert run.modem.wake() == 921600
+    assert run.modem.mode() == Mode.APPLICATION
+    assert run.sim.modem.data_mode is False
