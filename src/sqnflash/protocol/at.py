@@ -8,8 +8,8 @@ and line noise after a reboot. It stops at the final result code of the pending 
 whatever follows (the first STP frame, say) for the caller.
 
 Replies are matched to the pending command by name: a `+NAME...` line belongs to the command only
-when NAME is the command's own name; any other `+`/`^` line is unsolicited. The module also holds the
-parsers of the replies an upgrader needs and the encoders the simulator uses to produce them.
+when NAME is the command's own name; any other `+`/`^` line is unsolicited. The module also holds
+the parsers of the replies an upgrader needs and the encoders the simulator uses to produce them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ FINAL_OK = "OK"
 FINAL_ERROR = "ERROR"
 _FINAL_PREFIXES = ("+CME ERROR", "+CMS ERROR")
 _FINAL_WORDS = {"OK", "ERROR", "NO CARRIER", "ABORTED"}
-_PRINTABLE_TAIL = re.compile(rb"[\x20-\x7e]+$")
 
 
 def encode_command(command: str, terminator: str = "\r\n") -> bytes:
@@ -83,7 +82,7 @@ class AtResponse:
     def final_line(self) -> str:
         if self.result in (Result.CME_ERROR, Result.CMS_ERROR):
             return f"{self.result.value}: {self.error_text}"
-        return self.result.value
+        return str(self.result.value)
 
 
 @dataclass(frozen=True)
@@ -130,33 +129,60 @@ def clean_line(raw: bytes) -> tuple[str | None, bytes]:
     """Split a raw line into its usable text and the noise around it.
 
     NUL bytes are dropped; if non-printable bytes remain, the longest printable tail is kept (line
-    noise after a reboot tends to come before the first real line).
+    noise after a reboot tends to come before the first real line). The noise is every byte of
+    `raw` that is not part of the text, in order.
     """
+    # Fixed: the noise used to be sliced from `raw` with the length of the tail found in the
+    # NUL-free copy, so NULs inside the text shifted it (printable text reported as noise, garbled
+    # bytes lost), and one NUL in a clean line made the Noise event carry the whole line. The tail
+    # is now found by one backward scan: the former `[ -~]+$` regex search was quadratic, so one
+    # long line without a line end (a binary crash dump, say) stalled the reader for minutes.
     data = raw.replace(b"\x00", b"")
-    noise = raw if data != raw else b""
-    if not data:
-        return None, noise
-    if all(0x20 <= b < 0x7F for b in data):
-        return data.decode("ascii").strip() or None, noise
-    match = _PRINTABLE_TAIL.search(data)
-    if not match:
+    start = len(data)
+    while start > 0 and 0x20 <= data[start - 1] < 0x7F:
+        start -= 1
+    tail = data[start:]
+    if not tail:
         return None, raw
-    text = match.group(0).decode("ascii").strip()
-    return (text or None), raw[: len(raw) - len(match.group(0))]
+    # where the tail begins in `raw`: after the last non-NUL byte that is not part of it
+    cut = len(raw)
+    seen = 0
+    while seen < len(tail):
+        cut -= 1
+        if raw[cut]:
+            seen += 1
+    noise = raw[:cut] + bytes(raw.count(0, cut))  # NULs inside the text are noise too
+    text = tail.decode("ascii").strip()
+    return (text or None), noise
 
 
 class LineSplitter:
-    """Cuts a byte stream into lines at CR, LF or CRLF; empty lines are dropped."""
+    """Cuts a byte stream into lines at CR, LF or CRLF; empty lines are dropped.
+
+    A CRLF split across two reads is still one line end: after a line cut at a CR that was the
+    last byte available, an LF arriving first in the next read is dropped.
+    """
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        # Fixed: without this, "OK\r" + "\n<rest>" left the LF in front of the rest (take_rest
+        # gave b"\n<rest>" instead of b"<rest>"), so the bytes handed over after a final result
+        # depended on where the reads happened to cut the stream.
+        self._after_cr = False  # the last line ended at a CR with nothing after it yet
 
     def feed(self, data: bytes) -> None:
         self._buf += data
 
+    def _drop_lf_of_crlf(self) -> None:
+        if self._after_cr and self._buf:
+            if self._buf[0] == 0x0A:
+                del self._buf[0]
+            self._after_cr = False
+
     def next_line(self) -> bytes | None:
         buf = self._buf
         while True:
+            self._drop_lf_of_crlf()
             positions = [p for p in (buf.find(b"\r"), buf.find(b"\n")) if p >= 0]
             if not positions:
                 return None
@@ -164,8 +190,12 @@ class LineSplitter:
             line = bytes(buf[:end])
             # swallow CRLF as one terminator
             cut = end + 1
-            if buf[end : end + 2] == b"\r\n":
-                cut = end + 2
+            if buf[end] == 0x0D:
+                if end + 1 < len(buf):
+                    if buf[end + 1] == 0x0A:
+                        cut = end + 2
+                else:
+                    self._after_cr = True
             del buf[:cut]
             if line.replace(b"\x00", b""):
                 return line
@@ -173,12 +203,15 @@ class LineSplitter:
                 return line  # NULs only: report as noise
 
     def take_rest(self) -> bytes:
+        self._drop_lf_of_crlf()
         rest = bytes(self._buf)
         self._buf.clear()
         return rest
 
     @property
     def pending(self) -> bytes:
+        if self._after_cr and self._buf[:1] == b"\n":
+            return bytes(self._buf[1:])
         return bytes(self._buf)
 
 
@@ -266,12 +299,22 @@ class ReplyFormatError(ValueError):
     """A reply did not have the shape the parser needs."""
 
 
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
 def parse_smod(lines: tuple[str, ...] | list[str]) -> int:
     """AT+SMOD?: a bare number (0 FFH, 1 FFH+tool, 2 FFF, 3 updater, 4 recovery)."""
     for line in lines:
-        candidate = line.split(":", 1)[1] if line.upper().startswith("+SMOD") else line
+        candidate = line
+        if line.upper().startswith("+SMOD"):
+            # Fixed: "+SMOD" without a colon raised IndexError instead of ReplyFormatError.
+            name, colon, value = line.partition(":")
+            if not colon or name.strip().upper() != "+SMOD":
+                continue
+            candidate = value
         candidate = candidate.strip()
-        if candidate.isdigit():
+        # Fixed: str.isdigit() accepts "²" and other Unicode digits, which int() then refused.
+        if _ASCII_DIGITS.fullmatch(candidate):
             return int(candidate)
     raise ReplyFormatError(f"no mode number in AT+SMOD? reply {list(lines)!r}")
 
@@ -308,7 +351,10 @@ class UpgradeReport:
 def parse_smupgrade(lines: tuple[str, ...] | list[str]) -> UpgradeReport:
     """AT+SMUPGRADE?: `+SMUPGRADE: <state>`; `fail` also covers `failure`."""
     for line in lines:
-        text = line.split(":", 1)[1].strip() if ":" in line else line.strip()
+        text = line.split(":", 1)[1] if ":" in line else line
+        # Fixed: str.strip() keeps NULs, so the "\x00" a rebooting modem sends was taken for a
+        # report (NO_REPORT) instead of "still rebooting" (NONE).
+        text = text.replace("\x00", "").strip()
         low = text.lower()
         if not low:
             continue
@@ -324,8 +370,8 @@ def parse_smupgrade(lines: tuple[str, ...] | list[str]) -> UpgradeReport:
     return UpgradeReport(UpgradeState.NONE, "")
 
 
-_BUILD = re.compile(r"\[(\d+)\]")
-_VERSION = re.compile(r"(\d+\.\d+\.\d+\.\d+)")
+_BUILD = re.compile(r"\[(\d+)\]", re.ASCII)
+_VERSION = re.compile(r"(\d+\.\d+\.\d+\.\d+)", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -386,7 +432,8 @@ def parse_showver(lines: tuple[str, ...] | list[str]) -> ShowVer:
     for line in lines:
         match = _ENTRY.match(line)
         if match:
-            entries.append(VersionEntry(match.group(1).strip(), match.group(3), bool(match.group(2))))
+            name, active, value = match.group(1).strip(), bool(match.group(2)), match.group(3)
+            entries.append(VersionEntry(name, value, active))
     if not entries:
         raise ReplyFormatError("no 'Name : value' lines in the showver reply")
     return ShowVer(tuple(entries))
@@ -399,7 +446,7 @@ class Ati1:
     build: int | None  # e.g. 39529
 
 
-_LR = re.compile(r"^LR(\d+(?:\.\d+)*)(?:-(\d+))?", re.IGNORECASE)
+_LR = re.compile(r"^LR(\d+(?:\.\d+)*)(?:-(\d+))?", re.IGNORECASE | re.ASCII)
 
 
 def parse_ati1(lines: tuple[str, ...] | list[str]) -> Ati1:
@@ -421,7 +468,8 @@ def parse_cgsn(lines: tuple[str, ...] | list[str]) -> str:
     for line in lines:
         digits = line.split(":", 1)[1].strip() if ":" in line else line.strip()
         digits = digits.strip('"')
-        if digits.isdigit() and 14 <= len(digits) <= 17:
+        # Fixed: str.isdigit() let full-width and other Unicode digits through as an IMEI.
+        if _ASCII_DIGITS.fullmatch(digits) and 14 <= len(digits) <= 17:
             return digits
     raise ReplyFormatError(f"no IMEI in AT+CGSN reply {list(lines)!r}")
 
@@ -451,8 +499,9 @@ def encode_urc(line: str) -> bytes:
 class CommandSplitter:
     """Modem side: cuts the host's bytes into command lines at CR, LF or CRLF.
 
-    Anything before the first `AT` that starts a printable tail of a line is noise (bytes garbled at a wrong baud rate, the tail
-    of an earlier STP frame), so a line yields that command, or nothing.
+    Anything before the first `AT` that starts a printable tail of a line is noise (bytes garbled
+    at a wrong baud rate, the tail of an earlier STP frame), so a line yields that command, or
+    nothing.
     """
 
     def __init__(self, limit: int = 4096) -> None:

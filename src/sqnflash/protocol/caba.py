@@ -3,9 +3,9 @@
 Every element is an 18-byte little-endian header (`magic[4]`, `u16 version` = 3, `u16 flags`,
 `u32 size`, `u16 check_kind`, `u16 check_size`, `u16 desc_len`), `desc_len` bytes of NUL-padded
 description, `size` bytes of data and `check_size` bytes of check value (u32 LE) computed over the
-header, description and data. `PACK` elements hold a back-to-back sequence of `UPGR` elements; some
-files are such a sequence with no `PACK` around it. Check kind 1 is Sequans' Fletcher-32 (Monarch 1),
-kind 4 is zlib's CRC-32 (Monarch 2).
+header, description and data. `PACK` elements hold a back-to-back sequence of `UPGR` elements;
+some files are such a sequence with no `PACK` around it. Check kind 1 is Sequans' Fletcher-32
+(Monarch 1), kind 4 is zlib's CRC-32 (Monarch 2).
 
 `ContainerReader` is fed the file's bytes in order and walks the tree while it checks every trailer,
 so a 64 MB file is verified in one pass with constant memory.
@@ -274,7 +274,8 @@ class ContainerReader:
                     return
                 raw = self._take(top.remaining)
                 self._account(raw, include_top=False)
-                top.element.stored_check = int.from_bytes(raw[:4], "little") if len(raw) >= 4 else None
+                stored = int.from_bytes(raw[:4], "little") if len(raw) >= 4 else None
+                top.element.stored_check = stored
                 top.element.computed_check = top.check.digest()
                 self._close_top(len(raw))
                 continue
@@ -302,12 +303,12 @@ class ContainerReader:
         offset = self._pos
         header = ElementHeader.parse(bytes(self._buf[:HEADER_SIZE]))
         if header.magic not in MAGICS:
-            where = f"inside {parent.element.magic} at {parent.element.offset}" if parent else ""
+            where = f" inside {parent.element.magic} at {parent.element.offset}" if parent else ""
             what = _describe_foreign(bytes(self._buf[:4]))
             if parent is None and not self._roots:
                 self._stop(f"not a Sequans package container: {what}", offset)
             else:
-                self._stop(f"unexpected data {where} at offset {offset}: {what}", offset)
+                self._stop(f"unexpected data{where} at offset {offset}: {what}", offset)
             return False
         if header.version != CONTAINER_VERSION:
             self._stop(f"{header.magic.decode()} element at offset {offset} has container version "
@@ -359,14 +360,31 @@ class ContainerReader:
                 self._problems.append(ContainerProblem(
                     self._pos + len(self._buf),
                     f"truncated: the {top.element.magic} element at offset {top.element.offset} "
-                    f"('{top.element.description}') ends early; {max(missing, 1)} bytes are missing",
+                    f"('{top.element.description}') ends early; "
+                    f"{max(missing, 1)} bytes are missing",
                 ))
             elif self._buf:
-                self._problems.append(ContainerProblem(
-                    self._pos, f"{len(self._buf)} stray bytes after the last element"))
+                self._problems.append(self._leftover_problem())
             elif not self._roots:
                 self._problems.append(ContainerProblem(0, "empty file"))
         return ContainerReport(self._roots, self._pos + len(self._buf), self._problems)
+
+    def _leftover_problem(self) -> ContainerProblem:
+        """Fewer than HEADER_SIZE bytes after the last complete top-level element (or none)."""
+        # Fixed: these bytes were always "stray bytes after the last element", even when they
+        # are the start of a header cut short by a truncated download, or when there is no
+        # element at all (a tiny HTML error page or ELF stub got no "not a container" message).
+        head = bytes(self._buf[:4])
+        if any(magic.startswith(head) for magic in MAGICS):
+            return ContainerProblem(
+                self._pos,
+                f"truncated: the file ends inside the header of an element at offset "
+                f"{self._pos}; at least {HEADER_SIZE - len(self._buf)} bytes are missing",
+            )
+        if not self._roots:
+            return ContainerProblem(
+                self._pos, f"not a Sequans package container: {_describe_foreign(head)}")
+        return ContainerProblem(self._pos, f"{len(self._buf)} stray bytes after the last element")
 
 
 def _still_needed(item: _Open) -> int:

@@ -43,7 +43,7 @@ class Fletcher32:
         self._s2 = 0xFFFF
         self._pending = b""
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray | memoryview) -> None:
         buf = self._pending + bytes(data)
         block = FLETCHER_BLOCK_WORDS * 2
         # Keep the last (possibly partial) block back: only digest() knows it is the last one.

@@ -1,10 +1,10 @@
 """STP, the Sequans block transfer protocol, without I/O.
 
 Every frame is a 16-byte big-endian header `>IBBHIHH` (magic, op, sid, plen, tid, hcrc, pcrc)
-followed by `plen` payload bytes. Requests carry the magic ``fast``, replies ``tsaf``; a reply's op is
-the request's op with bit 0x80 set (0x40 is a NACK on Monarch 2). `hcrc` is the CRC-16/XMODEM of the
-header with `hcrc` zeroed, `pcrc` the CRC of the payload (0 when empty). Modems have been seen to
-send `hcrc` 0 in replies: a host accepts 0 as "not computed".
+followed by `plen` payload bytes. Requests carry the magic ``fast``, replies ``tsaf``; a reply's op
+is the request's op with bit 0x80 set (0x40 is a NACK on Monarch 2). `hcrc` is the CRC-16/XMODEM of
+the header with `hcrc` zeroed, `pcrc` the CRC of the payload (0 when empty). Modems have been seen
+to send `hcrc` 0 in replies: a host accepts 0 as "not computed".
 
 This module holds the frame codec, an incremental decoder that resynchronises on the magic, and the
 two state machines: `StpMaster` (the host uploading an image) and `StpSlave` (the modem side, which
@@ -254,7 +254,7 @@ class MasterState(Enum):
 
 @dataclass(frozen=True)
 class Request:
-    """What the master wants sent now. For a BLOCK the caller supplies `length` bytes at `offset`."""
+    """What the master wants sent now: for a BLOCK, the caller adds `length` bytes at `offset`."""
 
     state: MasterState
     op: Op
@@ -317,9 +317,9 @@ class StpMaster:
     """The host side of one STP upload of `total` bytes, starting at `offset`.
 
     Usage: send `encode(request(), data)`, feed whatever the line returns to `feed()`, and repeat
-    while `not done`. After a timeout or a `Refused`/`DecodeError` the same `request()` is simply sent
-    again: tids are only advanced by a matching reply, so a retransmission carries the same tid and a
-    modem that already processed it can answer it without consuming the data twice.
+    while `not done`. After a timeout or a `Refused`/`DecodeError` the same `request()` is simply
+    sent again: tids are only advanced by a matching reply, so a retransmission carries the same tid
+    and a modem that already processed it can answer it without consuming the data twice.
     """
 
     def __init__(
@@ -390,7 +390,7 @@ class StpMaster:
         return encode_request(request.op, request.sid, request.tid, payload)
 
     def restart_session(self) -> None:
-        """Start again with RESET/OPEN, keeping the confirmed offset (the modem lost the session)."""
+        """Start over with RESET/OPEN, keeping the confirmed offset (the modem lost the session)."""
         self.state = MasterState.RESET
         self.decoder.clear()
 
@@ -438,11 +438,11 @@ class StpMaster:
             if self.data_type is not None and version >= 2:
                 self.state = MasterState.DATA_TYPE
             else:
-                self.state = MasterState.BLOCK_CMD if self.offset < self.total else MasterState.CLOSE
+                self.state = self._next_transfer_state()
             return SessionOpened(version, max_transfer, self.block_size)
         if req.state == MasterState.DATA_TYPE:
             self._tid += 1
-            self.state = MasterState.BLOCK_CMD if self.offset < self.total else MasterState.CLOSE
+            self.state = self._next_transfer_state()
             return Advanced(MasterState.DATA_TYPE)
         if req.state == MasterState.BLOCK_CMD:
             self._pending_length = req.length
@@ -460,11 +460,15 @@ class StpMaster:
             consumed = req.length - residue
             self.offset += consumed
             self._tid += 1
-            self.state = MasterState.BLOCK_CMD if self.offset < self.total else MasterState.CLOSE
+            self.state = self._next_transfer_state()
             return BlockAccepted(self.offset, consumed, residue)
         # CLOSE
         self.state = MasterState.DONE
         return Advanced(MasterState.CLOSE)
+
+    def _next_transfer_state(self) -> MasterState:
+        """The next state once the session is set up or a block is done: more data, or close."""
+        return MasterState.BLOCK_CMD if self.offset < self.total else MasterState.CLOSE
 
 
 # --------------------------------------------------------------------------- slave (modem)
@@ -538,7 +542,8 @@ class StpSlave:
         while not self.busy and not self.closed and (item := self.decoder.next()) is not None:
             if isinstance(item, DecodeError):
                 if item.problem != DecodeProblem.GARBAGE:
-                    events.append(RequestRejected(_MODEM_WORDING[item.problem] + f" ({item.detail})"))
+                    reason = f"{_MODEM_WORDING[item.problem]} ({item.detail})"
+                    events.append(RequestRejected(reason))
                 continue
             events.extend(self._on_request(item))
         return events
@@ -551,8 +556,9 @@ class StpSlave:
                                      payload).summary())
 
     def _on_request(self, frame: Frame) -> list[SlaveEvent]:
-        if self._last is not None and (frame.op, frame.tid) == self._last[:2] and frame.op != Op.RESET:
-            data = self._last[2]
+        last = self._last
+        if last is not None and (frame.op, frame.tid) == last[:2] and frame.op != Op.RESET:
+            data = last[2]
             return [SendReply(data, f"STP < repeat reply to {op_name(frame.op)} tid={frame.tid}")]
         if frame.op == Op.RESET:
             if self.opened:
