@@ -151,9 +151,9 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool 
         raise _open_error(name, exc) from exc
     except OSError as exc:
         raise _open_error(name, exc) from exc
-    if tracer is not None:
-        tracer.note(f"opened {name} at {baud} baud{' with RTS/CTS' if rtscts else ''}")
-    return Link(opened, name=name, tracer=tracer)
+    link = Link(opened, name=name, tracer=tracer)
+    link.note(f"opened {name} at {baud} baud{' with RTS/CTS' if rtscts else ''}")
+    return link
 
 
 def _open_error(name: str, exc: BaseException) -> Exception:
