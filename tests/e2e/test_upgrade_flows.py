@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,7 @@ def test_apply_heartbeats_come_at_least_every_ten_seconds(images: Images) -> Non
     run.upgrade(images.diff)
     beats = [e.elapsed_s for e in run.events if isinstance(e, Waiting)]
     assert beats and beats[-1] >= 60
-    gaps = [b - a for a, b in zip([0.0, *beats], beats)]
+    gaps = [b - a for a, b in pairwise([0.0, *beats])]
     assert max(gaps) <= 10.0
 
 
