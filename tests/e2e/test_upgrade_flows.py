@@ -95,7 +95,8 @@ def test_old_bootrom_modem_gets_bootrom_updater_and_image(images: Images) -> Non
     assert run.state["bootrom"] != 33080
     sent = {t.step: t for t in run.transfers()}
     assert sent["send-updater"].max_transfer == 2048  # the boot loader's session
-    assert sent["send-bootrom"].total == len(load_image(images.full).bootrom_package or b"")
+    package = load_image(images.full).bootrom_package
+    assert package is not None and sent["send-bootrom"].total == package.size
     assert any("baud rate negotiated: 115200 -> 921600" in n for n in run.notes())
 
 

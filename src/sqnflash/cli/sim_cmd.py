@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlencode
 
 import click
 
 from sqnflash.errors import BadOption
 from sqnflash.sim.config import MODES, SimConfig, SimConfigError
-from sqnflash.sim.faults import FaultError
+from sqnflash.sim.faults import FAULTS, FaultError
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.pty_server import PtyServer, run_until_signalled
 from sqnflash.sim.simulator import Simulator
@@ -66,11 +67,15 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
         query[f"fault_{name}"] = value
     query["clock"] = "real"
     try:
-        config = SimConfig.from_query("&".join(f"{k}={v}" for k, v in query.items()))
+        # Encoded, so that a value holding '&', '+' or '=' reaches the setting as typed.
+        config = SimConfig.from_query(urlencode(query))
         simulator = Simulator(config)
     except (SimConfigError, FaultError) as exc:
         raise BadOption(str(exc)) from exc
-    server = PtyServer(simulator, link)
+    try:
+        server = PtyServer(simulator, link)
+    except OSError as exc:  # the link exists and is not ours, or its folder is missing
+        raise BadOption(f"--link {link}: {exc}") from exc
 
     def ready(device: str) -> None:
         sys.stdout.write(f"READY {device}\n")
@@ -105,3 +110,11 @@ def make_image_cmd(kind: str, family: str, version: int, source: int | None, siz
     path = output or Path(default_name(kind_e, family_e, version, source))
     path.write_bytes(data)
     click.echo(f"wrote {path} ({len(data)} bytes, {kind} {family} {version})")
+
+
+@sim.command("faults")
+def faults_cmd() -> None:
+    """List the faults `--fault NAME=VALUE` (or `fault_NAME=VALUE` in a sim:// URL) can inject."""
+    width = max(len(name) for name in FAULTS)
+    for name, (value, effect) in FAULTS.items():
+        click.echo(f"{name:<{width}}  {effect} [{value}]")

@@ -9,6 +9,17 @@ from sqnflash.firmware.files import (
     load_image,
     load_updater,
 )
+from sqnflash.firmware.source import BlockSource, BytesSource, FileSource
 
-__all__ = ["FFF_STORE_LIMIT", "FileKind", "FirmwareFile", "identify", "load_bootrom",
-           "load_image", "load_updater"]
+__all__ = [
+    "FFF_STORE_LIMIT",
+    "BlockSource",
+    "BytesSource",
+    "FileKind",
+    "FileSource",
+    "FirmwareFile",
+    "identify",
+    "load_bootrom",
+    "load_image",
+    "load_updater",
+]

@@ -26,8 +26,10 @@ from sqnflash.errors import (
     NotAnElf,
     WrongFileKind,
 )
+from sqnflash.firmware.source import BlockSource, BytesSource, FileSource
 from sqnflash.protocol import caba
 
+READ_CHUNK = 1 << 20  # identification reads files in pieces: memory stays flat for 64 MB images
 MIN_FIRMWARE_SIZE = 128  # Pycom refuses anything smaller; it cannot be firmware
 FFF_STORE_LIMIT = 4 * 1024 * 1024  # the modem's /upgrade area: larger images go ON_THE_FLY
 
@@ -48,7 +50,7 @@ class FileKind(str, Enum):
 @dataclass
 class FirmwareFile:
     path: Path
-    data: bytes = field(repr=False)
+    size: int
     kind: FileKind
     family: str | None = None
     build: int | None = None  # the build the file installs, when its name says
@@ -62,27 +64,29 @@ class FirmwareFile:
         return self.path.name
 
     @property
-    def size(self) -> int:
-        return len(self.data)
-
-    @property
     def fits_store(self) -> bool:
         return self.size <= FFF_STORE_LIMIT
 
-    def section(self, description: str) -> bytes | None:
-        """The bytes of the first package whose description is `description` (the bootrom
-        package inside a full image, say)."""
+    def source(self) -> FileSource:
+        """The file's bytes, read block by block as a transfer needs them."""
+        return FileSource(self.path, self.size)
+
+    def section(self, description: str) -> BytesSource | None:
+        """The first package whose description is `description` (the bootrom package inside a
+        full image, say), read into memory: sections that are sent alone are small."""
         if self.container is None:
             return None
         for element in self.container.all_elements():
             if element.description == description and element.header.magic == caba.MAGIC_UPGR:
-                return self.data[element.offset : element.offset + element.size]
+                with self.path.open("rb") as handle:
+                    handle.seek(element.offset)
+                    return BytesSource(handle.read(element.size))
         return None
 
     @property
-    def bootrom_package(self) -> bytes | None:
+    def bootrom_package(self) -> BlockSource | None:
         if self.kind == FileKind.BOOTROM:
-            return self.data
+            return self.source()
         return self.section("bootrom upgrade package")
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,35 +103,50 @@ class FirmwareFile:
         }
 
 
-def read_file(path: Path) -> bytes:
-    """The whole file, or a typed error that says what is wrong with the path."""
+def check_path(path: Path) -> int:
+    """The file's size, or a typed error that says what is wrong with the path."""
     if not path.exists():
         raise FileMissing(f"{path} does not exist")
     if path.is_dir():
         raise NotAFile(f"{path} is a directory")
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        with path.open("rb"):
+            pass
     except OSError as exc:
         raise FileUnreadable(f"{path}: {exc.strerror or exc}") from exc
-    if not data:
+    if size == 0:
         raise FileEmpty(f"{path} is empty (0 bytes)")
-    if len(data) < MIN_FIRMWARE_SIZE:
-        raise FileTooSmall(f"{path} has only {len(data)} bytes")
-    return data
+    if size < MIN_FIRMWARE_SIZE:
+        raise FileTooSmall(f"{path} has only {size} bytes")
+    return size
 
 
 def identify(path: Path) -> FirmwareFile:
-    """Read `path` and say what it is; raises when the file is damaged."""
-    data = read_file(path)
-    digest = hashlib.sha256(data).hexdigest()
-    if data.startswith(b"\x7fELF"):
-        return _identify_elf(path, data, digest)
-    report = caba.read_container(data)
+    """Read `path` once, in chunks, and say what it is; raises when the file is damaged."""
+    size = check_path(path)
+    digest = hashlib.sha256()
+    reader = caba.ContainerReader()
+    head = b""
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(READ_CHUNK):
+                if not head:
+                    head = chunk[:64]
+                digest.update(chunk)
+                if not head.startswith(b"\x7fELF"):
+                    reader.feed(chunk)
+    except OSError as exc:
+        raise FileUnreadable(f"{path}: {exc.strerror or exc}") from exc
+    if head.startswith(b"\x7fELF"):
+        return _identify_elf(path, size, head, digest.hexdigest())
+    report = reader.finish()
     if not report.is_container:
         problem = report.problems[0].message if report.problems else "no package header"
         raise WrongFileKind(f"{path.name} is not a Sequans firmware package: {problem}")
     _check_container(path, report)
-    file = FirmwareFile(path, data, _kind_of(path.name, report), container=report, sha256=digest)
+    file = FirmwareFile(path, size, _kind_of(path.name, report), container=report,
+                        sha256=digest.hexdigest())
     _read_name(file)
     return file
 
@@ -180,11 +199,11 @@ def _read_name(file: FirmwareFile) -> None:
                              "installs is unknown and cannot be checked after the upgrade")
 
 
-def _identify_elf(path: Path, data: bytes, digest: str) -> FirmwareFile:
-    if len(data) < 52 or data[4] != 1 or data[5] != 2:
+def _identify_elf(path: Path, size: int, head: bytes, digest: str) -> FirmwareFile:
+    if size < 52 or head[4] != 1 or head[5] != 2:
         raise NotAnElf(f"{path.name} is an ELF file but not a 32-bit big-endian one, as the "
                        "modem's updater is")
-    return FirmwareFile(path, data, FileKind.UPDATER, sha256=digest)
+    return FirmwareFile(path, size, FileKind.UPDATER, sha256=digest)
 
 
 def load_image(path: Path) -> FirmwareFile:

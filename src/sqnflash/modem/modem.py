@@ -17,6 +17,7 @@ from sqnflash.errors import (
     UnknownMode,
 )
 from sqnflash.events import EventSink, Note, discard
+from sqnflash.firmware.source import BlockSource
 from sqnflash.link import Link, Tracer, open_link
 from sqnflash.modem.at_driver import AtDriver
 from sqnflash.modem.info import ModemInfo
@@ -237,14 +238,14 @@ class Modem:
         raise BaudNegotiationFailed(f"the modem accepted AT+IPR={target} but does not answer at "
                                     f"{target} baud")
 
-    def upload(self, command: str, data: bytes | memoryview, *, block_cap: int = PYCOM_BLOCK_CAP,
+    def upload(self, command: str, source: BlockSource, *, block_cap: int = PYCOM_BLOCK_CAP,
                retries: int = DEFAULT_RETRIES, terminator: str = "\r\n",
                on_progress: ProgressCallback | None = None,
                on_opened: OpenedCallback | None = None) -> TransferResult:
         """Start STP with `command` (`AT+SMSTPU`, `AT+SMSTPU="ON_THE_FLY"`, `AT+STP`) and send
-        `data`. The line is back in AT mode when this returns."""
+        `source`. The line is back in AT mode when this returns."""
         self.at.command(command, terminator=terminator)
-        upload = StpUpload(self.link, data, block_cap=block_cap, retries=retries,
+        upload = StpUpload(self.link, source, block_cap=block_cap, retries=retries,
                            leftover=self.at.take_leftover(), on_progress=on_progress,
                            on_opened=on_opened)
         try:

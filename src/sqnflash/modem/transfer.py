@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqnflash.errors import StpProtocolViolation, TransferFailed, TransferRefused
+from sqnflash.firmware.source import BlockSource
 from sqnflash.link import Link
 from sqnflash.protocol import stp
 from sqnflash.timing import Deadline
@@ -44,13 +45,13 @@ OpenedCallback = Callable[[stp.SessionOpened], None]
 
 
 class StpUpload:
-    def __init__(self, link: Link, data: bytes | memoryview, *, block_cap: int,
+    def __init__(self, link: Link, source: BlockSource, *, block_cap: int,
                  retries: int = DEFAULT_RETRIES, offset: int = 0, leftover: bytes = b"",
                  on_progress: ProgressCallback | None = None,
                  on_opened: OpenedCallback | None = None) -> None:
         self.link = link
-        self.data = memoryview(data)
-        self.master = stp.StpMaster(len(self.data), block_cap=block_cap, offset=offset)
+        self.source = source
+        self.master = stp.StpMaster(source.size, block_cap=block_cap, offset=offset)
         self.retries = retries
         self.on_progress = on_progress
         self.on_opened = on_opened
@@ -90,7 +91,7 @@ class StpUpload:
         request = master.request()
         payload = b""
         if request.needs_data:
-            payload = bytes(self.data[request.offset : request.offset + request.length])
+            payload = self.source.read_at(request.offset, request.length)
         frame = master.encode(request, payload)
         problems: list[str] = []
         for attempt in range(self.retries + 1):

@@ -31,9 +31,24 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from sqnflash.sim.config import SimConfig
 
-FAULT_NAMES = ("flip_rate", "drop_rate", "no_reply_block", "power_loss_at", "power_loss_during",
-               "reboot_at", "smswboot_error", "silence_s", "boot_baud", "apply_fail", "urc_rate",
-               "boot_recovery", "reply_hcrc")
+FAULTS: dict[str, tuple[str, str]] = {  # name: (value, effect), for `sqnflash sim faults`
+    "flip_rate": ("probability per byte", "flip one bit of inbound STP bytes"),
+    "drop_rate": ("probability per byte", "lose inbound STP bytes"),
+    "no_reply_block": ("block number (1-based)", "the modem does not answer that block once"),
+    "power_loss_at": ("byte offset",
+                      "power is cut once an STP session has received that many bytes"),
+    "power_loss_during": ("apply or updater-load", "power is cut half-way through that phase"),
+    "reboot_at": ("byte offset", "the modem resets itself (with +SHUTDOWN) at that offset"),
+    "smswboot_error": ("reboot, no-reboot or both",
+                       "AT+SMSWBOOT=m,1 / =m,0 answer ERROR"),
+    "silence_s": ("seconds", "extra silence after every reset"),
+    "boot_baud": ("baud", "the next boot comes up at this rate instead of the usual one"),
+    "apply_fail": ("count", "the next that many applies report fail"),
+    "urc_rate": ("probability per reply", "a spurious +CEREG: 2 line is slipped into AT replies"),
+    "boot_recovery": ("count", "the next that many boots into FFF come up in RECOVERY"),
+    "reply_hcrc": ("0", "STP replies carry hcrc 0 (as seen on hardware)"),
+}
+FAULT_NAMES = tuple(FAULTS)
 SPURIOUS_URC = b"\r\n+CEREG: 2\r\n"
 
 

@@ -4,22 +4,49 @@ A state machine driven by bytes from the wire and by timers: boot modes with the
 sets, reboots, baud rates, the STP slave, flash writes, the apply phase and version reports.
 
 Behaviour chosen where the public record is silent (each is a documented choice, not a fact):
-- Echo is off in every mode unless `echo=1` (Pycom's fixed-count reads need that); `ATE1` turns it on
-  in the application. The application, updater and recovery answer `\\r\\n<line>\\r\\n...\\r\\nOK\\r\\n`;
-  the boot loader (FFH) answers without the leading line break and never echoes.
+- Echo: with `echo=1` the application echoes after every boot; the updater, recovery and boot
+  loader never echo on their own (Pycom's fixed-count reads after `AT+SMSTPU` need that). `ATE1` /
+  `ATE0` switch it in the application, updater and recovery (the boot loader answers ERROR).
+- Reply shape: the application, updater and recovery answer
+  `\\r\\n<line>\\r\\n...\\r\\n\\r\\nOK\\r\\n` (a blank line before the final result,
+  as observed for ATI), except `AT+SMOD?` (`\\r\\n2\\r\\nOK\\r\\n`) and `AT+SMLOG?`, which are
+  observed without the blank line. The boot loader (FFH) answers without the leading line break
+  (`0\\r\\nOK\\r\\n`, `OK\\r\\n`) and never echoes. `AT+FSRDFILE` answers
+  `\\r\\n\\r\\nERROR\\r\\n` (no crash dump), as observed.
+- Command sets: the boot loader knows only `AT`, `AT+SMOD?`, `AT+IPR` and `AT+STP`; the updater and
+  recovery know the handlers listed in `UPDATER_COMMANDS` (no `ATI`, `AT+CGSN`, `AT+CFUN` or
+  showver); anything else answers ERROR.
 - `AT+SMSWBOOT?` answers `+SMSWBOOT: <NAME>`. The boot selection persists across reboots, so a modem
   switched to RECOVERY comes back there after a power cycle until switched back to FFF.
-- A reboot emits `+SHUTDOWN` (for `AT^RESET`, `AT+SMSWBOOT=m,1` and `AT+SMUPGRADE`), a NUL byte as the
-  UART re-initialises, then silence for `reboot_s`; the application then sends `+SYSSTART`; recovery,
-  updater and boot loader send nothing. The boot loader starts at 115200 baud, everything else at
-  921600.
-- If the application image is damaged (an interrupted or failed ON_THE_FLY write), booting FFF falls
-  back to RECOVERY.
+- A reboot emits `+SHUTDOWN` (for `AT^RESET`, `AT+SMSWBOOT=m,1`, `AT+SMUPGRADE` and the updater's
+  own reboot once a stored upgrade is applied), a NUL byte as the UART re-initialises, then
+  silence for `reboot_s` during which every received byte is dropped; the application then sends
+  `+SYSSTART`; recovery, updater and boot loader send nothing. The boot loader starts at 115200
+  baud, everything else at 921600.
+- `AT+IPR=<baud>` answers OK at the old rate and switches after it; the rate lasts until the next
+  boot. An updater loaded with `AT+STP` keeps the rate the boot loader was talking at.
+- `AT+STP` in the boot loader: an ELF is loaded and started as the updater (SMOD 3) after
+  `updater_load_s`; anything else is dropped after the session closes and the boot loader stays in
+  SMOD 0.
+- If the application image is damaged (an interrupted or failed ON_THE_FLY write of a full image
+  outside the application), booting FFF falls back to RECOVERY.
 - With the factory bootrom (Bootloader0 33080) `AT+SMSWBOOT=0,<r>` answers ERROR; flashing a bootrom
   package ON_THE_FLY updates Bootloader0 and lifts that. A full image updates Software and
   Bootloader1/2 but not Bootloader0, as observed on real modems.
 - `AT+SMUPGRADE?` keeps its last word (`No report`, `on-going`, `success`, `fail`) until the next
-  upgrade starts. The FFF method reboots into the updater (SMOD 3) to apply, then into FFF.
+  upgrade starts; during a reboot nothing answers (an empty reply). An apply cut short by a reset
+  or a power loss reports `fail` (never a stale `on-going`); a full image cut short outside the
+  application leaves the application damaged.
+- `AT+SMUPGRADE` answers OK for any stored file and the updater checks it: the FFF method reboots
+  into the updater (SMOD 3) to apply, then reboots into FFF once it succeeded, selecting FFF even
+  when it was started from RECOVERY (Pycom's resume with a stored file sends no `AT+SMSWBOOT=1,1`
+  and expects the application back by itself); after a failure it reboots into the image that
+  was selected before.
+- `AT+SMSTPU` stores at most `store_limit` bytes (4 MiB): the block that crosses the limit is
+  partly consumed (a residue), every later block comes back whole as residue, so the transfer
+  stalls and the host has to give up. Closed with a RESET, the stored part is an incomplete file
+  that `AT+SMUPGRADE` accepts and the updater reports as `fail`; abandoned without one, it is
+  dropped with the session and `AT+SMUPGRADE` answers ERROR (nothing stored).
 - In STP mode, a session that sees no byte for `stp_idle_timeout_s` is abandoned and the modem goes
   back to AT commands; a partial ON_THE_FLY write leaves the application damaged.
 - ON_THE_FLY in the application accepts only a bootrom package. A differential image must be stored
@@ -36,7 +63,6 @@ from enum import Enum, IntEnum
 from typing import Any
 
 from sqnflash.protocol import at, stp
-from sqnflash.protocol.stp import HEADER_SIZE
 from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig
 from sqnflash.sim.engine import Engine, Timer
 from sqnflash.sim.faults import FaultPlan
@@ -146,6 +172,7 @@ class SimModem:
         self._stp_idle: Timer | None = None
         self._timers: list[Timer] = []
         self._applying = False
+        self._apply: tuple[Received, str] | None = None  # the image being applied, and how
         self._pending_apply: Received | None = None  # FFF method: applied after the reboot
         self._last_rx = -1e9
         self._plus: list[float] = []
@@ -202,6 +229,14 @@ class SimModem:
     def _reply(self, lines: list[str] | tuple[str, ...] = (), final: str = at.FINAL_OK) -> None:
         reply = at.encode_reply(list(lines), final, leading_crlf=self.mode != Smod.FFH)
         self._send(self.faults.at_reply(reply))
+
+    def _reply_tight(self, lines: list[str]) -> None:
+        """A reply without the blank line before OK, as observed for AT+SMOD? and AT+SMLOG?."""
+        if self.mode == Smod.FFH:
+            self._reply(lines)
+            return
+        body = "".join(f"{line}\r\n" for line in lines)
+        self._send(self.faults.at_reply(f"\r\n{body}{at.FINAL_OK}\r\n".encode("ascii")))
 
     def _error(self, why: str = "") -> None:
         if why:
@@ -314,7 +349,7 @@ class SimModem:
             self._error()
             return
         assert self.mode is not None
-        self._reply([str(int(self.mode))])
+        self._reply_tight([str(int(self.mode))])
 
     def _cmd_bmod(self, args: str) -> None:
         if args != "?":
@@ -429,7 +464,10 @@ class SimModem:
             self._reply()
 
     def _cmd_smlog(self, args: str) -> None:
-        self._reply(["+SMLOG: LOG_INHERIT"] if args == "?" else [])
+        if args == "?":
+            self._reply_tight(["+SMLOG: LOG_INHERIT"])
+        else:
+            self._reply()
 
     def _cmd_fsrdfile(self, args: str) -> None:
         self._send(b"\r\n\r\nERROR\r\n")  # no crash dump: as observed, an extra blank line
@@ -457,7 +495,8 @@ class SimModem:
         ]
         lines = ["SYSTEM VERSION", "==============", "  FIRMWARE VERSION"]
         lines += [f"    {name:<13}: {value}" for name, value in rows]
-        lines += ["  COMPONENTS", "    ZSP0         : 1.0.99-13604", "    ZSP1         : 1.0.99-12341"]
+        lines += ["  COMPONENTS", "    ZSP0         : 1.0.99-13604",
+                  "    ZSP1         : 1.0.99-12341"]
         return lines
 
     def _cmd_info(self, args: str) -> None:
@@ -483,6 +522,7 @@ class SimModem:
             self._urc("+SHUTDOWN")
         self._send(b"\x00")
         self._note(f"reboot ({reason})")
+        self._interrupt_apply(f"interrupted by a reboot ({reason})")
         self._cancel_timers()
         self._leave_stp()
         self._applying = False
@@ -499,6 +539,7 @@ class SimModem:
             self._abandon_transfer("power lost during an ON_THE_FLY transfer")
         if self._applying and self._pending_apply is None:
             self.flash.app_ok = False
+        self._interrupt_apply("interrupted by a power loss")
         self._cancel_timers()
         self._leave_stp()
         self._applying = False
@@ -587,23 +628,27 @@ class SimModem:
 
     def _drive_stp(self, events: list[stp.SlaveEvent]) -> None:
         slave = self._stp
-        for event in events:
-            if isinstance(event, stp.SendReply):
-                if self.faults.drop_reply(event.frame_summary):
-                    self._note(f"fault: no reply ({event.frame_summary})")
-                    continue
-                self._send(event.data)
-            elif isinstance(event, stp.BlockReceived):
-                self._block(event)
-            elif isinstance(event, stp.SessionClosed):
-                if slave is not None:
-                    self._stp_rest = slave.decoder.take_rest()
-                self._stp_closed(event.received)
+        while events:
+            for event in events:
+                if isinstance(event, stp.SendReply):
+                    if self.faults.drop_reply(event.frame_summary):
+                        self._note(f"fault: no reply ({event.frame_summary})")
+                        continue
+                    self._send(event.data)
+                elif isinstance(event, stp.BlockReceived):
+                    self._block(event)
+                elif isinstance(event, stp.SessionClosed):
+                    if slave is not None:
+                        self._stp_rest = slave.decoder.take_rest()
+                    self._stp_closed(event.received)
+                    return
+                elif isinstance(event, stp.RequestRejected):
+                    self._note(f"STP request rejected: {event.reason}")
+            # Frames that came in while a block was being written wait in the decoder. Go on only
+            # while that makes progress: a partial frame (or a few stray bytes) waits for more.
+            if slave is None or slave is not self._stp or slave.busy or not slave.decoder.buffered:
                 return
-            elif isinstance(event, stp.RequestRejected):
-                self._note(f"STP request rejected: {event.reason}")
-        if slave is not None and slave is self._stp and not slave.busy and slave.decoder.buffered:
-            self._drive_stp(slave.feed(b""))
+            events = slave.feed(b"")
 
     def _block(self, event: stp.BlockReceived) -> None:
         assert self._stp is not None and self._sink is not None
@@ -642,7 +687,8 @@ class SimModem:
         rest = self._stp_rest
         self._stp_rest = b""
         assert sink is not None
-        self._note(f"STP session closed after {received} bytes ({purpose.value if purpose else ''})")
+        what = purpose.value if purpose else ""
+        self._note(f"STP session closed after {received} bytes ({what})")
         verdict = sink.judge()
         if purpose == StpPurpose.LOAD_ELF:
             self._load_elf(verdict)
@@ -672,6 +718,7 @@ class SimModem:
     # ------------------------------------------------------------------ apply
     def _start_apply(self, verdict: Received, *, via: str) -> None:
         self._applying = True
+        self._apply = (verdict, via)
         self.flash.report = "on-going"
         kind = verdict.meta.kind if verdict.meta else None
         duration = self.config.bootrom_apply_s if kind == ImageKind.BOOTROM else self.config.apply_s
@@ -681,11 +728,7 @@ class SimModem:
             return
         self._later(duration, lambda: self._finish_apply(verdict, via))
 
-    def _finish_apply(self, verdict: Received, via: str) -> None:
-        self._applying = False
-        problem = self._apply_problem(verdict, via)
-        if problem is None and self.faults.apply_fails():
-            problem = "fault: apply reports fail"
+    def _record(self, verdict: Received, via: str, problem: str | None) -> dict[str, Any]:
         meta = verdict.meta
         record: dict[str, Any] = {
             "via": via,
@@ -696,6 +739,28 @@ class SimModem:
         }
         if problem:
             record["reason"] = problem
+        return record
+
+    def _interrupt_apply(self, why: str) -> None:
+        """An apply cut short: nothing is applying any more, so the report says `fail`."""
+        if not self._applying or self._apply is None:
+            return
+        verdict, via = self._apply
+        self._apply = None
+        self._applying = False
+        self.flash.report = "fail"
+        self.flash.history.append(self._record(verdict, via, why))
+        self._note(f"upgrade failed: {why}")
+
+    def _finish_apply(self, verdict: Received, via: str) -> None:
+        self._applying = False
+        self._apply = None
+        problem = self._apply_problem(verdict, via)
+        if problem is None and self.faults.apply_fails():
+            problem = "fault: apply reports fail"
+        meta = verdict.meta
+        record = self._record(verdict, via, problem)
+        if problem:
             self.flash.report = "fail"
             self._note(f"upgrade failed: {problem}")
         else:
@@ -713,6 +778,8 @@ class SimModem:
             self._note(f"upgrade applied: now {meta.kind.value} {meta.version}")
         self.flash.history.append(record)
         if via == "store":
+            if not problem:
+                self.flash.boot = Boot.FFF  # the FFF method brings the modem back by itself
             self.reboot("upgrade finished", announce=True)
 
     def _apply_problem(self, verdict: Received, via: str) -> str | None:

@@ -1,7 +1,8 @@
 """pyserial URL handler for `sim://`: any code that opens a port can open a simulated modem.
 
-Registered by importing `sqnflash` (it appends `sqnflash.sim` to `serial.protocol_handler_packages`);
-then `serial.serial_for_url("sim://?version=38638&mode=app")` returns a port whose other end is a
+Registered by importing `sqnflash` (it appends `sqnflash.sim` to
+`serial.protocol_handler_packages`); then
+`serial.serial_for_url("sim://?version=38638&mode=app")` returns a port whose other end is a
 simulated SQN3330. Settings are those of `SimConfig` (and `fault_<name>` for faults); a name before
 the `?` (`sim://bench?...`) makes later opens of the same name reach the same modem, as reopening a
 real device does.
@@ -19,6 +20,7 @@ from sqnflash.sim.simulator import Simulator, from_url
 
 
 class Serial(SerialBase):  # type: ignore[misc]
+    is_open: bool  # set by SerialBase; declared for the type checker
     BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000, 2000000,
                  3000000, 3686400)
 

@@ -25,6 +25,7 @@ _SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)
            if name.startswith("B") and name[1:].isdigit()}
 MIN_WAKE_S = 0.001
 MAX_WAKE_S = 0.05
+MAX_PENDING_OUT = 64 * 1024  # bytes held for a client that is not reading; older ones are lost
 
 
 def termios_baud(fd: int) -> int | None:
@@ -48,6 +49,7 @@ class PtyServer:
         os.set_blocking(self.master, False)
         self.device = os.ttyname(self.slave)
         self._stop = threading.Event()
+        self._out = bytearray()  # bytes the pty did not take yet
         if link is not None:
             if link.is_symlink() or link.exists():
                 if not link.is_symlink():
@@ -77,7 +79,13 @@ class PtyServer:
             timeout = MAX_WAKE_S
             if wake:
                 timeout = min(MAX_WAKE_S, max(MIN_WAKE_S, min(wake) - now))
-            readable, _, _ = select.select([self.master], [], [], timeout)
+            writers = [self.master] if self._out else []
+            readable, _, _ = select.select([self.master], writers, [], timeout)
+            # The client may change its rate without writing (to listen for a URC at another
+            # rate): follow the termios setting on every turn, not only when bytes come in.
+            baud = termios_baud(self.master)
+            if baud and baud != wire.host_baud:
+                sim.set_host_baud(baud)
             if readable:
                 try:
                     data = os.read(self.master, 65536)
@@ -86,22 +94,26 @@ class PtyServer:
                         raise
                     data = b""
                 if data:
-                    baud = termios_baud(self.master)
-                    if baud:
-                        sim.set_host_baud(baud)
                     sim.write(data)
             engine.run_due()
             out = wire.host_read(wire.host_available())
-            if out:
-                self._emit(out)
+            self._emit(out)
 
     def _emit(self, data: bytes) -> None:
+        """Hand bytes to the pty; what it does not take now is kept and offered again."""
+        self._out += data
+        if len(self._out) > MAX_PENDING_OUT:
+            # Nobody is reading: the oldest bytes are lost, as on a wire.
+            del self._out[: len(self._out) - MAX_PENDING_OUT]
+        if not self._out:
+            return
         try:
-            os.write(self.master, data)
+            written = os.write(self.master, self._out)
         except OSError as exc:
-            # Nobody has the port open and its buffer is full: the bytes are lost, as on a wire.
             if exc.errno not in (errno.EAGAIN, errno.EIO):
                 raise
+            return
+        del self._out[:written]
 
 
 def run_until_signalled(server: PtyServer, on_ready: Callable[[str], None]) -> None:

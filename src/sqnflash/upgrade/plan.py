@@ -20,7 +20,7 @@ from sqnflash.errors import (
     UnknownMode,
     UpdaterRequired,
 )
-from sqnflash.firmware import FileKind, FirmwareFile
+from sqnflash.firmware import BlockSource, FileKind, FirmwareFile
 from sqnflash.modem import ModemInfo
 from sqnflash.protocol.modes import Mode
 
@@ -55,7 +55,7 @@ class Plan:
     steps: list[Step]
     image: FirmwareFile
     updater: FirmwareFile | None = None
-    bootrom: bytes | None = None
+    bootrom: BlockSource | None = None
     bootrom_source: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -198,7 +198,7 @@ def _old_bootrom_plan(info: ModemInfo, image: FirmwareFile, updater: FirmwareFil
             f"this modem has the factory bootrom ({info.bootrom_build}); a differential image "
             "cannot be applied through updater.elf",
             advice="Upgrade with the full image (CATM1-<build>.dup) and its updater.elf first.")
-    package = bootrom.data if bootrom is not None else image.bootrom_package
+    package = bootrom.source() if bootrom is not None else image.bootrom_package
     if package is None:
         raise BootromRequired(f"{image.name} carries no bootrom package and --bootrom was not "
                               "given")

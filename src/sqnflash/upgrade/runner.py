@@ -32,6 +32,7 @@ from sqnflash.events import (
     TransferStarted,
     Waiting,
 )
+from sqnflash.firmware import BlockSource, FileSource
 from sqnflash.modem import APP_BAUD, Modem, ModemInfo, TransferResult
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
@@ -150,9 +151,9 @@ class Runner:
         self.modem.wait_ready(Mode.FFH, self._reboot_s)
         self.modem.negotiate_baud(self.settings.baud)
 
-    def _send(self, step: Step, command: str, data: bytes, what: str, *,
+    def _send(self, step: Step, command: str, source: BlockSource, what: str, *,
               terminator: str = "\r\n") -> TransferResult:
-        total = len(data)
+        total = source.size
         start = self.clock.now()
         last = [-1.0]
 
@@ -168,9 +169,13 @@ class Runner:
                 self.emit(TransferProgress(step.id, done, size,
                                            done / elapsed if elapsed > 0 else 0.0))
 
-        result = self.modem.upload(command, data, block_cap=self.settings.block_size,
-                                   retries=self.settings.retries, terminator=terminator,
-                                   on_progress=progress, on_opened=opened)
+        try:
+            result = self.modem.upload(command, source, block_cap=self.settings.block_size,
+                                       retries=self.settings.retries, terminator=terminator,
+                                       on_progress=progress, on_opened=opened)
+        finally:
+            if isinstance(source, FileSource):
+                source.close()
         self._transfers[step.id] = result
         self.emit(TransferFinished(step.id, total, result.elapsed_s, result.bytes_per_s,
                                    result.retries))
@@ -185,12 +190,12 @@ class Runner:
     def _send_updater(self, step: Step) -> None:
         assert self.plan.updater is not None
         # The boot loader wants AT+STP ended by a bare line feed.
-        self._send(step, "AT+STP", self.plan.updater.data, self.plan.updater.name,
+        self._send(step, "AT+STP", self.plan.updater.source(), self.plan.updater.name,
                    terminator="\n")
         self.modem.wait_ready(Mode.UPDATER, self._reboot_s)
 
     def _store_image(self, step: Step) -> None:
-        self._send(step, "AT+SMSTPU", self.plan.image.data, self.plan.image.name)
+        self._send(step, "AT+SMSTPU", self.plan.image.source(), self.plan.image.name)
 
     def _apply_stored(self, step: Step) -> None:
         self.modem.at.command("AT+SMUPGRADE", timeout_s=10.0)
@@ -198,7 +203,7 @@ class Runner:
         self.modem.wait_ready(Mode.APPLICATION, self._reboot_s)
 
     def _send_image(self, step: Step) -> None:
-        self._send(step, 'AT+SMSTPU="ON_THE_FLY"', self.plan.image.data, self.plan.image.name)
+        self._send(step, 'AT+SMSTPU="ON_THE_FLY"', self.plan.image.source(), self.plan.image.name)
 
     def _apply(self, step: Step) -> None:
         self._wait_apply(step)

@@ -1,0 +1,138 @@
+"""`sqnflash sim --pty`: the simulated modem on a pseudo-terminal, driven from another process."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import serial
+
+from sqnflash.sim.images import ImageKind
+
+from .host import TO, command, image, lines_of, poll_upgrade, read_for, read_until, upload
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals"),
+]
+
+QUICK = ["--set", "reboot_s=0.2", "--set", "apply_s=0.5", "--set", "updater_load_s=0.2"]
+READY_TIMEOUT_S = 30.0
+
+
+class PtySim:
+    def __init__(self, proc: subprocess.Popen[str], link: Path, device: str) -> None:
+        self.proc = proc
+        self.link = link
+        self.device = device
+
+    def stop(self) -> dict[str, Any]:
+        """SIGTERM, then the one-line JSON summary the command prints on its way out."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=10)
+        assert self.proc.returncode == 0, err
+        lines = [line for line in out.splitlines() if line.strip()]
+        assert len(lines) == 1, out
+        summary: dict[str, Any] = json.loads(lines[0])
+        return summary
+
+
+StartSim = Callable[..., PtySim]
+
+
+@pytest.fixture
+def start_sim(tmp_path: Path) -> Iterator[StartSim]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> PtySim:
+        link = tmp_path / f"sqn{len(procs)}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(link), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            if not selector.select(READY_TIMEOUT_S):
+                raise AssertionError("no READY line from `sqnflash sim --pty`")
+        line = proc.stdout.readline()
+        assert line.startswith("READY "), (line, proc.stderr.read() if proc.stderr else "")
+        device = line.split(None, 1)[1].strip()
+        assert link.is_symlink() and str(link.readlink()) == device
+        return PtySim(proc, link, device)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+def test_pty_full_upgrade_with_the_fff_method(start_sim: StartSim) -> None:
+    sim = start_sim(*QUICK)
+    with serial.Serial(str(sim.link), 921600, timeout=0.5) as port:
+        assert command(port, "AT") == b"\r\nOK\r\n"
+        assert command(port, "AT+SMOD?") == b"\r\n2\r\nOK\r\n"
+        showver = lines_of(command(port, 'AT!="showver"'))
+        assert showver[:3] == ["SYSTEM VERSION", "==============", "FIRMWARE VERSION"]
+        assert any(line.startswith("Software") and "[38638]" in line for line in showver)
+        full = image(ImageKind.FULL, size=60_000)
+        assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+        sent = upload(port, full)
+        assert sent.done and sent.offset == len(full)
+        assert command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
+        assert poll_upgrade(port, every_s=0.1)[-1] == "success"
+        read_until(port, b"+SYSSTART\r\n")
+        assert lines_of(command(port, "ATI1"))[1] == f"LR5.1.1.0-{TO}"
+    summary = sim.stop()
+    assert summary["version"] == TO
+    assert summary["upgrades_applied"] == 1
+    assert summary["mode"] == "FFF" and summary["report"] == "success"
+    assert not sim.link.exists()  # the link is removed on the way out
+
+
+def test_pty_boot_loader_talks_at_115200(start_sim: StartSim) -> None:
+    sim = start_sim("--mode", "ffh", *QUICK)
+    with serial.Serial(str(sim.link), 921600, timeout=0.5) as port:
+        port.write(b"AT\r\n")
+        assert b"OK" not in read_for(port, 0.5)
+        port.baudrate = 115200
+        assert command(port, "AT") == b"OK\r\n"
+        assert command(port, "AT+SMOD?") == b"0\r\nOK\r\n"
+        assert command(port, "AT+IPR=921600", "\n") == b"OK\r\n"
+        port.baudrate = 921600
+        time.sleep(0.1)
+        assert command(port, "AT+SMOD?") == b"0\r\nOK\r\n"
+    summary = sim.stop()
+    assert summary["mode"] == "FFH" and summary["baud"] == 921600
+
+
+def test_pty_refuses_bad_settings(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(tmp_path / "x"),
+         "--fault", "no_such_fault=1"],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "no_such_fault" in result.stderr
+    assert "READY" not in result.stdout
+    assert not (tmp_path / "x").exists()
+
+
+def test_pty_will_not_replace_a_file_with_its_link(tmp_path: Path) -> None:
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    result = subprocess.run(
+        [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(precious)],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "--link" in result.stderr and "READY" not in result.stdout
+    assert precious.read_text() == "keep me"
