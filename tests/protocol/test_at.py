@@ -98,8 +98,8 @@ def test_command_name(command: str, name: str) -> None:
 @pytest.mark.parametrize(
     "wire",
     [
-        b"\r\n2\r\n\r\nOK\r\n",  # as seen on a GPy
-        b"\r\n2\r\nOK\r\n",  # without the blank line before OK
+        b"\r\n2\r\n\r\nOK\r\n",  # blank line before OK (other commands)
+        b"\r\n2\r\nOK\r\n",  # as captured in FFF (protocol-reference §1.1)
         b"2\r\nOK\r\n",  # without the leading blank line
         b"\n2\n\nOK\n",  # bare LF
         b"\r2\r\rOK\r",  # bare CR
