@@ -17,7 +17,8 @@ from sqnflash.protocol import at
 from sqnflash.timing import Deadline
 
 COMMAND_TIMEOUT_S = 3.0  # a normal command; showver takes well under a second on a real modem
-PROBE_TIMEOUT_S = 0.5  # one `AT` while probing: the modem answers in milliseconds when awake
+PROBE_TIMEOUT_S = 0.1  # one `AT` while probing: an awake modem answers in milliseconds
+BOOT_URC = "+SYSSTART"  # a modem that just booted: a command sent before it was lost
 URC_HISTORY = 64
 
 
@@ -30,17 +31,25 @@ class AtDriver:
         self.on_urc = on_urc
         self.urcs: deque[str] = deque(maxlen=URC_HISTORY)
         self.noise_bytes = 0  # bytes that were neither a reply nor a URC (wrong baud, reboot)
+        self.boots_seen = 0  # +SYSSTART lines received
         self._reader = at.AtReader()
         self._leftover = b""  # bytes that arrived after the last final result code
 
     # ------------------------------------------------------------------ commands
     def command(self, command: str, *, timeout_s: float = COMMAND_TIMEOUT_S,
-                terminator: str = "\r\n", check: bool = True) -> at.AtResponse:
-        """Send `command` and return its reply; ERROR raises CommandFailed when `check`."""
+                terminator: str = "\r\n", check: bool = True,
+                resend_on_boot: bool = False) -> at.AtResponse:
+        """Send `command` and return its reply; ERROR raises CommandFailed when `check`.
+
+        With `resend_on_boot`, a `+SYSSTART` arriving while waiting means the modem booted after
+        the command was sent and never saw it: the command is sent again at once.
+        """
         self._absorb()
         self._reader.begin(command)
-        self.link.write(at.encode_command(command, terminator))
+        encoded = at.encode_command(command, terminator)
+        self.link.write(encoded)
         deadline = Deadline(self.clock, timeout_s)
+        booted = self.boots_seen
         while True:
             data = self.link.read_some(deadline.remaining())
             if not data:
@@ -52,6 +61,12 @@ class AtDriver:
                     )
                 continue
             response = self._feed(data)
+            if resend_on_boot and response is None and self.boots_seen != booted:
+                booted = self.boots_seen
+                self._reader.begin(command)
+                self.link.write(encoded)
+                deadline = Deadline(self.clock, timeout_s)
+                continue
             if response is not None:
                 if check and not response.ok:
                     raise CommandFailed(
@@ -61,16 +76,19 @@ class AtDriver:
                 return response
 
     def try_command(self, command: str, *, timeout_s: float = COMMAND_TIMEOUT_S,
-                    terminator: str = "\r\n") -> at.AtResponse | None:
+                    terminator: str = "\r\n",
+                    resend_on_boot: bool = False) -> at.AtResponse | None:
         """Like `command`, but a timeout returns None and ERROR is returned, not raised."""
         try:
-            return self.command(command, timeout_s=timeout_s, terminator=terminator, check=False)
+            return self.command(command, timeout_s=timeout_s, terminator=terminator, check=False,
+                                resend_on_boot=resend_on_boot)
         except CommandTimeout:
             return None
 
     def probe(self, timeout_s: float = PROBE_TIMEOUT_S, terminator: str = "\r\n") -> bool:
         """Does the modem answer `AT` (OK or even ERROR) at the link's current rate?"""
-        return self.try_command("AT", timeout_s=timeout_s, terminator=terminator) is not None
+        return self.try_command("AT", timeout_s=timeout_s, terminator=terminator,
+                                resend_on_boot=True) is not None
 
     def _feed(self, data: bytes) -> at.AtResponse | None:
         for event in self._reader.feed(data):
@@ -84,16 +102,17 @@ class AtDriver:
         return None
 
     def _absorb(self) -> None:
-        """Sort bytes left over from earlier replies into URCs and noise before a new command."""
+        """Sort bytes left over from earlier replies into URCs and noise before a new command.
+        A line still without its end stays in the reader, to be completed by the next bytes."""
         data, self._leftover = self._leftover, b""
         if data:
             self._reader.cancel()
             self._feed(data)
-            # A line without its end stays for the next reply; nothing else is carried over.
-            self._leftover = self._reader.take_rest()
 
     def _urc(self, line: str) -> None:
         self.urcs.append(line)
+        if line.upper().startswith(BOOT_URC):
+            self.boots_seen += 1
         if self.on_urc is not None:
             self.on_urc(line)
 
@@ -111,7 +130,6 @@ class AtDriver:
             if data:
                 self._reader.cancel()
                 self._feed(data)
-                self._leftover = self._reader.take_rest()
                 if self._take_urc(prefix):
                     return True
         return False

@@ -121,8 +121,11 @@ class Modem:
         deadline = Deadline(self.link.clock, timeout_s)
         first = BOOT_BAUD if expected == Mode.FFH else APP_BAUD
         last: Mode | None = None
+        # The rate the mode boots at is tried three times as often as the others, so a modem
+        # that comes back where expected is noticed within one short probe.
+        others = self._rates(first)[1:]
         while not deadline.expired():
-            for baud in self._rates(first):
+            for baud in [first, first, first, *others]:
                 self.link.set_baud(baud)
                 if not self.at.probe():
                     continue
@@ -182,7 +185,8 @@ class Modem:
 
     def upgrade_report(self) -> at.UpgradeReport:
         """`AT+SMUPGRADE?`; a modem that does not answer (still rebooting) reports NONE."""
-        reply = self.at.try_command("AT+SMUPGRADE?", timeout_s=POLL_TIMEOUT_S)
+        reply = self.at.try_command("AT+SMUPGRADE?", timeout_s=POLL_TIMEOUT_S,
+                                    resend_on_boot=True)
         if reply is None or not reply.ok:
             return at.UpgradeReport(at.UpgradeState.NONE, "")
         return at.parse_smupgrade(reply.lines)

@@ -34,7 +34,7 @@ class SimConfig:
     app_baud: int = APP_BAUD
     ffh_baud: int = FFH_BAUD
     host_baud: int = APP_BAUD  # the rate a freshly opened in-process port starts at
-    clock: str = "real"  # real or virtual (tests)
+    clock: str = "real"  # real, virtual (tests) or charged (benchmarks: virtual + host time)
     paced: bool = True
     turnaround_s: float = 0.001
     reboot_s: float = 1.5
@@ -53,6 +53,8 @@ class SimConfig:
     faults: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.clock not in ("real", "virtual", "charged"):
+            raise SimConfigError(f"clock must be real, virtual or charged, not {self.clock!r}")
         if self.mode not in MODES:
             raise SimConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         self.family = Family(self.family)

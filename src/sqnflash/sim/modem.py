@@ -66,6 +66,7 @@ from sqnflash.protocol import at, stp
 from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig
 from sqnflash.sim.engine import Engine, Timer
 from sqnflash.sim.faults import FaultPlan
+from sqnflash.sim.idle import IdleMeter
 from sqnflash.sim.images import Family, ImageKind, ImageSink, Received, build_date
 from sqnflash.sim.wire import Wire
 
@@ -159,6 +160,8 @@ class SimModem:
         baud = config.ffh_baud if start_mode == Smod.FFH else config.app_baud
         self.wire = Wire(engine, self.receive, host_baud=config.host_baud, modem_baud=baud,
                          turnaround_s=config.turnaround_s, paced=config.paced)
+        self.idle = IdleMeter()
+        self.wire.on_host_write = lambda now, size: self.idle.host_wrote(now)
         self.mode: Smod | None = start_mode
         self.echo = config.echo and start_mode == Smod.FFF
         self.data_mode = config.data_mode and start_mode == Smod.FFF
@@ -218,13 +221,17 @@ class SimModem:
             "upgrades_applied": sum(1 for h in self.flash.history if h["result"] == "success"),
             "upgrades": list(self.flash.history),
             "imei": self.flash.imei,
+            **{k: round(v, 4) for k, v in self.idle.to_dict().items()},
+            "wire_busy_s": round(self.wire.wire_time_s, 4),
         }
 
     # ------------------------------------------------------------------ output
     def _send(self, data: bytes) -> None:
         if self.mode is None or not data:
             return
-        self.wire.modem_write(data)
+        arrived = self.wire.modem_write(data)
+        if not self._applying and not (self._stp is not None and self._stp.busy):
+            self.idle.ready(arrived)  # the host has its answer: the next move is the host's
 
     def _reply(self, lines: list[str] | tuple[str, ...] = (), final: str = at.FINAL_OK) -> None:
         reply = at.encode_reply(list(lines), final, leading_crlf=self.mode != Smod.FFH)
@@ -522,6 +529,7 @@ class SimModem:
             self._urc("+SHUTDOWN")
         self._send(b"\x00")
         self._note(f"reboot ({reason})")
+        self.idle.busy()
         self._interrupt_apply(f"interrupted by a reboot ({reason})")
         self._cancel_timers()
         self._leave_stp()
@@ -535,6 +543,7 @@ class SimModem:
     def power_cycle(self) -> None:
         """Power removed and restored: no +SHUTDOWN, whatever was in progress is lost."""
         self._note("power cycle")
+        self.idle.busy()
         if self._sink is not None and self._stp_purpose == StpPurpose.ON_THE_FLY:
             self._abandon_transfer("power lost during an ON_THE_FLY transfer")
         if self._applying and self._pending_apply is None:
@@ -559,6 +568,7 @@ class SimModem:
         baud = self.config.ffh_baud if target == Smod.FFH else self.config.app_baud
         self.wire.modem_baud = self.faults.boot_baud(baud)
         self.mode = target
+        self.idle.ready(self.engine.time)
         self.echo = self.config.echo and target == Smod.FFF
         self.cfun = 1
         self._commands.take_rest()
@@ -704,6 +714,7 @@ class SimModem:
             return
         self._note("updater ELF loaded; starting it")
         self.mode = None
+        self.idle.busy()
         if self.faults.power_loss_phase("updater-load"):
             self._later(self.config.updater_load_s / 2, self.power_cycle)
             return
@@ -711,6 +722,7 @@ class SimModem:
         def started() -> None:
             self.mode = Smod.UPDATER
             self.echo = False
+            self.idle.ready(self.engine.time)
             self._note(f"updater running at {self.wire.modem_baud} baud")
 
         self._later(self.config.updater_load_s, started)
@@ -718,6 +730,7 @@ class SimModem:
     # ------------------------------------------------------------------ apply
     def _start_apply(self, verdict: Received, *, via: str) -> None:
         self._applying = True
+        self.idle.busy()
         self._apply = (verdict, via)
         self.flash.report = "on-going"
         kind = verdict.meta.kind if verdict.meta else None
@@ -754,6 +767,7 @@ class SimModem:
 
     def _finish_apply(self, verdict: Received, via: str) -> None:
         self._applying = False
+        self.idle.ready(self.engine.time)
         self._apply = None
         problem = self._apply_problem(verdict, via)
         if problem is None and self.faults.apply_fails():

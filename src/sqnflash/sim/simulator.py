@@ -3,6 +3,10 @@
 `Simulator.read()` is where time passes: on a virtual clock it jumps to the next thing that can
 happen (a byte arriving, a reboot finishing) or to the read's deadline; on the real clock it sleeps
 until then. Either way nothing waits longer than the modem needs.
+
+The host's own time is measured between its calls (`host_wall_s`, `host_cpu_s`). With
+`clock=charged` the clock is virtual but the host's time between calls is added to it, so a
+benchmark sees what a slow host costs on a real line without waiting out the modem's delays.
 """
 
 from __future__ import annotations
@@ -25,10 +29,27 @@ class Simulator:
     def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or SimConfig()
         if clock is None:
-            clock = VirtualClock() if self.config.clock == "virtual" else REAL_CLOCK
+            clock = REAL_CLOCK if self.config.clock == "real" else VirtualClock()
         self.engine = Engine(clock)
         self.modem = SimModem(self.config, self.engine)
         self.wire = self.modem.wire
+        self.charged = self.config.clock == "charged" and isinstance(clock, VirtualClock)
+        self.host_wall_s = 0.0  # time the host spent outside the simulator's calls
+        self.host_cpu_s = 0.0  # CPU the host process used meanwhile
+        self._left: tuple[float, float] | None = None
+
+    def _host_returns(self) -> None:
+        """The host calls in again: account for (and, charged, pass) the time it spent away."""
+        if self._left is not None:
+            wall = time.perf_counter() - self._left[0]
+            self.host_wall_s += wall
+            self.host_cpu_s += time.process_time() - self._left[1]
+            if self.charged and isinstance(self.clock, VirtualClock):
+                self.clock.advance_to(self.clock.now() + wall)
+        self.engine.run_due()
+
+    def _host_leaves(self) -> None:
+        self._left = (time.perf_counter(), time.process_time())
 
     @property
     def clock(self) -> Clock:
@@ -40,21 +61,27 @@ class Simulator:
 
     # ------------------------------------------------------------------ host end
     def set_host_baud(self, baud: int) -> None:
-        self.engine.run_due()
+        self._host_returns()
         self.wire.host_baud = baud
+        self._host_leaves()
 
     def write(self, data: bytes) -> int:
-        self.engine.run_due()
+        self._host_returns()
         self.wire.host_write(bytes(data))
+        self._host_leaves()
         return len(data)
 
     def in_waiting(self) -> int:
-        self.engine.run_due()
-        return self.wire.host_available()
+        self._host_returns()
+        available = self.wire.host_available()
+        self._host_leaves()
+        return available
 
     def discard_input(self) -> int:
-        self.engine.run_due()
-        return self.wire.host_discard()
+        self._host_returns()
+        dropped = self.wire.host_discard()
+        self._host_leaves()
+        return dropped
 
     def read(self, size: int, timeout: float | None) -> bytes:
         """Up to `size` bytes, waiting at most `timeout` seconds (None: until `size` arrived).
@@ -62,6 +89,13 @@ class Simulator:
         On a virtual clock, a read with no timeout returns early once nothing more can ever
         arrive, instead of hanging.
         """
+        self._host_returns()
+        try:
+            return self._read(size, timeout)
+        finally:
+            self._host_leaves()
+
+    def _read(self, size: int, timeout: float | None) -> bytes:
         deadline = None if timeout is None else self.clock.now() + timeout
         while True:
             self.engine.run_due()

@@ -41,7 +41,7 @@ from sqnflash.timing import Deadline
 from sqnflash.upgrade.plan import Plan, Step
 
 APPLY_TIMEOUT_S = 600.0  # Pycom's docs: "unless hanging for more than 5 minutes do not interrupt"
-APPLY_POLL_S = 1.0  # how often AT+SMUPGRADE? is asked while the modem applies
+APPLY_POLL_S = 0.5  # how often AT+SMUPGRADE? is asked: the modem's answer costs it nothing
 HEARTBEAT_S = 5.0  # a waiting event at least this often, even when nothing changes
 SILENT_RATE_CHECK_S = 5.0  # no answer to polls for this long: look for the modem at other rates
 PROGRESS_STEP = 0.01  # a progress event per 1 % of a transfer
