@@ -199,6 +199,22 @@ class NotAnElf(InputError):
     advice = "Use updater.elf exactly as it came in the firmware package (zip)."
 
 
+class KnownFileMismatch(InputError):
+    code = "SQF-E120"
+    exit_code = 100
+    summary = "The file bears the name of an official release but not its size or content."
+    advice = ("Download the package again and compare it with `sqnflash check`; pass --force "
+              "only if you know this file is good (a re-packaged or renamed release).")
+
+
+class NoImage(InputError):
+    code = "SQF-E121"
+    exit_code = 101
+    summary = "No firmware image (.dup) was given."
+    advice = ("Give the full image (CATM1-<build>.dup, NB1-<build>.dup) or the differential "
+              "image (upgdiff_<from>-to-<to>.dup) to install; updater.elf alone installs nothing.")
+
+
 # --------------------------------------------------------------------------- E2xx ports, links
 
 
@@ -335,6 +351,22 @@ class StpProtocolViolation(TransferError):
     advice = "Run again with --trace and report the output."
 
 
+class SessionLost(TransferError):
+    code = "SQF-E405"
+    exit_code = 64
+    summary = "The modem left the transfer session (it rebooted or lost power) again and again."
+    advice = ("Check the modem's power supply (a laptop USB port may be too weak; use a powered "
+              "hub), then run the same command again: sqnflash continues from where it stopped.")
+
+
+class LineTooNoisy(TransferError):
+    code = "SQF-E406"
+    exit_code = 65
+    summary = "The line damages too many frames, even with small blocks at the lowest baud rate."
+    advice = ("Use a shorter USB cable and another port, keep the board away from motors and "
+              "chargers, try --rtscts, then run the same command again.")
+
+
 # --------------------------------------------------------------------------- E5xx upgrades
 
 
@@ -386,11 +418,91 @@ class JournalError(UpgradeError):
     advice = "Pass --journal with a writable path, or fix the permissions of the journal file."
 
 
+class ApplyInterrupted(UpgradeError):
+    code = "SQF-E507"
+    exit_code = 76
+    summary = "The modem restarted while it was applying the image, more than once."
+    advice = ("Check the modem's power supply, then run `sqnflash recover --port P IMAGE` with "
+              "the full image: the application has to be written again.")
+
+
+class RecoverNeedsImage(UpgradeError):
+    code = "SQF-E508"
+    exit_code = 77
+    summary = "The modem's application is gone and no full image was given to write it again."
+    advice = ("Run `sqnflash recover --port P CATM1-<build>.dup` (or NB1-<build>.dup) with the "
+              "full image the modem had, or a newer one; add --updater updater.elf from the "
+              "same package if the modem is in the boot loader.")
+
+
+class ModemInTransfer(UpgradeError):
+    code = "SQF-E509"
+    exit_code = 78
+    summary = "The modem is stuck inside a transfer session an interrupted run left open."
+    advice = ("Power-cycle the modem (unplug the board: its reset button does not reset the "
+              "modem), then run the same command again.")
+
+
 # --------------------------------------------------------------------------- E6xx Pycom boards
 
 
 class BoardError(SqnflashError):
     """The Pycom board in front of the modem is not ready for the upgrade."""
+
+
+class BoardNoRepl(BoardError):
+    code = "SQF-E601"
+    exit_code = 50
+    summary = "No MicroPython REPL answers on the port."
+    advice = ("Check that the port is the board's USB serial port, close every other program that "
+              "holds it (Pymakr, screen, mpremote), press the board's reset button and try again.")
+
+
+class BoardWithoutModem(BoardError):
+    code = "SQF-E602"
+    exit_code = 51
+    summary = "The board has no LTE modem."
+    advice = "Only the GPy, FiPy and G01 carry the Sequans modem: connect one of those."
+
+
+class BoardFirmwareTooOld(BoardError):
+    code = "SQF-E603"
+    exit_code = 52
+    summary = "The board's firmware cannot bridge its modem to the USB port."
+    advice = ("Update the board's firmware with Pycom's Firmware Updater (pycom-fwtool) to the "
+              "latest release, then run the same command again; delete any sqnsupgrade copy "
+              "uploaded to /flash/lib.")
+
+
+class BoardRemoteError(BoardError):
+    code = "SQF-E604"
+    exit_code = 53
+    summary = "A statement sqnflash ran on the board raised an exception."
+    advice = "Press the board's reset button and run again with --trace; report the output."
+
+
+class BoardModemSilent(BoardError):
+    code = "SQF-E605"
+    exit_code = 54
+    summary = "The board cannot talk to its modem."
+    advice = ("Unplug the board (the reset button does not reset the modem), plug it in again "
+              "and run the same command; if main.py uses LTE, start in safe boot mode.")
+
+
+class BridgeFailed(BoardError):
+    code = "SQF-E606"
+    exit_code = 55
+    summary = "The board did not start its UART bridge to the modem."
+    advice = ("Unplug the board, plug it in again and run the same command: sqnflash continues "
+              "from the state the modem is in.")
+
+
+class BridgeSilent(BoardError):
+    code = "SQF-E607"
+    exit_code = 56
+    summary = "The bridge started but the modem does not answer through it."
+    advice = ("Unplug the board, plug it in again and run the same command; if this repeats, "
+              "check with `sqnflash info --board pycom`.")
 
 
 # --------------------------------------------------------------------------- E9xx

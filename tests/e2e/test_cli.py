@@ -49,7 +49,7 @@ def test_upgrade_json_is_an_event_stream_then_a_result(
 
 def test_apply_failure_exit_code_and_json_error(images: Images,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    _, url = sim_url("&fault_apply_fail=1")
+    _, url = sim_url("&fault_apply_fail=2")  # the first fail is sent again
     code = main(["upgrade", "--port", url, str(images.diff), "--json"])
     out = json_lines(capsys.readouterr().out)
     assert code == 70
@@ -60,7 +60,7 @@ def test_apply_failure_exit_code_and_json_error(images: Images,
 
 def test_apply_failure_in_text_says_cause_state_and_advice(
         images: Images, capsys: pytest.CaptureFixture[str]) -> None:
-    _, url = sim_url("&fault_apply_fail=1")
+    _, url = sim_url("&fault_apply_fail=2")  # the first fail is sent again
     code = main(["upgrade", "--port", url, str(images.diff)])
     err = capsys.readouterr().err
     assert code == 70

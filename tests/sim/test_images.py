@@ -66,7 +66,7 @@ def test_one_flipped_byte_is_detected_by_the_container_check(kind: ImageKind) ->
 
 @pytest.mark.parametrize(("kind", "family", "size"), [
     (ImageKind.FULL, Family.CATM1, 6_059_510),  # CATM1-39529.dup
-    (ImageKind.FULL, Family.NB1, 5_258_127),  # NB1-37781.dup
+    (ImageKind.FULL, Family.NB1, 5_835_531),  # NB1-41019.dup, this release's own size
     (ImageKind.UPDATER, Family.CATM1, 429_340),  # updater.elf of the 39529 release
     (ImageKind.BOOTROM, Family.CATM1, 55_570),  # Pycom's built-in bootrom v3
 ])

@@ -10,10 +10,12 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
+from sqnflash.board import BoardInfo
 from sqnflash.events import EventSink
 from sqnflash.link import WireTrace
-from sqnflash.modem import APP_BAUD, Modem
+from sqnflash.modem import APP_BAUD, Modem, ModemInfo
 from sqnflash.timing import REAL_CLOCK
+from sqnflash.upgrade.bridge import board_session, inspect_board
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,20 +42,55 @@ def port_options(func: F) -> F:
     return func
 
 
+BOARDS = ("pycom",)
+
+
+def board_option(func: F) -> F:
+    """--board: the modem sits behind a Pycom board, reached through its REPL and bridge."""
+    return click.option(
+        "--board", type=click.Choice(BOARDS), envvar="SQNFLASH_BOARD",
+        help="The port is a Pycom GPy/FiPy/G01's USB port: sqnflash checks the board's firmware, "
+             "then has the board bridge its modem (sqnsupgrade.uart) and talks to the modem "
+             "through it. Default: $SQNFLASH_BOARD.")(func)
+
+
 @contextlib.contextmanager
-def open_modem(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
-               emit: EventSink) -> Iterator[Modem]:
-    stream: TextIO | None = None
-    tracer: WireTrace | None = None
+def wire_trace(trace: bool, trace_file: Path | None) -> Iterator[WireTrace | None]:
+    """The tracer --trace / --trace-file ask for (None without them), closed at the end."""
     with contextlib.ExitStack() as stack:
+        stream: TextIO | None = None
         if trace_file is not None:
             stream = stack.enter_context(trace_file.open("w", encoding="utf-8"))
         elif trace:
             stream = sys.stderr
-        if stream is not None:
-            tracer = WireTrace(stream, REAL_CLOCK)
+        if stream is None:
+            yield None
+            return
+        tracer = WireTrace(stream, REAL_CLOCK)
+        stack.callback(tracer.close)
+        yield tracer
+
+
+@contextlib.contextmanager
+def open_modem(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+               emit: EventSink, *, board: str | None = None,
+               check: Callable[[ModemInfo], object] | None = None) -> Iterator[Modem]:
+    """The modem on `port`; with `board`, the modem behind that board's bridge, after `check`
+    accepted what the modem reported through the board (nothing is bridged if it raises)."""
+    with wire_trace(trace, trace_file) as tracer:
+        if board is not None:
+            with board_session(port, tracer=tracer, emit=emit, check=check) as session:
+                yield session.modem
+            return
         modem = Modem.open(port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit)
-        stack.callback(modem.close)
-        if tracer is not None:
-            stack.callback(tracer.close)
-        yield modem
+        try:
+            yield modem
+        finally:
+            modem.close()
+
+
+def inspect_board_modem(port: str, trace: bool, trace_file: Path | None, emit: EventSink
+                        ) -> tuple[BoardInfo, ModemInfo]:
+    """A Pycom board and its modem, read through the board's REPL: no bridge is started."""
+    with wire_trace(trace, trace_file) as tracer:
+        return inspect_board(port, tracer=tracer, emit=emit)

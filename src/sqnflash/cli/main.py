@@ -10,8 +10,12 @@ from collections.abc import Sequence
 import click
 
 from sqnflash import __version__
+from sqnflash.cli.check_cmd import catalogue_cmd, check
 from sqnflash.cli.demo_cmd import demo
+from sqnflash.cli.history_cmd import history
 from sqnflash.cli.output import print_error
+from sqnflash.cli.plan_cmd import plan_cmd
+from sqnflash.cli.recover_cmd import recover_cmd
 from sqnflash.cli.sim_cmd import sim
 from sqnflash.cli.upgrade_cmd import info, upgrade_cmd
 from sqnflash.errors import InternalError, Interrupted, SqnflashError
@@ -27,6 +31,11 @@ cli.add_command(info)
 cli.add_command(upgrade_cmd)
 cli.add_command(demo)
 cli.add_command(sim)
+cli.add_command(check)
+cli.add_command(plan_cmd)
+cli.add_command(catalogue_cmd)
+cli.add_command(recover_cmd)
+cli.add_command(history)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

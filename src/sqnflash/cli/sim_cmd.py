@@ -14,7 +14,7 @@ from sqnflash.sim.config import MODES, SimConfig, SimConfigError
 from sqnflash.sim.faults import FAULTS, FaultError
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.pty_server import PtyServer, run_until_signalled
-from sqnflash.sim.simulator import Simulator
+from sqnflash.sim.simulator import create
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -40,12 +40,21 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--seed", type=int, help="Seed of the fault generator.")
 @click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE",
               help="Inject a fault (see `sqnflash sim faults`).")
+@click.option("--board", type=click.Choice(["fipy", "gpy", "g01"]),
+              help="Put a simulated Pycom board in front of the modem: the pty is the board's "
+                   "USB port, with MicroPython's REPL at 115200 baud.")
+@click.option("--release", help="The board's firmware release [1.20.2.r4]; before 1.18.1 it "
+              "has no sqnsupgrade.uart.")
+@click.option("--uploaded", type=click.Choice(["script", "folder"]),
+              help="A sqnsupgrade copy uploaded to the board's /flash/lib (used by releases "
+                   "without a built-in one).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any other simulator setting (echo=1, apply_s=30, reboot_s=5, ...).")
 @click.pass_context
 def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | None,
         family: str | None, mode: str | None, old_bootrom: bool, imei: str | None,
-        seed: int | None, faults: tuple[str, ...], settings: tuple[str, ...]) -> None:
+        seed: int | None, faults: tuple[str, ...], settings: tuple[str, ...],
+        board: str | None, release: str | None, uploaded: str | None) -> None:
     """A simulated SQN3330 modem, for trying sqnflash and other tools without hardware.
 
     With --pty it prints `READY <device>` once the pseudo-terminal accepts bytes, serves until
@@ -58,7 +67,8 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
         return
     query = dict(_pairs(settings, "--set"))
     for key, value in (("version", version), ("family", family), ("mode", mode),
-                       ("imei", imei), ("seed", seed)):
+                       ("imei", imei), ("seed", seed), ("board", board),
+                       ("release", release), ("uploaded", uploaded)):
         if value is not None:
             query[key] = str(value)
     if old_bootrom:
@@ -69,7 +79,7 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
     try:
         # Encoded, so that a value holding '&', '+' or '=' reaches the setting as typed.
         config = SimConfig.from_query(urlencode(query))
-        simulator = Simulator(config)
+        simulator = create(config)
     except (SimConfigError, FaultError) as exc:
         raise BadOption(str(exc)) from exc
     try:

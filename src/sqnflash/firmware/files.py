@@ -22,10 +22,21 @@ from sqnflash.errors import (
     FileTooSmall,
     FileTruncated,
     FileUnreadable,
+    KnownFileMismatch,
     NotAFile,
     NotAnElf,
     WrongFileKind,
 )
+from sqnflash.firmware.catalogue import KnownFile, load_catalogue
+from sqnflash.firmware.elf import ElfInfo, read_elf
+from sqnflash.firmware.inspect import (
+    BuildString,
+    BuildStringScanner,
+    Section,
+    installed_release,
+    sections_of,
+)
+from sqnflash.firmware.names import family_of_lr, parse_name
 from sqnflash.firmware.source import BlockSource, BytesSource, FileSource
 from sqnflash.protocol import caba
 
@@ -33,10 +44,7 @@ READ_CHUNK = 1 << 20  # identification reads files in pieces: memory stays flat 
 MIN_FIRMWARE_SIZE = 128  # Pycom refuses anything smaller; it cannot be firmware
 FFF_STORE_LIMIT = 4 * 1024 * 1024  # the modem's /upgrade area: larger images go ON_THE_FLY
 
-_FULL_NAME = re.compile(r"(CATM1|NB1)-(\d+)", re.IGNORECASE)
 _DIFF_NAME = re.compile(r"upgdiff_(\d+)-to-(\d+)", re.IGNORECASE)
-_M2_NAME = re.compile(r"GM02\w*_LR(\d+(?:\.\d+)*)-(\d+)", re.IGNORECASE)
-_FAMILY_OF_PREFIX = {"CATM1": "CAT-M1", "NB1": "NB-IoT"}
 
 
 class FileKind(str, Enum):
@@ -58,6 +66,28 @@ class FirmwareFile:
     container: caba.ContainerReport | None = field(default=None, repr=False)
     sha256: str = ""
     warnings: list[str] = field(default_factory=list)
+    installs_build: int | None = None  # the build the modem reports afterwards, when it differs
+    lr_version: str | None = None
+    known: KnownFile | None = field(default=None, repr=False)  # the catalogue's entry
+    elf: ElfInfo | None = field(default=None, repr=False)
+    build_strings: list[BuildString] = field(default_factory=list, repr=False)
+    md5: str = ""
+
+    @property
+    def expected_build(self) -> int | None:
+        """The build the modem should report once this file is applied."""
+        return self.installs_build if self.installs_build is not None else self.build
+
+    @property
+    def sections(self) -> list[Section]:
+        if self.container is None:
+            return []
+        return sections_of(self.container, self.build_strings)
+
+    @property
+    def content_release(self) -> tuple[str, int] | None:
+        """What the package's own build strings say it installs (real packages carry them)."""
+        return installed_release(self.sections)
 
     @property
     def name(self) -> str:
@@ -100,6 +130,10 @@ class FirmwareFile:
             "size": self.size,
             "sha256": self.sha256,
             "warnings": list(self.warnings),
+            "installs_build": self.expected_build,
+            "lr_version": self.lr_version,
+            "known": self.known.name if self.known else None,
+            "updater_version": self.elf.version_string if self.elf else None,
         }
 
 
@@ -122,33 +156,76 @@ def check_path(path: Path) -> int:
     return size
 
 
-def identify(path: Path) -> FirmwareFile:
-    """Read `path` once, in chunks, and say what it is; raises when the file is damaged."""
+def identify(path: Path, *, force: bool = False) -> FirmwareFile:
+    """Read `path` once, in chunks, and say what it is; raises when the file is damaged.
+
+    A file that bears the name of an official release must also have its size (and, where the
+    catalogue knows it, its SHA-256); `force` accepts it anyway. Nothing overrides a check value
+    that does not verify: such a file is never sent to a modem."""
     size = check_path(path)
+    known = load_catalogue().lookup(path.name)
+    if not force and known is not None and known.size is not None and size < known.size:
+        raise FileTruncated(
+            f"{path.name} has {size} bytes; the official {known.name} has {known.size} "
+            f"({known.size - size} bytes missing)", details={"size": size, "official": known.size})
     digest = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
     reader = caba.ContainerReader()
+    scanner = BuildStringScanner()
     head = b""
+    offset = 0
     try:
         with path.open("rb") as handle:
             while chunk := handle.read(READ_CHUNK):
                 if not head:
                     head = chunk[:64]
                 digest.update(chunk)
+                md5.update(chunk)
                 if not head.startswith(b"\x7fELF"):
                     reader.feed(chunk)
+                    scanner.feed(offset, chunk)
+                offset += len(chunk)
     except OSError as exc:
         raise FileUnreadable(f"{path}: {exc.strerror or exc}") from exc
     if head.startswith(b"\x7fELF"):
-        return _identify_elf(path, size, head, digest.hexdigest())
+        file = _identify_elf(path, size, head, digest.hexdigest())
+        file.md5 = md5.hexdigest()
+        return file
     report = reader.finish()
     if not report.is_container:
         problem = report.problems[0].message if report.problems else "no package header"
         raise WrongFileKind(f"{path.name} is not a Sequans firmware package: {problem}")
     _check_container(path, report)
     file = FirmwareFile(path, size, _kind_of(path.name, report), container=report,
-                        sha256=digest.hexdigest())
+                        sha256=digest.hexdigest(), build_strings=scanner.found,
+                        md5=md5.hexdigest())
     _read_name(file)
+    _check_catalogue(file, known, force)
     return file
+
+
+def _check_catalogue(file: FirmwareFile, known: KnownFile | None, force: bool) -> None:
+    if known is None:
+        if file.kind in (FileKind.FULL, FileKind.DIFF) and file.build is not None:
+            file.warnings.append(f"{file.name} is not in sqnflash's catalogue of official files "
+                                 "(a newer release?): its size cannot be compared with the "
+                                 "official one, only its check values were verified")
+        return
+    file.known = known
+    problems = []
+    if known.size is not None and file.size != known.size:
+        problems.append(f"it has {file.size} bytes, the official file {known.size}")
+    if known.sha256 is not None and file.sha256 != known.sha256:
+        problems.append("its SHA-256 differs from the official file's")
+    if known.kind != file.kind.value and file.kind != FileKind.UNKNOWN:
+        problems.append(f"it is a {file.kind.value} image, the official file a {known.kind} one")
+    if not problems:
+        return
+    text = f"{file.name} bears the name of an official release but " + "; ".join(problems)
+    if force:
+        file.warnings.append(text + " (accepted because of --force)")
+        return
+    raise KnownFileMismatch(text, details={"size": file.size, "official_size": known.size})
 
 
 def _check_container(path: Path, report: caba.ContainerReport) -> None:
@@ -158,7 +235,8 @@ def _check_container(path: Path, report: caba.ContainerReport) -> None:
                                 details={"size": report.size})
     failed = report.failed_checks()
     if failed:
-        first = failed[0]
+        # The innermost damaged package says where the damage is; its PACK fails only because of it.
+        first = max(failed, key=lambda e: (e.depth, -e.offset))
         raise ContainerCorrupt(
             f"{path.name}: the check value of '{first.description}' at offset {first.offset} "
             f"does not verify (stored {first.stored_check:#010x}, computed "
@@ -183,32 +261,52 @@ def _kind_of(name: str, report: caba.ContainerReport) -> FileKind:
 
 def _read_name(file: FirmwareFile) -> None:
     name = file.name
-    if (match := _DIFF_NAME.search(name)) is not None:
-        file.source_build, file.build = int(match.group(1)), int(match.group(2))
-    elif (match := _FULL_NAME.search(name)) is not None:
-        file.family = _FAMILY_OF_PREFIX[match.group(1).upper()]
-        file.build = int(match.group(2))
-    elif (match := _M2_NAME.search(name)) is not None:
-        file.family = "Monarch 2"
-        file.build = int(match.group(2))
+    said = parse_name(name)
+    file.family, file.build, file.source_build = said.family, said.build, said.source_build
+    file.lr_version = said.lr_version
+    known = load_catalogue().lookup(name)
+    if known is not None:
+        file.family, file.build = known.family, known.build
+        file.source_build = known.source_build
+        file.installs_build = known.installs_build
+        release = load_catalogue().release(known.build)
+        file.lr_version = release.lr_version if release else file.lr_version
     if file.container is not None and any(
             e.header.check_kind == caba.CheckKind.CRC32 for e in file.container.elements):
         file.family = "Monarch 2"
+    content = file.content_release
+    if content is not None:
+        version, build = content
+        family = family_of_lr(version)
+        if file.family is None:
+            file.family = family
+        elif family is not None and family != file.family:
+            file.warnings.append(f"{name} is named as a {file.family} file but its packages "
+                                 f"carry the build string {version} [{build}] ({family})")
+        if file.build is None:
+            file.build, file.lr_version = build, version
+        elif build != file.expected_build:
+            file.warnings.append(f"{name} is named as build {file.build} but its packages "
+                                 f"carry the build string {version} [{build}]")
     if file.kind in (FileKind.FULL, FileKind.DIFF) and file.build is None:
         file.warnings.append(f"{name} does not follow the official naming, so the build it "
                              "installs is unknown and cannot be checked after the upgrade")
 
 
 def _identify_elf(path: Path, size: int, head: bytes, digest: str) -> FirmwareFile:
-    if size < 52 or head[4] != 1 or head[5] != 2:
-        raise NotAnElf(f"{path.name} is an ELF file but not a 32-bit big-endian one, as the "
-                       "modem's updater is")
-    return FirmwareFile(path, size, FileKind.UPDATER, sha256=digest)
+    if size < 52:
+        raise NotAnElf(f"{path.name} starts like an ELF file but is too short to hold an ELF "
+                       "header")
+    elf = read_elf(path, size)
+    file = FirmwareFile(path, size, FileKind.UPDATER, sha256=digest, elf=elf)
+    # Not file.family: the 2018 updater says 6.0.0.0 (NB-IoT) and ships with CAT-M1 38638 too.
+    file.lr_version = elf.version
+    return file
 
 
-def load_image(path: Path) -> FirmwareFile:
+def load_image(path: Path, *, force: bool = False) -> FirmwareFile:
     """A file given as the firmware image: a full or differential `.dup`."""
-    file = identify(path)
+    file = identify(path, force=force)
     if file.kind == FileKind.UPDATER:
         raise WrongFileKind(f"{path.name} is an updater ELF, not a firmware image",
                             advice="Pass it with --updater and give the .dup file as IMAGE.")
@@ -218,16 +316,16 @@ def load_image(path: Path) -> FirmwareFile:
     return file
 
 
-def load_updater(path: Path) -> FirmwareFile:
-    file = identify(path)
+def load_updater(path: Path, *, force: bool = False) -> FirmwareFile:
+    file = identify(path, force=force)
     if file.kind != FileKind.UPDATER:
         raise NotAnElf(f"{path.name} is a {file.kind.value} file, not updater.elf",
                        advice="Pass the updater.elf from the firmware package with --updater.")
     return file
 
 
-def load_bootrom(path: Path) -> FirmwareFile:
-    file = identify(path)
+def load_bootrom(path: Path, *, force: bool = False) -> FirmwareFile:
+    file = identify(path, force=force)
     if file.kind != FileKind.BOOTROM:
         raise WrongFileKind(f"{path.name} is a {file.kind.value} file, not a bootrom package",
                             advice="Pass the bootrom upgrade package with --bootrom, or give a "

@@ -13,15 +13,26 @@ from sqnflash.errors import (
     CommandFailed,
     ModeSwitchFailed,
     NoResponse,
+    SessionLost,
+    TransferError,
+    TransferFailed,
+    TransferRefused,
     UnexpectedReply,
     UnknownMode,
 )
 from sqnflash.events import EventSink, Note, discard
 from sqnflash.firmware.source import BlockSource
 from sqnflash.link import Link, Tracer, open_link
+from sqnflash.modem import at_driver
 from sqnflash.modem.at_driver import AtDriver
 from sqnflash.modem.info import ModemInfo
-from sqnflash.modem.transfer import DEFAULT_RETRIES, OpenedCallback, ProgressCallback, StpUpload
+from sqnflash.modem.transfer import (
+    DEFAULT_RETRIES,
+    CheckpointCallback,
+    OpenedCallback,
+    ProgressCallback,
+    StpUpload,
+)
 from sqnflash.modem.transfer import TransferResult as TransferResult
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
@@ -35,6 +46,11 @@ REBOOT_TIMEOUT_S = 90.0  # Pycom allows 300 s; a Monarch reboots in a few second
 SHUTDOWN_WAIT_S = 2.0  # +SHUTDOWN follows the OK of a reboot command at once
 PLUS_GUARD_S = 1.1  # Hayes escape: silence before and after "+++"
 POLL_TIMEOUT_S = 1.0  # a status poll: an awake modem answers in milliseconds
+OTHER_BAUDS = (460800, 230400, 57600, 38400, 19200, 9600)  # tried once the usual rates fail
+EXTENDED_EVERY = 4  # waiting for a reboot, every this many passes also tries OTHER_BAUDS
+WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not switching
+WRONG_MODE_POLL_S = 0.5  # meanwhile, asked again this often (or at once when it reboots)
+SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
 
 
 class Modem:
@@ -45,6 +61,9 @@ class Modem:
         self.emit = emit
         self.at = AtDriver(link)
         self.mode_seen: Mode | None = None
+        # Behind a bridge (a Pycom board's UART mirror) the line runs at one fixed rate: trying
+        # others only feeds the modem garbage.
+        self.fixed_baud: int | None = None
 
     @classmethod
     def open(cls, port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool = False,
@@ -69,9 +88,14 @@ class Modem:
         self.emit(Note(text, level))
 
     # ------------------------------------------------------------------ waking up
-    def _rates(self, first: int | None = None) -> list[int]:
+    def _rates(self, first: int | None = None, *, extended: bool = False) -> list[int]:
+        """The rates to look for the modem at; `extended` adds the unusual ones (a modem that
+        came back at a rate it should not have)."""
+        if self.fixed_baud is not None:
+            return [self.fixed_baud]
         rates: list[int] = []
-        for baud in (first, self.link.baud, APP_BAUD, BOOT_BAUD):
+        for baud in (first, self.link.baud, APP_BAUD, BOOT_BAUD,
+                     *(OTHER_BAUDS if extended else ())):
             if baud is not None and baud not in rates:
                 rates.append(baud)
         return rates
@@ -82,8 +106,10 @@ class Modem:
         heard: dict[int, int] = {}
         deadline = Deadline(self.link.clock, timeout_s)
         escaped = False
+        rounds = 0
         while True:
-            for baud in self._rates():
+            rounds += 1
+            for baud in self._rates(extended=rounds > 1):
                 self.link.set_baud(baud)
                 before = self.at.noise_bytes
                 if self.at.probe():
@@ -119,12 +145,16 @@ class Modem:
         """Wait until the modem answers again (at whichever rate) and, if `expected` is given, runs
         that mode. Returns the mode it runs."""
         deadline = Deadline(self.link.clock, timeout_s)
-        first = BOOT_BAUD if expected == Mode.FFH else APP_BAUD
+        first = self._rates(BOOT_BAUD if expected == Mode.FFH else APP_BAUD)[0]
         last: Mode | None = None
         # The rate the mode boots at is tried three times as often as the others, so a modem
         # that comes back where expected is noticed within one short probe.
-        others = self._rates(first)[1:]
+        wrong_since: float | None = None
+        passes = 0
         while not deadline.expired():
+            wrong = False
+            passes += 1
+            others = self._rates(first, extended=passes % EXTENDED_EVERY == 0)[1:]
             for baud in [first, first, first, *others]:
                 self.link.set_baud(baud)
                 if not self.at.probe():
@@ -135,11 +165,22 @@ class Modem:
                     continue
                 if expected is None or last == expected:
                     return last
+                wrong = True
                 break
+            if not wrong:
+                wrong_since = None  # silent again: rebooting, maybe into the expected mode
+            else:
+                # A modem settled in another mode is not coming (an updater that finished may
+                # still reboot on its own, hence the grace period).
+                now = self.link.clock.now()
+                wrong_since = now if wrong_since is None else wrong_since
+                if now - wrong_since >= WRONG_MODE_GRACE_S:
+                    break
+                self.at.wait_urc(at_driver.BOOT_URC, WRONG_MODE_POLL_S)
         if last is not None and expected is not None:
             raise ModeSwitchFailed(
                 f"the modem came back in {last.label}, not in {expected.label}",
-                modem_state=f"in {last.label}",
+                modem_state=f"in {last.label}", details={"mode": last.name.lower()},
             )
         raise NoResponse(f"the modem did not answer within {timeout_s:g} s"
                          + (f" (waiting for {expected.label})" if expected else ""))
@@ -227,6 +268,11 @@ class Modem:
         """Move a modem (and the link) from its current rate to `target` with `AT+IPR`."""
         if self.link.baud == target:
             return
+        if self.fixed_baud is not None:
+            # A bridge copies bytes at its own rate on both sides: the modem must stay there.
+            raise BaudNegotiationFailed(
+                f"the line runs through a bridge fixed at {self.fixed_baud} baud; the modem "
+                f"cannot be moved to {target}", advice="Run again without --baud.")
         old = self.link.baud
         # The boot loader wants a bare line feed here; applications accept it too.
         reply = self.at.try_command(f"AT+IPR={target}", terminator="\n")
@@ -245,14 +291,29 @@ class Modem:
     def upload(self, command: str, source: BlockSource, *, block_cap: int = PYCOM_BLOCK_CAP,
                retries: int = DEFAULT_RETRIES, terminator: str = "\r\n",
                on_progress: ProgressCallback | None = None,
-               on_opened: OpenedCallback | None = None) -> TransferResult:
+               on_opened: OpenedCallback | None = None,
+               on_checkpoint: CheckpointCallback | None = None) -> TransferResult:
         """Start STP with `command` (`AT+SMSTPU`, `AT+SMSTPU="ON_THE_FLY"`, `AT+STP`) and send
-        `source`. The line is back in AT mode when this returns."""
+        `source`. The line is back in AT mode when this returns. A modem that stops answering
+        and is then found answering AT commands has left the session: `SessionLost`."""
         self.at.command(command, terminator=terminator)
         upload = StpUpload(self.link, source, block_cap=block_cap, retries=retries,
                            leftover=self.at.take_leftover(), on_progress=on_progress,
-                           on_opened=on_opened)
+                           on_opened=on_opened, on_checkpoint=on_checkpoint)
         try:
             return upload.run()
+        except (TransferFailed, TransferRefused) as exc:
+            raise self.session_lost_or(exc) from exc
         finally:
             self.at.discard_input()
+
+    def session_lost_or(self, error: TransferError) -> TransferError:
+        """After a transfer stopped getting replies: a modem that answers `AT` again rebooted out
+        of the session (`SessionLost`, to be started again); otherwise `error` stands."""
+        self.at.discard_input()
+        try:
+            mode = self.wait_ready(None, SESSION_CHECK_S)
+        except (NoResponse, ModeSwitchFailed):
+            return error
+        return SessionLost(f"the modem left the transfer session and is back in {mode.label} "
+                           f"({error.cause})", details=dict(error.details))

@@ -3,7 +3,18 @@
 Each exchange (one request, one reply) is retried on its own: a reply that does not arrive in
 time, fails its CRC, or is refused gets the same request sent again with the same tid, up to
 `retries` times. A modem that already processed a request answers the repeat without consuming
-the data twice, so a lost reply costs one retransmission and nothing else.
+the data twice, so a lost reply costs one retransmission and nothing else. Timeouts, block sizes
+and how many attempts a noisy line gets come from `LinePolicy` (modem/line.py).
+
+After every completed exchange the upload reports a checkpoint (`on_checkpoint`): the request to
+send next, with its tid. A process that dies mid-transfer can then continue the session the modem
+still holds by sending exactly that request again; if the modem had already answered it, it
+answers the repeat without writing the data twice, so at most one block is sent beyond the last
+confirmed offset.
+
+A modem that reboots mid-transfer (its `+SHUTDOWN` or `+SYSSTART` shows up among the STP bytes)
+ends the upload at once with `SessionLost`: a new session is a new file, so the caller starts the
+transfer again.
 """
 
 from __future__ import annotations
@@ -11,16 +22,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqnflash.errors import StpProtocolViolation, TransferFailed, TransferRefused
+from sqnflash.errors import (
+    LineTooNoisy,
+    SessionLost,
+    StpProtocolViolation,
+    TransferFailed,
+    TransferRefused,
+)
 from sqnflash.firmware.source import BlockSource
 from sqnflash.link import Link
+from sqnflash.modem.line import PROBE_TIMEOUT_S, LinePolicy, LineStats
 from sqnflash.protocol import stp
 from sqnflash.timing import Deadline
 
-OPEN_TIMEOUT_S = 10.0  # the modem may still be settling after AT+SMSTPU / AT+STP
-BLOCK_TIMEOUT_S = 20.0  # a block reply waits for a flash write (erases stall real modems)
-CLOSE_TIMEOUT_S = 2.0  # Pycom reads the closing reply for 2 s and does not decode it
 DEFAULT_RETRIES = 4  # Pycom's attempts per exchange
+REBOOT_MARKERS = (b"+SHUTDOWN", b"+SYSSTART")  # AT lines: the modem left STP by rebooting
 QUIET_S = 0.25  # after a damaged reply: how long to listen for a good one before resending
 _REPLY_MAGIC = stp.REPLY_MAGIC.to_bytes(4, "big")
 
@@ -34,6 +50,7 @@ class TransferResult:
     version: int
     max_transfer: int
     block_size: int
+    line: LineStats | None = None
 
     @property
     def bytes_per_s(self) -> float:
@@ -42,68 +59,134 @@ class TransferResult:
 
 ProgressCallback = Callable[[int, int], None]  # (confirmed bytes, total)
 OpenedCallback = Callable[[stp.SessionOpened], None]
+CheckpointCallback = Callable[[stp.Checkpoint], None]
 
 
 class StpUpload:
     def __init__(self, link: Link, source: BlockSource, *, block_cap: int,
                  retries: int = DEFAULT_RETRIES, offset: int = 0, leftover: bytes = b"",
                  on_progress: ProgressCallback | None = None,
-                 on_opened: OpenedCallback | None = None) -> None:
+                 on_opened: OpenedCallback | None = None,
+                 on_checkpoint: CheckpointCallback | None = None,
+                 checkpoint: stp.Checkpoint | None = None) -> None:
+        """`checkpoint` continues a session the modem still holds (see `probe`)."""
         self.link = link
         self.source = source
-        self.master = stp.StpMaster(source.size, block_cap=block_cap, offset=offset)
+        if checkpoint is not None:
+            if checkpoint.total != source.size:
+                raise ValueError("the checkpoint belongs to another file")
+            self.master = stp.StpMaster.resume(checkpoint, block_cap=block_cap)
+        else:
+            self.master = stp.StpMaster(source.size, block_cap=block_cap, offset=offset)
+        self.sent_from = self.master.offset  # a resumed upload's probe already counts
         self.retries = retries
+        self.policy = LinePolicy(baud=link.baud, retries=retries, block_cap=block_cap)
         self.on_progress = on_progress
         self.on_opened = on_opened
+        self.on_checkpoint = on_checkpoint
         self.retried = 0
         self._leftover = leftover
         self._opened: stp.SessionOpened | None = None
+        self._heard = False  # any byte at all during the current attempt
+        self._tail = b""  # the end of the last bytes heard, for markers split across reads
+        self._rebooted: bytes | None = None
 
     def run(self) -> TransferResult:
         clock = self.link.clock
         start = clock.now()
-        sent_from = self.master.offset
         if self._leftover:
             self.master.feed(self._leftover)  # a reply cannot precede its request: stale bytes
             self.master.decoder.clear()
         while not self.master.done:
             self._exchange()
         opened = self._opened
+        master = self.master
         return TransferResult(
-            total=self.master.total,
-            sent_from=sent_from,
+            total=master.total,
+            sent_from=self.sent_from,
             elapsed_s=clock.now() - start,
             retries=self.retried,
-            version=opened.version if opened else 0,
-            max_transfer=opened.max_transfer if opened else 0,
-            block_size=opened.block_size if opened else 0,
+            version=opened.version if opened else master.version,
+            max_transfer=opened.max_transfer if opened else master.max_transfer,
+            block_size=opened.block_size if opened else master.block_size,
+            line=self.policy.stats(),
         )
 
-    def _timeout_for(self, state: stp.MasterState) -> float:
-        if state in (stp.MasterState.RESET, stp.MasterState.OPEN):
-            return OPEN_TIMEOUT_S
-        if state == stp.MasterState.CLOSE:
-            return CLOSE_TIMEOUT_S
-        return BLOCK_TIMEOUT_S
-
-    def _exchange(self) -> None:
+    def probe(self) -> bool:
+        """Send the pending request of a resumed upload (twice at most): True when the modem
+        answers it, i.e. still holds the session; nothing else is sent."""
         master = self.master
         request = master.request()
-        payload = b""
-        if request.needs_data:
-            payload = self.source.read_at(request.offset, request.length)
-        frame = master.encode(request, payload)
+        frame = master.encode(request, self._payload(request))
+        for _ in range(2):
+            self.link.write(frame)
+            if self._await_reply(request, PROBE_TIMEOUT_S + self.policy.wire_s(len(frame))) is None:
+                self._report_checkpoint()
+                return True
+            if self._rebooted is not None:
+                break
+        self.master.decoder.clear()
+        return False
+
+    def _payload(self, request: stp.Request) -> bytes:
+        return self.source.read_at(request.offset, request.length) if request.needs_data else b""
+
+    def _report_checkpoint(self) -> None:
+        if self.on_checkpoint is not None and self.master.state not in (
+                stp.MasterState.RESET, stp.MasterState.OPEN, stp.MasterState.DONE):
+            self.on_checkpoint(self.master.checkpoint())
+
+    def _exchange(self) -> None:
+        master, policy, clock = self.master, self.policy, self.link.clock
+        request = master.request()
+        frame = master.encode(request, self._payload(request))
         problems: list[str] = []
-        for attempt in range(self.retries + 1):
+        silent_in_a_row = 0
+        attempt = 0
+        began = clock.now()
+        while True:
             if attempt:
                 self.retried += 1
                 self.link.note(f"STP: resending {request.op.name} tid={request.tid} "
                                f"(attempt {attempt + 1}: {problems[-1]})")
+            sent_at = clock.now()
             self.link.write(frame)
-            outcome = self._await_reply(request, self._timeout_for(request.state))
-            if outcome is None:
+            problem = self._await_reply(request, policy.timeout(request.state, len(frame),
+                                                                attempt))
+            if problem is None:
+                larger = policy.succeeded(request.state, clock.now() - sent_at, len(frame),
+                                          master.block_size)
+                if larger is not None:
+                    self.link.note(f"STP: the line is clean again; blocks of {larger} bytes")
+                    master.set_block_size(larger, sent=False)
+                self._report_checkpoint()
                 return
-            problems.append(outcome)
+            problems.append(problem)
+            if self._rebooted is not None:
+                raise SessionLost(
+                    f"the modem rebooted during the transfer (it sent "
+                    f"{self._rebooted.decode()}) at byte {master.offset} of {master.total}",
+                    details={"offset": master.offset, "problems": problems})
+            silent_in_a_row = silent_in_a_row + 1 if not self._heard else 0
+            smaller = policy.failed(request.state, silent=silent_in_a_row >= 2,
+                                    block_size=master.block_size)
+            attempt += 1
+            if smaller is not None:
+                # Two silent attempts in a row: the modem did not take the block (a reply it sent
+                # late is still accounted for, see StpMaster.set_block_size).
+                self.link.note(f"STP: {request.length}-byte block unanswered twice; blocks of "
+                               f"{smaller} bytes from now on")
+                master.set_block_size(smaller)
+                self._report_checkpoint()
+                return
+            if policy.too_noisy(master.block_size):  # the caller may try a lower baud rate
+                raise LineTooNoisy(
+                    f"{100 * (1 - policy.success_ratio()):.0f} % of the frames were lost at "
+                    f"{self.link.baud} baud even in {master.block_size}-byte blocks",
+                    details={"offset": master.offset, "baud": self.link.baud,
+                             "line": policy.stats().to_dict()})
+            if policy.give_up(request.state, attempt, clock.now() - began):
+                break
         if request.state == stp.MasterState.CLOSE:
             # The image is complete; a lost closing reply does not undo it.
             self.link.note("STP: no reply to the closing reset; the modem has the whole image")
@@ -117,18 +200,32 @@ class StpUpload:
         raise TransferFailed(
             f"{request.op.name} at byte {request.offset} of {master.total} failed "
             f"{len(problems)} times; last: {problems[-1]}",
-            details={"offset": master.offset, "problems": problems},
+            details={"offset": master.offset, "problems": problems[-8:],
+                     "line": policy.stats().to_dict()},
         )
+
+    def _listen(self, data: bytes) -> None:
+        """Every byte heard: was the attempt silent, did the modem announce a reboot?"""
+        self._heard = True
+        seen = self._tail + data
+        for marker in REBOOT_MARKERS:
+            if marker in seen:
+                self._rebooted = marker
+        self._tail = seen[-(max(len(m) for m in REBOOT_MARKERS) - 1):]
 
     def _await_reply(self, request: stp.Request, timeout_s: float) -> str | None:
         """None once the request was answered, else what went wrong."""
         deadline = Deadline(self.link.clock, timeout_s)
         problem: str | None = None
         want = stp.HEADER_SIZE
+        self._heard = False
         while True:
             data = self.link.read(want, deadline.remaining())
             if not data:
                 return problem or f"no reply within {timeout_s:g} s"
+            self._listen(data)
+            if self._rebooted is not None:
+                return f"the modem rebooted ({self._rebooted.decode()})"
             want = self._next_read_size(data)
             try:
                 events = self.master.feed(data)

@@ -309,6 +309,34 @@ class Refused:
 MasterEvent = SessionOpened | BlockAccepted | Advanced | Ignored | Refused | DecodeError
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """An upload between two exchanges (see `StpMaster.checkpoint`)."""
+
+    state: str  # a MasterState value: the request to send next
+    total: int
+    offset: int  # bytes the modem confirmed
+    tid: int
+    block_size: int
+    pending_length: int  # the length announced by the last block command
+    version: int
+    max_transfer: int
+
+    @property
+    def in_session(self) -> bool:
+        """The session was open: the modem may still hold it."""
+        return self.state in (MasterState.BLOCK_CMD.value, MasterState.BLOCK.value,
+                              MasterState.DATA_TYPE.value, MasterState.CLOSE.value)
+
+    def to_dict(self) -> dict[str, int | str]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, int | str]) -> Checkpoint:
+        return cls(str(data["state"]), *(int(data[k]) for k in (
+            "total", "offset", "tid", "block_size", "pending_length", "version", "max_transfer")))
+
+
 class StpProtocolError(Exception):
     """The modem's replies make no sense for the session; resending will not help."""
 
@@ -344,6 +372,7 @@ class StpMaster:
         self.block_size = 0
         self._tid = 0
         self._pending_length = 0
+        self._abandoned: dict[int, tuple[int, int]] = {}  # tid: (offset, length) of given-up blocks
         self.decoder = FrameDecoder(REPLY_MAGIC, accept_zero_hcrc=True, max_payload=64)
 
     @property
@@ -392,7 +421,46 @@ class StpMaster:
     def restart_session(self) -> None:
         """Start over with RESET/OPEN, keeping the confirmed offset (the modem lost the session)."""
         self.state = MasterState.RESET
+        self._abandoned.clear()
         self.decoder.clear()
+
+    def set_block_size(self, size: int, *, sent: bool = True) -> None:
+        """Send blocks of at most `size` bytes from now on (a noisy line wants smaller frames).
+
+        With `sent`, the pending request may have reached the modem, and a length already
+        announced cannot be changed: the block command is sent again with a fresh tid, so that
+        the modem cannot take it for a retransmission of the old one (whose repeat would keep the
+        old length). No modem is known to check the tid sequence, and Pycom's own retries skip
+        tids the same way. A block given up like this that the modem was only slow to write is
+        still accounted for: its late reply is accepted (see `_late_block`).
+        """
+        size = max(1, min(size, self.block_cap, self.max_transfer - HEADER_SIZE))
+        if size == self.block_size:
+            return
+        self.block_size = size
+        if sent and self.state in (MasterState.BLOCK_CMD, MasterState.BLOCK):
+            if self.state == MasterState.BLOCK:
+                self._abandoned[self._tid] = (self.offset, self._pending_length)
+            self._tid += 1
+            self.state = MasterState.BLOCK_CMD
+
+    def checkpoint(self) -> Checkpoint:
+        """Where the upload stands, to continue it later (another process, after a crash) while
+        the modem still holds the session: the pending request is sent again as it was."""
+        return Checkpoint(self.state.value, self.total, self.offset, self._tid, self.block_size,
+                          self._pending_length, self.version, self.max_transfer)
+
+    @classmethod
+    def resume(cls, point: Checkpoint, *, block_cap: int = PYCOM_BLOCK_CAP) -> StpMaster:
+        """A master that carries on from `point` inside the session the modem still holds."""
+        master = cls(point.total, block_cap=max(block_cap, point.block_size), offset=point.offset)
+        master.state = MasterState(point.state)
+        master._tid = point.tid
+        master.block_size = point.block_size
+        master._pending_length = point.pending_length
+        master.version = point.version
+        master.max_transfer = point.max_transfer
+        return master
 
     def feed(self, data: bytes) -> list[MasterEvent]:
         self.decoder.feed(data)
@@ -409,6 +477,9 @@ class StpMaster:
             return Ignored(frame, "transfer already finished")
         req = self.request()
         base = frame.op & ~(ACK | NACK)
+        if (frame.tid in self._abandoned and base == Op.BLOCK and frame.op & ACK
+                and not frame.op & NACK and self.state == MasterState.BLOCK_CMD):
+            return self._late_block(frame)
         if base != req.op or not frame.op & (ACK | NACK):
             return Ignored(frame, f"expected a reply to {req.op.name}, got {op_name(frame.op)}")
         if frame.tid != req.tid:
@@ -459,12 +530,31 @@ class StpMaster:
                 )
             consumed = req.length - residue
             self.offset += consumed
+            self._abandoned.clear()
             self._tid += 1
             self.state = self._next_transfer_state()
             return BlockAccepted(self.offset, consumed, residue)
         # CLOSE
         self.state = MasterState.DONE
         return Advanced(MasterState.CLOSE)
+
+    def _late_block(self, frame: Frame) -> MasterEvent:
+        """The reply to a block given up by `set_block_size`: the modem was slow, not deaf. Its
+        bytes count, and the block command in flight (announced for the old offset) is replaced by
+        a fresh one, since nothing was sent after it yet."""
+        offset, length = self._abandoned.pop(frame.tid)
+        if len(frame.payload) != U16.size or offset != self.offset:
+            return Ignored(frame, "late reply to a block given up")
+        residue = U16.unpack(frame.payload)[0]
+        if residue > length:
+            raise StpProtocolError(
+                f"the modem reports a residue of {residue} bytes for a {length}-byte block")
+        consumed = length - residue
+        self.offset += consumed
+        self._abandoned.clear()
+        self._tid += 1
+        self.state = self._next_transfer_state()
+        return BlockAccepted(self.offset, consumed, residue)
 
     def _next_transfer_state(self) -> MasterState:
         """The next state once the session is set up or a block is done: more data, or close."""

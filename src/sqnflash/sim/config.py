@@ -50,6 +50,10 @@ class SimConfig:
     max_transfer: int = 8192
     ffh_max_transfer: int = 2048
     seed: int = 0
+    # A Pycom board in front of the modem (sim/board.py): fipy, gpy or g01; empty for none.
+    board: str = ""
+    release: str = "1.20.2.r4"  # the board's firmware release
+    uploaded: str = ""  # a sqnsupgrade copy in /flash/lib: script or folder
     faults: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +66,21 @@ class SimConfig:
             self.bootrom = OLD_BOOTROM_BUILD if self.old_bootrom else self.version
         if not (self.imei.isdigit() and len(self.imei) == 15):
             raise SimConfigError(f"imei must be 15 digits, not {self.imei!r}")
+        if self.board:
+            self._check_board()
+
+    def _check_board(self) -> None:
+        from sqnflash.sim.board import BOARDS, UPLOADS, release_key  # the board needs this module
+
+        self.board = self.board.lower()
+        if self.board not in BOARDS:
+            raise SimConfigError(f"board must be one of {', '.join(BOARDS)}, not {self.board!r}")
+        if self.uploaded not in UPLOADS:
+            raise SimConfigError(f"uploaded must be script or folder, not {self.uploaded!r}")
+        try:
+            release_key(self.release)
+        except ValueError as exc:
+            raise SimConfigError(str(exc)) from None
 
     @classmethod
     def field_names(cls) -> list[str]:

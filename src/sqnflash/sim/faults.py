@@ -18,8 +18,21 @@ on `sqnflash sim`):
 | `urc_rate` | probability per reply | a spurious `+CEREG: 2` line is slipped into AT replies |
 | `boot_recovery` | count | the next that many boots into FFF come up in RECOVERY |
 | `reply_hcrc` | 0 | STP replies carry hcrc 0 (as seen on hardware) |
+| `noisy_above` | baud | `flip_rate` and `drop_rate` apply only while the line runs faster |
+| `power_loss_after` | command text | power is cut right after the modem answers it |
+| `reboot_after` | command text | the modem resets itself (with `+SHUTDOWN`) after answering it |
+
+(For the last two, the first command that starts with the text, e.g. `AT+SMSWBOOT=1`; in a
+`sim://` URL the `+` may be written `%2B` or left to become a space.)
 
 Faults that happen "once" re-arm only when a new simulator is made.
+
+Where a fault leaves the modem is where a real one would be: a reset or power loss boots the image
+selected with `AT+SMSWBOOT` (the selection survives, as on hardware), at that image's baud rate; an
+ON_THE_FLY write or an apply cut short leaves the application damaged, so FFF boots RECOVERY; an
+updater loaded into RAM is gone, so the boot loader comes back. `noisy_above` models a marginal
+line (a long cable, a weak ground): it corrupts at high rates and is clean at lower ones, which is
+what makes falling back to a lower baud rate worth it.
 """
 
 from __future__ import annotations
@@ -47,6 +60,11 @@ FAULTS: dict[str, tuple[str, str]] = {  # name: (value, effect), for `sqnflash s
     "urc_rate": ("probability per reply", "a spurious +CEREG: 2 line is slipped into AT replies"),
     "boot_recovery": ("count", "the next that many boots into FFF come up in RECOVERY"),
     "reply_hcrc": ("0", "STP replies carry hcrc 0 (as seen on hardware)"),
+    "noisy_above": ("baud", "flip_rate and drop_rate apply only while the line runs faster"),
+    "power_loss_after": ("command text", "power is cut right after the modem answers the first "
+                         "command that starts with it"),
+    "reboot_after": ("command text", "the modem resets itself (with +SHUTDOWN) right after "
+                     "answering the first command that starts with it"),
 }
 FAULT_NAMES = tuple(FAULTS)
 SPURIOUS_URC = b"\r\n+CEREG: 2\r\n"
@@ -60,6 +78,9 @@ class _ModemLike(Protocol):
     def power_cycle(self) -> None: ...
 
     def reboot(self, reason: str, *, announce: bool) -> None: ...
+
+    @property
+    def booting(self) -> bool: ...
 
 
 @dataclass
@@ -78,6 +99,9 @@ class FaultPlan:
     urc_rate: float = 0.0
     boot_recovery: int = 0
     reply_hcrc_zero: bool = False
+    noisy_above: int | None = None
+    power_loss_after: str | None = None
+    reboot_after: str | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -114,6 +138,12 @@ class FaultPlan:
                 setattr(self, name, int(raw) if raw else 1)
             elif name == "reply_hcrc":
                 self.reply_hcrc_zero = raw in ("0", "off", "false")
+            elif name == "noisy_above":
+                self.noisy_above = int(raw)
+            elif name in ("power_loss_after", "reboot_after"):
+                if not raw.strip().upper().startswith("AT"):
+                    raise ValueError(raw)
+                setattr(self, name, raw.strip())
             else:
                 raise FaultError(f"unknown fault {name!r} (known: {', '.join(FAULT_NAMES)})")
         except ValueError as exc:
@@ -127,14 +157,17 @@ class FaultPlan:
                     is not None or self.power_loss_during or self.reboot_at is not None
                     or self.smswboot_error or self.silence_s or self.boot_baud_once
                     or self.apply_fail or self.urc_rate or self.boot_recovery
-                    or self.reply_hcrc_zero)
+                    or self.reply_hcrc_zero or self.power_loss_after is not None
+                    or self.reboot_after is not None)
 
     def _record(self, what: str) -> None:
         self.injected.append(what)
 
     # ------------------------------------------------------------------ hooks
-    def inbound_stp(self, data: bytes, received: int) -> bytes:
+    def inbound_stp(self, data: bytes, received: int, baud: int | None = None) -> bytes:
         if not (self.flip_rate or self.drop_rate):
+            return data
+        if self.noisy_above is not None and baud is not None and baud <= self.noisy_above:
             return data
         out = bytearray()
         for byte in data:
@@ -166,6 +199,24 @@ class FaultPlan:
             self._record(f"reset at byte {offset}")
             modem.reboot("fault: spontaneous reset", announce=True)
 
+    def after_command(self, modem: _ModemLike, command: str) -> None:
+        """`power_loss_after` / `reboot_after`: the command was just answered."""
+        # A URL query turns "+" into a space: either spelling of the command matches.
+        upper = command.upper().replace("+", " ")
+
+        def matches(prefix: str | None) -> bool:
+            return prefix is not None and upper.startswith(prefix.upper().replace("+", " "))
+
+        if matches(self.power_loss_after):
+            self.power_loss_after = None
+            self._record(f"power loss after {command}")
+            modem.power_cycle()
+        elif matches(self.reboot_after):
+            self.reboot_after = None
+            self._record(f"reset after {command}")
+            if not modem.booting:
+                modem.reboot("fault: spontaneous reset", announce=True)
+
     def power_loss_phase(self, phase: str) -> bool:
         if self.power_loss_during == phase:
             self.power_loss_during = None
@@ -184,6 +235,8 @@ class FaultPlan:
         return hit
 
     def boot_silence_s(self) -> float:
+        if self.silence_s:
+            self._record(f"silent for {self.silence_s:g} s after a reset")
         return self.silence_s
 
     def boot_baud(self, baud: int) -> int:
@@ -208,6 +261,8 @@ class FaultPlan:
         return False
 
     def reply_hcrc(self) -> bool:
+        if self.reply_hcrc_zero:
+            self._record("STP replies with hcrc 0")
         return not self.reply_hcrc_zero
 
     def at_reply(self, data: bytes) -> bytes:

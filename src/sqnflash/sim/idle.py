@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 @dataclass
 class IdleMeter:
-    ready_since: float | None = 0.0  # a freshly powered modem is waiting for its first command
+    # None at first: time before the host's first command (a pty nobody has opened yet) is not
+    # the host dawdling.
+    ready_since: float | None = None
     idle_s: float = 0.0
     longest_s: float = 0.0
     gaps: int = 0

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from sqnflash.firmware.catalogue import load_catalogue
 from sqnflash.protocol.caba import (
     MAGIC_PACK,
     MAGIC_UPGR,
@@ -135,6 +136,30 @@ def _body_of(element: bytes) -> bytes:
     return element[18 + desc_len : 18 + desc_len + size]
 
 
+_CATALOGUE_FAMILY = {Family.CATM1: "CAT-M1", Family.NB1: "NB-IoT"}
+
+
+def official_size(kind: ImageKind, family: Family, version: int,
+                  source: int | None = None) -> int | None:
+    """The size of the official file of that kind and release, when the catalogue knows it, so
+    that a synthetic `CATM1-38638.dup` passes the same size check as the real one."""
+    catalogue = load_catalogue()
+    if kind == ImageKind.UPDATER:
+        release = catalogue.release(version)
+        if release is not None and release.family == _CATALOGUE_FAMILY[family]:
+            return release.updater_sizes[0] if release.updater_sizes else None
+        return None
+    if kind == ImageKind.BOOTROM:
+        bootrom = next((b for b in catalogue.bootroms if b.build == version), None)
+        return bootrom.size if bootrom else None
+    for known in catalogue.files:
+        if (known.kind == kind.value and known.build == version and known.step is None
+                and known.family == _CATALOGUE_FAMILY[family] and known.source_build == source
+                and known.size is not None):
+            return known.size
+    return None
+
+
 def make_image(kind: ImageKind, family: Family, version: int, *, source: int | None = None,
                size: int | None = None, seed: int | None = None) -> bytes:
     """The bytes of a synthetic file."""
@@ -144,6 +169,8 @@ def make_image(kind: ImageKind, family: Family, version: int, *, source: int | N
         raise ValueError("a differential image needs the build it applies to (--from)")
     if kind != ImageKind.DIFF and source is not None:
         raise ValueError("only differential images have a source build")
+    if size is None:
+        size = official_size(kind, family, version, source)
     total = DEFAULT_SIZES[(kind, family)] if size is None else size
     if total < MIN_SIZE:
         raise ValueError(f"synthetic images must be at least {MIN_SIZE} bytes")
@@ -347,6 +374,10 @@ class ImageSink:
             return Received(0, None, False, "nothing was received")
         if self._head.startswith(b"\x7fELF"):
             meta = ImageMeta.decode(self._elf_meta) if self._elf_meta else None
+            needed = _elf_extent(self._head)
+            if needed is not None and self.size < needed:
+                return Received(self.size, meta, True,
+                                f"truncated ELF: {self.size} of {needed} bytes")
             return Received(self.size, meta, True, None)
         report: ContainerReport = self._reader.finish()
         if report.problems:
@@ -364,3 +395,14 @@ class ImageSink:
         if meta.body_crc is not None and meta.body_crc != (self._body_crc & 0xFFFFFFFF):
             return Received(self.size, meta, False, "Firmware upgrade data is not valid: body CRC")
         return Received(self.size, meta, False, None)
+
+
+def _elf_extent(header: bytes) -> int | None:
+    """Where a 32-bit ELF's program and section header tables end: a loader that received fewer
+    bytes has a truncated file (big- or little-endian; None when the header is too short)."""
+    if len(header) < 52 or header[4] != 1:
+        return None
+    order = ">" if header[5] == 2 else "<"
+    phoff, shoff = struct.unpack_from(order + "II", header, 28)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", header, 42)
+    return int(max(phoff + phentsize * phnum, shoff + shentsize * shnum))

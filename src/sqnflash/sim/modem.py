@@ -26,8 +26,8 @@ Behaviour chosen where the public record is silent (each is a documented choice,
 - `AT+IPR=<baud>` answers OK at the old rate and switches after it; the rate lasts until the next
   boot. An updater loaded with `AT+STP` keeps the rate the boot loader was talking at.
 - `AT+STP` in the boot loader: an ELF is loaded and started as the updater (SMOD 3) after
-  `updater_load_s`; anything else is dropped after the session closes and the boot loader stays in
-  SMOD 0.
+  `updater_load_s`; anything else, or an ELF cut short before the end of its header tables, is
+  dropped after the session closes and the boot loader stays in SMOD 0.
 - If the application image is damaged (an interrupted or failed ON_THE_FLY write of a full image
   outside the application), booting FFF falls back to RECOVERY.
 - With the factory bootrom (Bootloader0 33080) `AT+SMSWBOOT=0,<r>` answers ERROR; flashing a bootrom
@@ -173,7 +173,7 @@ class SimModem:
         self._stored_len = 0
         self._stp_rest = b""
         self._stp_idle: Timer | None = None
-        self._timers: list[Timer] = []
+        self._timers: dict[int, Timer] = {}
         self._applying = False
         self._apply: tuple[Received, str] | None = None  # the image being applied, and how
         self._pending_apply: Received | None = None  # FFF method: applied after the reboot
@@ -182,6 +182,7 @@ class SimModem:
         self.log: deque[tuple[float, str]] = deque(maxlen=2000)
         self.received_commands: list[str] = []
         self.stp_sessions = 0
+        self.stp_repeats = 0  # requests answered again as retransmissions (data not rewritten)
         self._note(f"power on in {MODE_NAMES[start_mode]} at {baud} baud")
 
     # ------------------------------------------------------------------ bookkeeping
@@ -189,10 +190,16 @@ class SimModem:
         self.log.append((self.engine.time, text))
 
     def _later(self, delay: float, callback: Callable[[], None]) -> None:
-        self._timers.append(self.engine.after(delay, callback))
+        # Fired timers are forgotten: a 64 MB transfer schedules one per block.
+        def fire() -> None:
+            self._timers.pop(timer.seq, None)
+            callback()
+
+        timer = self.engine.after(delay, fire)
+        self._timers[timer.seq] = timer
 
     def _cancel_timers(self) -> None:
-        for timer in self._timers:
+        for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         if self._stp_idle is not None:
@@ -221,6 +228,8 @@ class SimModem:
             "upgrades_applied": sum(1 for h in self.flash.history if h["result"] == "success"),
             "upgrades": list(self.flash.history),
             "imei": self.flash.imei,
+            "stp_sessions": self.stp_sessions,
+            "stp_repeats": self.stp_repeats,
             **{k: round(v, 4) for k, v in self.idle.to_dict().items()},
             "wire_busy_s": round(self.wire.wire_time_s, 4),
         }
@@ -280,6 +289,7 @@ class SimModem:
             if self.echo:
                 self._send(command.encode("ascii") + b"\r")
             self._dispatch(command)
+            self.faults.after_command(self, command)
 
     def _data_mode_input(self, data: bytes, gap: float) -> None:
         # Hayes escape: "+++" with a guard time of silence before and after.
@@ -631,7 +641,7 @@ class SimModem:
     def _stp_input(self, data: bytes) -> None:
         assert self._stp is not None
         self._touch_stp()
-        data = self.faults.inbound_stp(data, self._stp.received)
+        data = self.faults.inbound_stp(data, self._stp.received, self.wire.modem_baud)
         if self.mode is None:
             return
         self._drive_stp(self._stp.feed(data))
@@ -641,6 +651,8 @@ class SimModem:
         while events:
             for event in events:
                 if isinstance(event, stp.SendReply):
+                    if "repeat" in event.frame_summary:
+                        self.stp_repeats += 1
                     if self.faults.drop_reply(event.frame_summary):
                         self._note(f"fault: no reply ({event.frame_summary})")
                         continue
@@ -711,6 +723,9 @@ class SimModem:
     def _load_elf(self, verdict: Received) -> None:
         if not verdict.is_elf:
             self._note("AT+STP upload is not an ELF file: the boot loader stays in FFH")
+            return
+        if not verdict.ok:
+            self._note(f"AT+STP upload: {verdict.problem}: the boot loader stays in FFH")
             return
         self._note("updater ELF loaded; starting it")
         self.mode = None

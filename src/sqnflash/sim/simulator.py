@@ -150,13 +150,22 @@ def from_url(url: str) -> Simulator:
         raise ValueError(f"not a sim:// URL: {url!r}")
     name = parts.netloc
     if not name:
-        return Simulator(SimConfig.from_query(parts.query))
+        return create(SimConfig.from_query(parts.query))
     with _REGISTRY_LOCK:
         sim = _REGISTRY.get(name)
         if sim is None:
-            sim = Simulator(SimConfig.from_query(parts.query))
+            sim = create(SimConfig.from_query(parts.query))
             _REGISTRY[name] = sim
         return sim
+
+
+def create(config: SimConfig) -> Simulator:
+    """A modem, or a Pycom board with its modem when `config.board` names one."""
+    if config.board:
+        from sqnflash.sim.board import BoardSimulator  # it builds on this module
+
+        return BoardSimulator(config)
+    return Simulator(config)
 
 
 def named(name: str) -> Simulator | None:

@@ -43,8 +43,15 @@ class _Segment:
     def available(self, now: float) -> int:
         if self.period <= 0:
             return len(self.data) - self.taken
-        arrived = int((now - self.start) / self.period + 1e-9)
-        return max(0, min(len(self.data), arrived) - self.taken)
+        # The division only guesses; the count is then settled with `time_of` itself, so the
+        # two always agree on when a byte has arrived (a reader waiting for a byte that
+        # `time_of` says is there but this count does not would spin forever).
+        arrived = max(0, min(len(self.data), int((now - self.start) / self.period)))
+        while arrived < len(self.data) and self.time_of(arrived) <= now:
+            arrived += 1
+        while arrived > 0 and self.time_of(arrived - 1) > now:
+            arrived -= 1
+        return max(0, arrived - self.taken)
 
     def time_of(self, index: int) -> float:
         """When byte `index` (0-based, absolute in the segment) is fully received."""
@@ -77,6 +84,9 @@ class Wire:
         self.bytes_to_host = 0
         self.wire_time_s = 0.0  # time the line was busy in either direction
         self.on_host_write: Callable[[float, int], None] | None = None
+        # Called with the time the last byte of each modem write reaches the host end (a board
+        # that forwards the modem's output needs to know when to look).
+        self.on_modem_write: Callable[[float], None] | None = None
 
     def _period(self, baud: int) -> float:
         return BITS_PER_BYTE / baud if self.paced else 0.0
@@ -124,6 +134,8 @@ class Wire:
         self.bytes_to_host += len(data)
         self.wire_time_s += duration
         self._segments.append(_Segment(start, period, data))
+        if self.on_modem_write is not None:
+            self.on_modem_write(self._to_host_free)
         return self._to_host_free
 
     @property

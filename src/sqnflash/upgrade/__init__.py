@@ -3,35 +3,115 @@
 from __future__ import annotations
 
 from sqnflash.errors import NothingToDo
-from sqnflash.events import EventSink, discard
+from sqnflash.events import EventSink, Note, discard
 from sqnflash.firmware import FirmwareFile
 from sqnflash.modem import Modem, ModemInfo
+from sqnflash.modem.rescue import wake_or_end_session
+from sqnflash.upgrade import resume
+from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
 from sqnflash.upgrade.runner import Runner, Settings, UpgradeResult
 
 __all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "UpgradeResult", "make_plan",
-           "plan_upgrade", "upgrade"]
+           "plan_for", "plan_upgrade", "upgrade"]
 
 
 def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
                  bootrom: FirmwareFile | None = None, method: Method | None = None,
-                 force: bool = False) -> tuple[ModemInfo, Plan]:
-    """Wake the modem, read its state and plan; nothing on the modem is changed."""
-    modem.wake()
+                 force: bool = False, allow_downgrade: bool = False,
+                 allow_family_change: bool = False,
+                 settings: Settings | None = None) -> tuple[ModemInfo, Plan]:
+    """Wake the modem, read its state and plan; nothing on the modem is changed (only `AT`,
+    `AT+SMOD?`, `AT!="showver"`, `ATI1` and `AT+CGSN` are sent)."""
+    wake_or_end_session(modem)
     info = modem.info()
+    return info, plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
+                          force=force, allow_downgrade=allow_downgrade,
+                          allow_family_change=allow_family_change, settings=settings)
+
+
+def plan_for(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
+             bootrom: FirmwareFile | None = None, method: Method | None = None,
+             force: bool = False, allow_downgrade: bool = False,
+             allow_family_change: bool = False, settings: Settings | None = None) -> Plan:
+    """The plan for a modem already read (also how a Pycom board's modem is checked before the
+    board bridges it)."""
     if (not force and info.in_application and image.build is not None
             and info.software_build == image.build):
         raise NothingToDo(f"the modem already runs build {image.build}",
                           modem_state="unchanged")
-    return info, make_plan(info, image, updater=updater, bootrom=bootrom, method=method)
+    chosen = settings or Settings()
+    return make_plan(info, image, updater=updater, bootrom=bootrom, method=method,
+                     allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
+                     baud=chosen.baud, block_size=chosen.block_size)
 
 
 def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
             bootrom: FirmwareFile | None = None, method: Method | None = None,
             settings: Settings | None = None, force: bool = False,
-            emit: EventSink = discard) -> UpgradeResult:
-    """Take the modem from whatever state it is in to `image`."""
+            allow_downgrade: bool = False, allow_family_change: bool = False,
+            emit: EventSink = discard, journal: Journal | None = None) -> UpgradeResult:
+    """Take the modem from whatever state it is in to `image`.
+
+    With a `journal`, every step and every transfer exchange is recorded, and an unfinished
+    upgrade of the same image on the same modem continues where it stopped (upgrade/resume.py).
+    """
     modem.emit = emit  # the driver's own notes (fallbacks, baud changes) go to the same place
-    info, plan = plan_upgrade(modem, image, updater=updater, bootrom=bootrom, method=method,
-                              force=force)
-    return Runner(modem, plan, info, emit=emit, settings=settings).run()
+    settings = settings or Settings()
+    port = modem.link.name
+    journaled = None
+    if journal is not None:
+        record = journal.unfinished(image_sha256=image.sha256, port=port)
+        if record is not None:
+            journaled = resume.rebuild(record, image, updater=updater, bootrom=bootrom,
+                                       settings=settings, allow_downgrade=allow_downgrade,
+                                       allow_family_change=allow_family_change)
+    if journal is not None and journaled is not None:
+        held = resume.held_transfer(modem, journaled, settings)
+        record = journaled.record
+        if held is not None:
+            upload = held.upload
+            emit(Note(f"continuing the interrupted upgrade to {image.name}: the modem still "
+                      f"holds the transfer session, so the transfer goes on from byte "
+                      f"{upload.sent_from} of {upload.master.total} (at most one block is sent "
+                      "again)"))
+            return Runner(modem, journaled.plan, journaled.before, emit=emit, settings=settings,
+                          record=journal.resume(record, port=port, imei=None),
+                          start_at=journaled.index(held.step), held=held).run()
+        if record.transfer is not None and record.transfer.in_session:
+            emit(Note(f"the modem no longer holds the transfer session the interrupted upgrade "
+                      f"left at byte {record.transfer.offset}: that transfer restarts cleanly "
+                      "from the start", "warning"))
+        wake_or_end_session(modem)
+        info = modem.info()
+        same_modem = not (info.imei and record.imei and info.imei != record.imei)
+        going_on = resume.continuation(journaled, info, modem) if same_modem else None
+        if going_on is not None:
+            step = journaled.plan.steps[going_on.start_at]
+            done = going_on.start_at
+            emit(Note(f"continuing the interrupted upgrade to {image.name} from step "
+                      f"{done + 1} of {len(journaled.plan.steps)}, '{step.title}' (the modem is "
+                      f"in {info.mode.label}; {done} step(s) already done)"))
+            runner = Runner(modem, journaled.plan, journaled.before, emit=emit,
+                            settings=settings,
+                            record=journal.resume(record, port=port, imei=info.imei),
+                            start_at=going_on.start_at)
+            runner.apply_in_progress = going_on.apply_in_progress
+            return runner.run()
+        if same_modem:
+            emit(Note(f"an interrupted upgrade to {image.name} is in the journal, but the modem "
+                      f"is in {info.mode.label}, not where it stopped: planning again from its "
+                      "current state"))
+        plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
+                        force=force, allow_downgrade=allow_downgrade,
+                        allow_family_change=allow_family_change, settings=settings)
+    else:
+        info, plan = plan_upgrade(modem, image, updater=updater, bootrom=bootrom, method=method,
+                                  force=force, allow_downgrade=allow_downgrade,
+                                  allow_family_change=allow_family_change, settings=settings)
+    record = None if journal is None else journal.begin(
+        imei=info.imei, port=port, image_name=image.name, image_sha256=image.sha256,
+        image_size=image.size, updater_sha256=updater.sha256 if updater else None,
+        flow=plan.flow.value, method=plan.method.value, steps=[s.id for s in plan.steps],
+        plan=plan.to_dict(), before=info.to_dict())
+    return Runner(modem, plan, info, emit=emit, settings=settings, record=record).run()

@@ -7,6 +7,7 @@ make the upgrade fail later is refused here, while the modem is still untouched.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -14,8 +15,6 @@ from typing import Any
 from sqnflash.errors import (
     BadOption,
     BootromRequired,
-    DiffSourceMismatch,
-    FamilyMismatch,
     ImageTooLarge,
     UnknownMode,
     UpdaterRequired,
@@ -23,6 +22,9 @@ from sqnflash.errors import (
 from sqnflash.firmware import BlockSource, FileKind, FirmwareFile
 from sqnflash.modem import ModemInfo
 from sqnflash.protocol.modes import Mode
+from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
+from sqnflash.upgrade import estimate
+from sqnflash.upgrade.preflight import preflight
 
 
 class Method(str, Enum):
@@ -43,9 +45,11 @@ class Step:
     title: str
     reason: str
     if_interrupted: str  # the modem's state if this step is cut short
+    estimate_s: float = 0.0  # typical duration at the plan's baud rate
 
-    def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "title": self.title, "reason": self.reason}
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "reason": self.reason,
+                "estimate_s": round(self.estimate_s, 1)}
 
 
 @dataclass
@@ -58,10 +62,17 @@ class Plan:
     bootrom: BlockSource | None = None
     bootrom_source: str = ""
     notes: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)  # the preflight checks that passed
+    baud: int = 0  # the rate the estimates assume for the transfers
+    block_size: int = PYCOM_BLOCK_CAP
 
     @property
     def expected_build(self) -> int | None:
-        return self.image.build
+        return self.image.expected_build
+
+    @property
+    def estimate_s(self) -> float:
+        return sum(step.estimate_s for step in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +84,9 @@ class Plan:
             "bootrom_source": self.bootrom_source or None,
             "expected_build": self.expected_build,
             "notes": list(self.notes),
+            "checks": list(self.checks),
+            "baud": self.baud,
+            "estimate_s": round(self.estimate_s, 1),
         }
 
 
@@ -146,9 +160,57 @@ def choose_method(info: ModemInfo, image: FirmwareFile, forced: Method | None) -
 
 
 def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
-              bootrom: FirmwareFile | None = None, method: Method | None = None) -> Plan:
-    """The steps that take the modem described by `info` to `image`."""
-    _check_compatible(info, image)
+              bootrom: FirmwareFile | None = None, method: Method | None = None,
+              allow_downgrade: bool = False, allow_family_change: bool = False,
+              baud: int | None = None, block_size: int = PYCOM_BLOCK_CAP) -> Plan:
+    """The steps that take the modem described by `info` to `image`, each with its reason and
+    estimated duration, and the checks that passed; raises when a check refuses.
+
+    `baud` is the rate transfers from the boot loader are negotiated to (the others run at the
+    rate the modem answers at, `info.baud`)."""
+    checked = preflight(info, image, updater=updater, bootrom=bootrom,
+                        method=method.value if method else None,
+                        allow_downgrade=allow_downgrade, allow_family_change=allow_family_change)
+    if method is None and checked.required_method is not None:
+        method = Method(checked.required_method)
+    plan = _choose_steps(info, image, updater=updater, bootrom=bootrom, method=method)
+    plan.checks = checked.checks
+    plan.notes = checked.notes + plan.notes
+    plan.block_size = block_size
+    _estimate(plan, info, baud or info.baud)
+    return plan
+
+
+def _estimate(plan: Plan, info: ModemInfo, negotiated_baud: int) -> None:
+    """Fill in each step's typical duration. Transfers after the boot loader's baud negotiation
+    run at the negotiated rate; the others at the rate the modem answers at now."""
+    rate = info.baud
+    image_size = plan.image.size
+    fixed = {"prepare": estimate.PREPARE_S, "switch-recovery": estimate.REBOOT_S,
+             "switch-ffh": estimate.REBOOT_S, "switch-application": estimate.REBOOT_S,
+             "negotiate-baud": estimate.NEGOTIATE_S, "apply": estimate.APPLY_S,
+             "apply-stored": estimate.APPLY_S + estimate.REBOOT_S, "verify": estimate.VERIFY_S}
+    steps = []
+    for step in plan.steps:
+        seconds = fixed.get(step.id, 0.0)
+        if step.id == "negotiate-baud":
+            rate = negotiated_baud
+        elif step.id == "send-bootrom" and plan.bootrom is not None:
+            seconds = estimate.transfer_s(plan.bootrom.size, rate, plan.block_size) \
+                + estimate.BOOTROM_WRITE_S
+        elif step.id == "send-updater" and plan.updater is not None:
+            seconds = estimate.transfer_s(plan.updater.size, rate, plan.block_size,
+                                          estimate.BOOT_LOADER_MAX_TRANSFER) \
+                + estimate.UPDATER_START_S
+        elif step.id in ("store-image", "send-image"):
+            seconds = estimate.transfer_s(image_size, rate, plan.block_size)
+        steps.append(dataclasses.replace(step, estimate_s=seconds))
+    plan.steps = steps
+    plan.baud = rate
+
+
+def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None,
+                  bootrom: FirmwareFile | None, method: Method | None) -> Plan:
     mode = info.mode
     if mode == Mode.APPLICATION and info.old_bootrom:
         return _old_bootrom_plan(info, image, updater, bootrom)
@@ -212,14 +274,3 @@ def _old_bootrom_plan(info: ModemInfo, image: FirmwareFile, updater: FirmwareFil
                 _steps(*ids, image=image), image, updater, package,
                 bootrom.name if bootrom is not None else f"the bootrom package inside {image.name}")
     return plan
-
-
-def _check_compatible(info: ModemInfo, image: FirmwareFile) -> None:
-    if image.kind == FileKind.DIFF and info.software_build is not None \
-            and image.source_build is not None and image.source_build != info.software_build:
-        raise DiffSourceMismatch(
-            f"{image.name} patches build {image.source_build}; the modem runs "
-            f"{info.software_build}", modem_state=_UNCHANGED)
-    if image.family and info.family and image.family != info.family:
-        raise FamilyMismatch(f"{image.name} is a {image.family} image; the modem is "
-                             f"{info.family}", modem_state=_UNCHANGED)

@@ -1,0 +1,66 @@
+"""`sqnflash history`, and the --journal option of the commands that write the journal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from sqnflash.cli.output import console, emit_json
+from sqnflash.upgrade.journal import ENV_VAR, Journal
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def journal_option(func: F) -> F:
+    return click.option(
+        "--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
+        envvar=ENV_VAR,
+        help="The upgrade journal (SQLite) that lets an interrupted upgrade continue where it "
+             "stopped. Default: $SQNFLASH_JOURNAL, else ~/.local/state/sqnflash/journal.db "
+             "($XDG_STATE_HOME).")(func)
+
+
+def open_journal(path: Path | None) -> Journal:
+    return Journal.open(path)
+
+
+def _offset(record: dict[str, Any]) -> str:
+    offset, size = record.get("confirmed_offset"), record.get("image_size")
+    if offset is None or record["outcome"] == "completed" or not size:
+        return ""
+    return f"{offset}/{size} B ({100 * offset / size:.0f} %)"
+
+
+@click.command("history")
+@click.option("--imei", help="Only the upgrades of the modem with this IMEI.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="At most this many upgrades, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per upgrade.")
+@journal_option
+def history(imei: str | None, limit: int, as_json: bool, journal_path: Path | None) -> None:
+    """List past upgrades from the journal, newest first."""
+    with open_journal(journal_path) as journal:
+        records = [r.to_dict() for r in journal.history(imei=imei, limit=limit)]
+        where = journal.path
+    if as_json:
+        for record in records:
+            emit_json({"type": "upgrade", **record})
+        return
+    if not records:
+        console.print(f"no upgrades in {where}" + (f" for IMEI {imei}" if imei else ""))
+        return
+    console.print(f"upgrades in {where}, newest first:")
+    colours = {"completed": "green", "running": "yellow", "interrupted": "yellow"}
+    for record in records:
+        builds = f"{record['before_build'] or '?'} -> {record['after_build'] or '?'}"
+        progress = f"{len(record['completed'])}/{len(record['steps'])} steps"
+        if record["outcome"] != "completed":
+            extra = record["error_code"] or record["current_step"] or ""
+            progress += f" {_offset(record)} {extra}".rstrip()
+        outcome = record["outcome"]
+        console.print(f"#{record['id']} {record['started_at']} {record['modem']} "
+                      f"{record['image']} {builds} [{colours.get(outcome, 'red')}]{outcome}[/] "
+                      f"({progress})", soft_wrap=True)

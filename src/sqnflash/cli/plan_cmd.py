@@ -1,0 +1,156 @@
+"""`sqnflash plan`: read the modem, check the files against it and print the plan. Nothing on the
+modem is changed: only `AT`, `AT+SMOD?`, `AT!="showver"`, `ATI1` and `AT+CGSN` are sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sqnflash.cli.common import board_option, inspect_board_modem, open_modem, port_options
+from sqnflash.cli.output import console, emit_json
+from sqnflash.cli.render import json_sink
+from sqnflash.errors import BadOption, NoImage, TooManyImages
+from sqnflash.events import Event, EventSink, Note
+from sqnflash.firmware import FileKind, FirmwareFile, identify, load_bootrom, load_updater
+from sqnflash.modem import ModemInfo
+from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
+from sqnflash.upgrade import Method, Plan, Settings, plan_for, plan_upgrade
+from sqnflash.upgrade.bridge import board_note
+from sqnflash.upgrade.estimate import format_duration
+
+
+def sort_inputs(files: Sequence[Path], updater: Path | None = None, bootrom: Path | None = None,
+                *, force: bool = False
+                ) -> tuple[FirmwareFile, FirmwareFile | None, FirmwareFile | None]:
+    """Check every file and tell the image, the updater and the bootrom apart by what they are,
+    not by the order they were given in. Runs before any port is opened."""
+    images: list[FirmwareFile] = []
+    updaters = [load_updater(updater, force=force)] if updater is not None else []
+    bootroms = [load_bootrom(bootrom, force=force)] if bootrom is not None else []
+    for path in files:
+        file = identify(path, force=force)
+        if file.kind == FileKind.UPDATER:
+            updaters.append(file)
+        elif file.kind == FileKind.BOOTROM:
+            bootroms.append(file)
+        else:
+            images.append(file)
+    if len(images) > 1:
+        names = " and ".join(f.name for f in images)
+        raise TooManyImages(f"{names} are both firmware images; sqnflash installs one at a time",
+                            advice="Give one .dup image (with its updater.elf if the modem "
+                                   "needs it); for a two-step release, run the steps one "
+                                   "after the other.")
+    if not images:
+        given = ", ".join(p.name for p in files) or "nothing"
+        raise NoImage(f"no firmware image among the files given ({given})")
+    for what, found in (("updater.elf", updaters), ("bootrom package", bootroms)):
+        if len(found) > 1:
+            raise BadOption(f"two {what} files were given: "
+                            + " and ".join(f.name for f in found),
+                            advice=f"Give one {what}, from the same package (zip) as the image.")
+    return images[0], updaters[0] if updaters else None, bootroms[0] if bootroms else None
+
+
+def note_sink(as_json: bool) -> EventSink:
+    """The driver's own notes while it reads the modem (a baud rate found, data mode left)."""
+    if as_json:
+        return json_sink
+
+    def show(event: Event) -> None:
+        if isinstance(event, Note):
+            console.print(f"    [dim]{escape(event.text)}[/]")
+
+    return show
+
+
+def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = console) -> None:
+    if as_json:
+        emit_json({"type": "result", "ok": True, "dry_run": True, "modem": info.to_dict(),
+                   "plan": plan.to_dict()})
+        return
+    where = f"build {info.software_build}" if info.software_build else "build unknown"
+    bootrom = f", bootrom {info.bootrom_build}" if info.bootrom_build else ""
+    family = f", {info.family}" if info.family else ""
+    imei = f", IMEI {info.imei}" if info.imei else ""
+    out.print(f"Modem: [bold]{info.mode.label}[/] (AT+SMOD? {int(info.mode)}; Pycom: "
+              f"{info.mode.pycom_name}), {where}{bootrom}{family}{imei}, at {info.baud} baud")
+    target = plan.expected_build
+    out.print(f"Image: {escape(plan.image.name)} ({plan.image.kind.value}"
+              + (f", installs build {target}" if target else "") + ")"
+              + (f"; updater: {escape(plan.updater.name)}" if plan.updater else "")
+              + (f"; bootrom: {escape(plan.bootrom_source)}" if plan.bootrom_source else ""))
+    table = Table(title=f"Plan: {plan.flow.value}, {plan.method.value} method, about "
+                        f"{format_duration(plan.estimate_s)} at {plan.baud} baud",
+                  expand=False)
+    table.add_column("#", justify="right")
+    table.add_column("step")
+    table.add_column("why")
+    table.add_column("time", justify="right")
+    for number, step in enumerate(plan.steps, 1):
+        table.add_row(str(number), escape(step.title), escape(step.reason),
+                      format_duration(step.estimate_s) if step.estimate_s else "")
+    out.print(table)
+    if plan.checks:
+        out.print("Checks passed:")
+        for text in plan.checks:
+            out.print(f"  [green]ok[/] {escape(text)}")
+    if plan.notes:
+        out.print("Not checked / worth knowing:")
+        for text in plan.notes:
+            out.print(f"  [yellow]![/] {escape(text)}")
+    out.print("[dim]Nothing was changed on the modem. Run `sqnflash upgrade` with the same "
+              "files to carry out this plan.[/]")
+
+
+@click.command("plan")
+@port_options
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--updater", type=click.Path(path_type=Path),
+              help="updater.elf (it can also be given among FILES).")
+@click.option("--bootrom", type=click.Path(path_type=Path),
+              help="A bootrom upgrade package (a full image carries its own).")
+@click.option("--method", type=click.Choice([m.value for m in Method]),
+              help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic].")
+@click.option("--block-size", type=click.IntRange(64, 65535), default=PYCOM_BLOCK_CAP,
+              show_default=True, help="Largest STP block payload (for the estimates).")
+@click.option("--allow-downgrade", is_flag=True, help="Plan an image older than the modem's.")
+@click.option("--allow-family-change", is_flag=True,
+              help="Plan a switch between CAT-M1 and NB-IoT firmware.")
+@click.option("--force", is_flag=True,
+              help="Accept a file whose size differs from the official release of its name, "
+                   "and plan even if the modem already runs this build.")
+@board_option
+def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+             as_json: bool, files: tuple[Path, ...], updater: Path | None, bootrom: Path | None,
+             method: str | None, block_size: int, allow_downgrade: bool,
+             allow_family_change: bool, force: bool, board: str | None) -> None:
+    """Show how FILES would be installed on the modem at PORT, with the reason for each step,
+    its estimated time and the checks that passed; changes nothing on the modem.
+
+    FILES are the image (.dup) and, if the modem needs them, updater.elf and a bootrom package,
+    in any order.
+    """
+    image, updater_file, bootrom_file = sort_inputs(files, updater, bootrom, force=force)
+    settings = Settings(baud=max(baud, 115200), block_size=block_size)
+    if board is not None:
+        # Through the board's REPL: the modem is read without starting the bridge.
+        _, info = inspect_board_modem(port, trace, trace_file, note_sink(as_json))
+        plan = plan_for(info, image, updater=updater_file, bootrom=bootrom_file,
+                        method=Method(method) if method else None, force=force,
+                        allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
+                        settings=settings)
+        plan.notes.append(board_note(info))
+        print_plan(info, plan, as_json=as_json)
+        return
+    with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem:
+        info, plan = plan_upgrade(modem, image, updater=updater_file, bootrom=bootrom_file,
+                                  method=Method(method) if method else None, force=force,
+                                  allow_downgrade=allow_downgrade,
+                                  allow_family_change=allow_family_change, settings=settings)
+    print_plan(info, plan, as_json=as_json)

@@ -1,0 +1,55 @@
+"""`sqnflash recover`: bring a modem back to a working application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sqnflash.cli.common import open_modem, port_options
+from sqnflash.cli.history_cmd import journal_option, open_journal
+from sqnflash.cli.output import console, emit_json
+from sqnflash.cli.render import RichRenderer, json_sink
+from sqnflash.events import EventSink
+from sqnflash.firmware import load_image, load_updater
+from sqnflash.upgrade import Settings
+from sqnflash.upgrade.recover import recover
+
+
+@click.command("recover")
+@port_options
+@click.argument("image", type=click.Path(path_type=Path), required=False)
+@click.option("--updater", type=click.Path(path_type=Path),
+              help="updater.elf from the image's firmware package: needed when the modem waits "
+                   "in the boot loader (FFH, Pycom's 'recovery mode').")
+@journal_option
+def recover_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+                as_json: bool, image: Path | None, updater: Path | None,
+                journal_path: Path | None) -> None:
+    """Bring the modem back to a working application, from whatever state it is in.
+
+    Finds the modem (at any rate, even inside a transfer an interrupted run left open), then does
+    only what its state needs: nothing in the application; updater.elf in the boot loader; from
+    RECOVERY or the updater a reboot into the application, and only if the application is gone,
+    IMAGE (a full .dup) written again. Each step says why it is needed.
+    """
+    files = (load_image(image) if image else None, load_updater(updater) if updater else None)
+    renderer = None if as_json else RichRenderer(console)
+    sink: EventSink = json_sink if renderer is None else renderer
+    try:
+        with open_journal(journal_path) as journal, \
+                open_modem(port, baud, rtscts, trace, trace_file, sink) as modem:
+            result = recover(modem, files[0], updater=files[1],
+                             settings=Settings(baud=max(baud, 115200)), emit=sink,
+                             journal=journal)
+    finally:
+        if renderer is not None:
+            renderer.close()
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    after = result.after
+    how = "after writing the image again" if result.reflashed else (
+        "nothing had to be sent" if result.actions else "nothing had to be done")
+    console.print(f"\n[bold green]The modem runs its application[/]: build "
+                  f"{after.software_build or '?'} ({how}).")

@@ -1,0 +1,182 @@
+"""The kill test: `sqnflash upgrade` killed at a random moment of a transfer, then run again.
+
+A real subprocess talks to `sqnflash sim --pty` on the real clock, so the kill lands wherever the
+operating system happens to be (the seed of the moment is in the test's id and in any failure).
+The same command run again must finish the upgrade: from the last confirmed offset while the
+modem still holds the transfer session, or with a clean restart of the transfer when it does not,
+and it must say which.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sqnflash.sim.images import Family, ImageKind, make_image
+from sqnflash.upgrade.journal import Journal
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals"),
+]
+
+TO = 41019
+IMAGE_SIZE = 200_000  # about 3 s over the pty at 921600 baud: room for a kill anywhere in it
+QUICK = ["--set", "reboot_s=0.2", "--set", "apply_s=0.5"]
+TIMEOUT_S = 60.0
+
+
+class PtySim:
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.link = tmp_path / "modem"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(self.link),
+             "--mode", "recovery", *QUICK, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.proc.stdout, selectors.EVENT_READ)
+            assert selector.select(30), "no READY line from `sqnflash sim --pty`"
+        line = self.proc.stdout.readline()
+        assert line.startswith("READY "), line
+
+    def stop(self) -> dict[str, Any]:
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=10)
+        assert self.proc.returncode == 0, err
+        summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return summary
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    path = tmp_path / f"CATM1-{TO}.dup"
+    path.write_bytes(make_image(ImageKind.FULL, Family.CATM1, TO, size=IMAGE_SIZE))
+    return path
+
+
+@pytest.fixture
+def start_sim(tmp_path: Path) -> Iterator[Any]:
+    sims: list[PtySim] = []
+
+    def start(*args: str) -> PtySim:
+        sims.append(PtySim(tmp_path, *args))
+        return sims[-1]
+
+    yield start
+    for sim in sims:
+        if sim.proc.poll() is None:
+            sim.proc.kill()
+            sim.proc.communicate(timeout=10)
+
+
+def upgrade_command(link: Path, image: Path, journal: Path) -> list[str]:
+    return [sys.executable, "-m", "sqnflash", "upgrade", "--port", str(link), str(image),
+            "--json", "--journal", str(journal)]
+
+
+def run_until_killed(command: list[str], kill_at: float) -> int:
+    """Start the upgrade and SIGKILL it once its transfer has confirmed `kill_at` of the image;
+    returns the bytes the last progress event reported."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    done = 0
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        for line in proc.stdout:
+            event = json.loads(line)
+            if event["type"] == "progress":
+                done = event["done"]
+                if done >= kill_at * event["total"]:
+                    proc.send_signal(signal.SIGKILL)
+                    break
+            assert event["type"] != "result", "the upgrade finished before it could be killed"
+            assert time.monotonic() < deadline
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    return done
+
+
+def run(command: list[str]) -> list[dict[str, Any]]:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def notes(events: list[dict[str, Any]]) -> list[str]:
+    return [e["text"] for e in events if e["type"] == "note"]
+
+
+def journaled(journal: Path) -> tuple[int, int]:
+    with Journal.open(journal) as opened:
+        (record,) = opened.history()
+        assert record.outcome == "running"  # killed: nobody wrote an outcome
+        assert record.transfer is not None
+        return record.id, record.transfer.offset
+
+
+@pytest.mark.parametrize("seed", [1])
+def test_killed_mid_transfer_continues_the_session_the_modem_holds(
+        start_sim: Any, image: Path, tmp_path: Path, seed: int) -> None:
+    kill_at = random.Random(seed).uniform(0.1, 0.9)
+    sim = start_sim()
+    journal = tmp_path / "journal.db"
+    command = upgrade_command(sim.link, image, journal)
+    run_until_killed(command, kill_at)
+    record_id, confirmed = journaled(journal)
+    assert 0 < confirmed < IMAGE_SIZE, f"kill at {kill_at:.2f}"
+
+    events = run(command)
+    said = [n for n in notes(events) if "still holds the transfer session" in n]
+    assert said and f"from byte {confirmed} of {IMAGE_SIZE}" in said[0], notes(events)
+    (finished,) = [e for e in events if e["type"] == "transfer-finished"]
+    result = events[-1]
+    assert result["type"] == "result" and result["after"]["software_build"] == TO
+    # Sent again: exactly what the journal had not confirmed (the block in flight at the kill
+    # is in there, and the modem answers it as a repeat without writing it twice).
+    assert result["transfers"]["send-image"]["bytes"] == IMAGE_SIZE - confirmed
+    assert finished["total"] == IMAGE_SIZE
+    summary = sim.stop()
+    assert summary["version"] == TO and summary["mode"] == "FFF"
+    assert summary["stp_sessions"] == 1  # the same session, continued
+    assert summary["stp_repeats"] <= 1  # at most one block was sent beyond the confirmed offset
+    assert summary["upgrades"] == [{"via": "on-the-fly", "kind": "full", "from": 38638,
+                                    "to": TO, "result": "success"}]
+    with Journal.open(journal) as opened:
+        record = opened.get(record_id)
+        assert record is not None and record.outcome == "completed" and record.resumes == 1
+
+
+def test_killed_and_the_modem_gave_up_the_session_restarts_the_transfer_cleanly(
+        start_sim: Any, image: Path, tmp_path: Path) -> None:
+    sim = start_sim("--set", "stp_idle_timeout_s=0.5")
+    journal = tmp_path / "journal.db"
+    command = upgrade_command(sim.link, image, journal)
+    run_until_killed(command, random.Random(3).uniform(0.2, 0.8))
+    journaled(journal)
+    time.sleep(1.0)  # the modem abandons the silent session: the partial image is dropped
+
+    events = run(command)
+    said = notes(events)
+    assert any("no longer holds the transfer session" in n and "restarts cleanly" in n
+               for n in said), said
+    assert any("continuing the interrupted upgrade" in n for n in said), said
+    result = events[-1]
+    assert result["type"] == "result" and result["after"]["software_build"] == TO
+    assert result["transfers"]["send-image"]["bytes"] == IMAGE_SIZE  # the whole image again
+    summary = sim.stop()
+    assert summary["stp_sessions"] == 2 and summary["version"] == TO

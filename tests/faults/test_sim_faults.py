@@ -1,0 +1,69 @@
+"""The simulator faults this issue added, seen from the wire, and how to ask for them."""
+
+from __future__ import annotations
+
+import serial
+
+from sqnflash.cli.main import main
+from sqnflash.sim.faults import FAULTS, FaultPlan
+from sqnflash.sim.images import ImageKind
+from tests.sim.host import command, image, read_for, read_until, upload
+
+FAST = "reboot_s=0.3&apply_s=1"
+
+
+def open_port(query: str, baudrate: int = 921600) -> serial.SerialBase:
+    return serial.serial_for_url(f"sim://?clock=virtual&{query}", baudrate=baudrate,
+                                 timeout=2.0)
+
+
+def test_a_noisy_line_damages_only_above_its_rate() -> None:
+    plan = FaultPlan(seed=1, flip_rate=0.5, noisy_above=460800)
+    data = bytes(1000)
+    assert plan.inbound_stp(data, 0, 460800) == data
+    assert plan.inbound_stp(data, 0, 921600) != data
+
+
+def test_power_loss_after_a_command_comes_back_where_the_boot_choice_says() -> None:
+    port = open_port(f"fault_power_loss_after=AT+SMSWBOOT=3&{FAST}")
+    assert command(port, "AT+SMSWBOOT=3,1") == b"\r\nOK\r\n"  # answered, then the power went
+    assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")  # the reboot it had started...
+    read_for(port, 1.0)
+    assert port.sim.modem.faults.injected == ["power loss after AT+SMSWBOOT=3,1"]
+    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"  # ...lands in RECOVERY all the same
+
+
+def test_a_reset_after_a_command_announces_itself() -> None:
+    port = open_port(f"fault_reboot_after=ATI1&{FAST}")
+    assert b"UE5.0.0.0d" in command(port, "ATI1")
+    assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")
+    assert b"+SYSSTART" in read_until(port, b"+SYSSTART\r\n")
+    assert b"UE5.0.0.0d" in command(port, "ATI1")  # once only
+
+
+def test_a_cut_short_updater_does_not_start() -> None:
+    """The boot loader checks the ELF it received reaches the end of its header tables."""
+    port = open_port("mode=ffh&updater_load_s=0.3", baudrate=115200)
+    elf = image(ImageKind.UPDATER, size=60_000)
+    assert command(port, "AT+STP", "\n") == b"OK\r\n"
+    assert upload(port, elf[:30_000]).done
+    read_for(port, 1.0)
+    assert command(port, "AT+SMOD?") == b"0\r\nOK\r\n"
+    assert command(port, "AT+STP", "\n") == b"OK\r\n"
+    assert upload(port, elf).done
+    read_for(port, 1.0)
+    assert command(port, "AT+SMOD?") == b"\r\n3\r\nOK\r\n"
+
+
+def test_the_new_faults_are_listed_and_refused_when_malformed(capsys: object) -> None:
+    assert {"noisy_above", "power_loss_after", "reboot_after"} <= set(FAULTS)
+    assert main(["sim", "faults"]) == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "power_loss_after" in out and "noisy_above" in out
+    for query in ("fault_power_loss_after=SMSWBOOT", "fault_noisy_above=fast"):
+        try:
+            open_port(query)
+        except serial.SerialException as exc:
+            assert query.split("=")[0][len("fault_"):] in str(exc)
+        else:
+            raise AssertionError(f"{query} was accepted")
