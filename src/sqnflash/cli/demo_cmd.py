@@ -16,7 +16,7 @@ from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.simulator import forget, named
 
 FROM_BUILD = 38638
-TO_BUILD = 41019
+TO_BUILD = 39529  # CATM1-39529.dup and upgdiff_38638-to-39529.dup are official releases
 SCENARIOS = {
     # name: (simulator settings, image kind, needs updater.elf, what it shows)
     "diff": ("", ImageKind.DIFF, False,
