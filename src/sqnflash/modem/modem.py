@@ -6,6 +6,9 @@ modem needs and says precisely what went wrong when it does not answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from serial.serialutil import SerialBase
 
 from sqnflash.errors import (
@@ -38,6 +41,8 @@ from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.timing import Deadline
+
+T = TypeVar("T")
 
 APP_BAUD = 921600  # the application's rate on Pycom boards
 BOOT_BAUD = 115200  # the boot loader's rate after a reset
@@ -201,28 +206,23 @@ class Modem:
 
     def info(self) -> ModemInfo:
         mode = self.mode()
-        showver = ati1 = None
-        imei = None
-        if mode != Mode.FFH:
-            reply = self.at.try_command('AT!="showver"')
-            if reply is not None and reply.ok:
-                try:
-                    showver = at.parse_showver(reply.lines)
-                except at.ReplyFormatError:
-                    showver = None
-            reply = self.at.try_command("ATI1")
-            if reply is not None and reply.ok:
-                try:
-                    ati1 = at.parse_ati1(reply.lines)
-                except at.ReplyFormatError:
-                    ati1 = None
-            reply = self.at.try_command("AT+CGSN")
-            if reply is not None and reply.ok:
-                try:
-                    imei = at.parse_cgsn(reply.lines)
-                except at.ReplyFormatError:
-                    imei = None
+        showver = ati1 = imei = None
+        if mode != Mode.FFH:  # the bare boot loader knows only AT, AT+SMOD, AT+IPR and AT+STP
+            showver = self._query('AT!="showver"', at.parse_showver)
+            ati1 = self._query("ATI1", at.parse_ati1)
+            imei = self._query("AT+CGSN", at.parse_cgsn)
         return ModemInfo.build(mode, self.link.baud, showver, ati1, imei)
+
+    def _query(self, command: str, parse: Callable[[tuple[str, ...]], T]) -> T | None:
+        """A report the modem may not give in every mode: None when it answers ERROR, nothing,
+        or something that does not parse."""
+        reply = self.at.try_command(command)
+        if reply is None or not reply.ok:
+            return None
+        try:
+            return parse(reply.lines)
+        except at.ReplyFormatError:
+            return None
 
     def upgrade_report(self) -> at.UpgradeReport:
         """`AT+SMUPGRADE?`; a modem that does not answer (still rebooting) reports NONE."""
