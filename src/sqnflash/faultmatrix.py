@@ -119,13 +119,13 @@ FAULT_CLASSES: dict[str, FaultClass] = {
                              lambda rng, flow: f"fault_reboot_at={_offset(rng, flow)}"),
     "reset-step": FaultClass("the modem resets itself right after a command",
                              lambda rng, flow: f"fault_reboot_after={_command(rng, flow)}"),
-    # Refused both ways, a modem found in RECOVERY could never be switched to its application
-    # by any known command: "both" is drawn only for the flow that starts in the application.
+    # ERROR to =m,0 alone never shows (sqnflash sends it only when =m,1 failed). Refused both
+    # ways, a modem found in RECOVERY could never be switched to its application by any known
+    # command: "both" is drawn only for the flows that start in the application.
     "smswboot-error": FaultClass(
-        "ERROR to AT+SMSWBOOT=m,1 and/or =m,0",
+        "ERROR to AT+SMSWBOOT=m,1, or to =m,1 and =m,0",
         lambda rng, flow: "fault_smswboot_error=" + rng.choice(
-            ("reboot", "no-reboot", "both") if flow in APPLICATION_FLOWS
-            else ("reboot", "no-reboot")),
+            ("reboot", "both") if flow in APPLICATION_FLOWS else ("reboot",)),
         ("on-the-fly", "old-bootrom", "boot-loader", "recovery")),
     "silence": FaultClass("silence after every reset",
                           lambda rng, flow: f"fault_silence_s={rng.uniform(1, 40):.1f}"),

@@ -48,6 +48,7 @@ class RichRenderer:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._step_index = 0
+        self._step_ids: list[str] = []
         self._step_count = 0
 
     def __call__(self, event: Event) -> None:
@@ -67,8 +68,10 @@ class RichRenderer:
     def _on_PlanReady(self, event: PlanReady) -> None:
         before = event.before
         self.console.print(
-            f"Modem: [bold]{before.get('mode_label')}[/], build {before.get('software_build')}, "
-            f"bootrom {before.get('bootrom_build')}, {before.get('family') or 'family unknown'}"
+            f"Modem: [bold]{before.get('mode_label')}[/], "
+            f"build {before.get('software_build') or 'unknown'}, "
+            f"bootrom {before.get('bootrom_build') or 'unknown'}, "
+            f"{before.get('family') or 'family unknown'}"
             + (f", IMEI {before['imei']}" if before.get("imei") else ""))
         table = Table(title=f"Plan ({event.method} method)", show_lines=False, expand=False)
         table.add_column("#", justify="right")
@@ -78,14 +81,22 @@ class RichRenderer:
             table.add_row(str(number), step["title"], step["reason"])
         self.console.print(table)
         self._step_count = len(event.steps)
+        self._step_ids = [step["id"] for step in event.steps]
 
     def _on_StepStarted(self, event: StepStarted) -> None:
-        self._step_index += 1
-        self.console.print(f"[bold cyan][{self._step_index}/{self._step_count}][/] {event.title}")
+        # Numbered by place in the plan: a resumed run starts further on, a step done again
+        # keeps its number, and `recover`'s own steps between plans have none.
+        if event.step in self._step_ids:
+            self._step_index = self._step_ids.index(event.step) + 1
+            self.console.print(f"[bold cyan][{self._step_index}/{self._step_count}][/] "
+                               f"{event.title}")
+        else:
+            self.console.print(f"[bold cyan][-][/] {event.title}")
 
     def _on_StepFinished(self, event: StepFinished) -> None:
         self._stop_progress()
-        self.console.print(f"    [green]done[/] in {event.elapsed_s:.1f} s")
+        colour = "green" if event.outcome == "done" else "yellow"
+        self.console.print(f"    [{colour}]{event.outcome}[/] in {event.elapsed_s:.1f} s")
 
     def _on_TransferStarted(self, event: TransferStarted) -> None:
         self._stop_progress()

@@ -147,7 +147,9 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
 @click.option("--block-size", type=click.IntRange(64, 65535), default=PYCOM_BLOCK_CAP,
               show_default=True, help="Largest STP block payload.")
 @click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True,
-              help="Retransmissions per STP exchange.")
+              help="Retransmissions of an STP exchange before a silent modem is given up on "
+                   "(after a minute of silence; a noisy line that still carries frames gets "
+                   "as many as it needs).")
 @click.option("--force", is_flag=True, help="Flash even if the modem already runs this build, "
               "or a file whose size differs from the official release of its name.")
 @click.option("--dry-run", is_flag=True,

@@ -54,6 +54,7 @@ POLL_TIMEOUT_S = 1.0  # a status poll: an awake modem answers in milliseconds
 OTHER_BAUDS = (460800, 230400, 57600, 38400, 19200, 9600)  # tried once the usual rates fail
 EXTENDED_EVERY = 4  # waiting for a reboot, every this many passes also tries OTHER_BAUDS
 WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not switching
+SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
 WRONG_MODE_POLL_S = 0.5  # meanwhile, asked again this often (or at once when it reboots)
 SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
 
@@ -146,7 +147,8 @@ class Modem:
             return True
         return False
 
-    def wait_ready(self, expected: Mode | None = None, timeout_s: float = REBOOT_TIMEOUT_S) -> Mode:
+    def wait_ready(self, expected: Mode | None = None, timeout_s: float = REBOOT_TIMEOUT_S, *,
+                   grace_s: float = WRONG_MODE_GRACE_S) -> Mode:
         """Wait until the modem answers again (at whichever rate) and, if `expected` is given, runs
         that mode. Returns the mode it runs."""
         deadline = Deadline(self.link.clock, timeout_s)
@@ -179,7 +181,7 @@ class Modem:
                 # still reboot on its own, hence the grace period).
                 now = self.link.clock.now()
                 wrong_since = now if wrong_since is None else wrong_since
-                if now - wrong_since >= WRONG_MODE_GRACE_S:
+                if now - wrong_since >= grace_s:
                     break
                 self.at.wait_urc(at_driver.BOOT_URC, WRONG_MODE_POLL_S)
         if last is not None and expected is not None:
@@ -262,7 +264,8 @@ class Modem:
                                        modem_state="unchanged: still in the mode it was in")
             self.at.command("AT^RESET")
         self.at.wait_urc("+SHUTDOWN", SHUTDOWN_WAIT_S)
-        self.wait_ready(target, timeout_s)
+        # It was told to reboot: once it answers, it answers from the image it booted.
+        self.wait_ready(target, timeout_s, grace_s=SWITCHED_GRACE_S)
 
     def negotiate_baud(self, target: int) -> None:
         """Move a modem (and the link) from its current rate to `target` with `AT+IPR`."""

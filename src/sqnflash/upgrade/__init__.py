@@ -23,7 +23,7 @@ def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | N
                  settings: Settings | None = None) -> tuple[ModemInfo, Plan]:
     """Wake the modem, read its state and plan; nothing on the modem is changed (only `AT`,
     `AT+SMOD?`, `AT!="showver"`, `ATI1` and `AT+CGSN` are sent)."""
-    wake_or_end_session(modem)
+    modem.wake()
     info = modem.info()
     return info, plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
                           force=force, allow_downgrade=allow_downgrade,
@@ -106,6 +106,7 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
                         force=force, allow_downgrade=allow_downgrade,
                         allow_family_change=allow_family_change, settings=settings)
     else:
+        wake_or_end_session(modem)  # an upgrade may end a session an earlier run left open
         info, plan = plan_upgrade(modem, image, updater=updater, bootrom=bootrom, method=method,
                                   force=force, allow_downgrade=allow_downgrade,
                                   allow_family_change=allow_family_change, settings=settings)

@@ -237,8 +237,9 @@ class Runner:
             return None
         step = self.plan.steps[index]
         back: int | None = None
-        if isinstance(error, (SessionLost, CommandTimeout, NoResponse, TransferFailed,
-                              TransferRefused, BaudNegotiationFailed, CommandFailed)):
+        # (NoResponse is not among these: it comes after a long wait for the modem already.)
+        if isinstance(error, (SessionLost, CommandTimeout, TransferFailed, TransferRefused,
+                              BaudNegotiationFailed, CommandFailed)):
             mode = self._mode_now()
             if isinstance(error, CommandFailed) and mode in START_MODES[step.id]:
                 return None  # refused where it should have been accepted: not a reboot
@@ -329,7 +330,10 @@ class Runner:
             self._switch(Mode.APPLICATION)
 
     def _lower_baud(self) -> int | None:
-        """The next lower rate for a noisy line, if there is one."""
+        """The next lower rate for a noisy line, if there is one (not behind a bridge that
+        runs at one fixed rate)."""
+        if self.modem.fixed_baud is not None:
+            return None
         current = self.modem.link.baud
         for baud in FALLBACK_BAUDS:
             if baud < current and baud >= self.settings.min_baud:
@@ -381,6 +385,10 @@ class Runner:
         start = self.clock.now()
         last = [-1.0]
         link = self.modem.link
+        held, self._held = self._held, None
+        if held is not None and held.step != step.id:
+            held = None
+        sent_from = held.upload.sent_from if held is not None else 0
 
         def opened(session: SessionOpened) -> None:
             self.emit(TransferStarted(step.id, what, total, session.block_size,
@@ -391,15 +399,14 @@ class Runner:
             if fraction - last[0] >= PROGRESS_STEP or done == size:
                 last[0] = fraction
                 elapsed = self.clock.now() - start
-                self.emit(TransferProgress(step.id, done, size,
-                                           done / elapsed if elapsed > 0 else 0.0))
+                self.emit(TransferProgress(step.id, done, size, (done - sent_from) / elapsed
+                                           if elapsed > 0 else 0.0))
 
         def checkpoint(point: Checkpoint) -> None:
             if self.record is not None:
                 self.record.checkpoint(step.id, point, link.baud)
 
-        held, self._held = self._held, None
-        if held is not None and held.step == step.id:
+        if held is not None:
             upload = held.upload
             upload.on_progress, upload.on_checkpoint = progress, checkpoint
             master = upload.master
