@@ -1,7 +1,7 @@
 """Execute a plan step by step, reporting only through events.
 
 Each step is one method here. Waits are for the modem's answer or a deadline, never fixed sleeps:
-the apply phase polls `AT+SMUPGRADE?` once a second and reports a heartbeat while it waits. An
+the apply phase polls `AT+SMUPGRADE?` twice a second and reports a heartbeat while it waits. An
 error raised in a step carries the modem's state as that step leaves it, so the user always
 knows what to do next; Ctrl-C is turned into `Interrupted` with the same information.
 """
