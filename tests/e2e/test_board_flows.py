@@ -169,3 +169,17 @@ def test_a_quiet_statement_whose_whole_answer_arrives_in_one_read_completes() ->
     raw.enter()
     assert raw.run("x = 1\n").ok
     assert raw.run("print(x)\n").stdout == "1\n"
+
+
+def test_cli_recover_through_the_board_brings_the_modem_back(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A FiPy whose modem an interrupted upgrade left in RECOVERY: one command, through the
+    board's bridge, and the modem runs its application again."""
+    name = f"recover-{uuid.uuid4().hex}"
+    url = f"sim://{name}?clock=virtual&board=fipy&release=1.20.2.r4&version={FROM}&mode=recovery"
+    assert main(["recover", "--board", "pycom", "--port", url, "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[-1]["type"] == "result" and lines[-1]["after"]["mode"] == "application"
+    assert [line["text"] for line in lines if line["type"] == "note"][-1] == LEAVE_BRIDGE
+    sim = serial.serial_for_url(url).sim
+    assert sim.summary()["mode"] == "FFF" and sim.board.mirror

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from sqnflash.cli.common import open_modem, port_options
+from sqnflash.board import BRIDGE_BAUD
+from sqnflash.cli.common import board_option, open_modem, port_options
 from sqnflash.cli.history_cmd import journal_option, open_journal
 from sqnflash.cli.output import console, emit_json
 from sqnflash.cli.render import RichRenderer, json_sink
@@ -23,9 +24,10 @@ from sqnflash.upgrade.recover import recover
               help="updater.elf from the image's firmware package: needed when the modem waits "
                    "in the boot loader (FFH, Pycom's 'recovery mode').")
 @journal_option
+@board_option
 def recover_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
                 as_json: bool, image: Path | None, updater: Path | None,
-                journal_path: Path | None) -> None:
+                journal_path: Path | None, board: str | None) -> None:
     """Bring the modem back to a working application, from whatever state it is in.
 
     Finds the modem (at any rate, even inside a transfer an interrupted run left open), then does
@@ -34,11 +36,13 @@ def recover_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Pat
     IMAGE (a full .dup) written again. Each step says why it is needed.
     """
     files = (load_image(image) if image else None, load_updater(updater) if updater else None)
+    if board is not None:
+        baud = BRIDGE_BAUD  # the bridge runs at one rate: the modem is never moved to another
     renderer = None if as_json else RichRenderer(console)
     sink: EventSink = json_sink if renderer is None else renderer
     try:
         with open_journal(journal_path) as journal, \
-                open_modem(port, baud, rtscts, trace, trace_file, sink) as modem:
+                open_modem(port, baud, rtscts, trace, trace_file, sink, board=board) as modem:
             result = recover(modem, files[0], updater=files[1],
                              settings=Settings(baud=max(baud, 115200)), emit=sink,
                              journal=journal)
