@@ -82,8 +82,10 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
             emit(Note(f"the modem no longer holds the transfer session the interrupted upgrade "
                       f"left at byte {record.transfer.offset}: that transfer restarts cleanly "
                       "from the start", "warning"))
-        wake_or_end_session(modem)
-        info = modem.info()
+    wake_or_end_session(modem)  # an upgrade may end a session an earlier run left open
+    info = modem.info()
+    if journal is not None and journaled is not None:
+        record = journaled.record
         same_modem = not (info.imei and record.imei and info.imei != record.imei)
         going_on = resume.continuation(journaled, info, modem) if same_modem else None
         if going_on is not None:
@@ -102,14 +104,9 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
             emit(Note(f"an interrupted upgrade to {image.name} is in the journal, but the modem "
                       f"is in {info.mode.label}, not where it stopped: planning again from its "
                       "current state"))
-        plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
-                        force=force, allow_downgrade=allow_downgrade,
-                        allow_family_change=allow_family_change, settings=settings)
-    else:
-        wake_or_end_session(modem)  # an upgrade may end a session an earlier run left open
-        info, plan = plan_upgrade(modem, image, updater=updater, bootrom=bootrom, method=method,
-                                  force=force, allow_downgrade=allow_downgrade,
-                                  allow_family_change=allow_family_change, settings=settings)
+    plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method, force=force,
+                    allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
+                    settings=settings)
     record = None if journal is None else journal.begin(
         imei=info.imei, port=port, image_name=image.name, image_sha256=image.sha256,
         image_size=image.size, updater_sha256=updater.sha256 if updater else None,
