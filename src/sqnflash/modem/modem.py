@@ -85,10 +85,6 @@ class Modem:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def clock(self) -> object:
-        return self.link.clock
-
     def _note(self, text: str, level: str = "info") -> None:
         self.link.note(text)
         self.emit(Note(text, level))
@@ -154,14 +150,14 @@ class Modem:
         deadline = Deadline(self.link.clock, timeout_s)
         first = self._rates(BOOT_BAUD if expected == Mode.FFH else APP_BAUD)[0]
         last: Mode | None = None
-        # The rate the mode boots at is tried three times as often as the others, so a modem
-        # that comes back where expected is noticed within one short probe.
         wrong_since: float | None = None
         passes = 0
         while not deadline.expired():
             wrong = False
             passes += 1
             others = self._rates(first, extended=passes % EXTENDED_EVERY == 0)[1:]
+            # The rate the mode boots at is tried three times as often as the others, so a modem
+            # that comes back where expected is noticed within one short probe.
             for baud in [first, first, first, *others]:
                 self.link.set_baud(baud)
                 if not self.at.probe():

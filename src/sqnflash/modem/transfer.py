@@ -37,6 +37,7 @@ from sqnflash.timing import Deadline
 
 DEFAULT_RETRIES = 4  # Pycom's attempts per exchange
 REBOOT_MARKERS = (b"+SHUTDOWN", b"+SYSSTART")  # AT lines: the modem left STP by rebooting
+_MARKER_TAIL = max(len(m) for m in REBOOT_MARKERS) - 1  # kept between reads (split markers)
 QUIET_S = 0.25  # after a damaged reply: how long to listen for a good one before resending
 _REPLY_MAGIC = stp.REPLY_MAGIC.to_bytes(4, "big")
 
@@ -211,7 +212,7 @@ class StpUpload:
         for marker in REBOOT_MARKERS:
             if marker in seen:
                 self._rebooted = marker
-        self._tail = seen[-(max(len(m) for m in REBOOT_MARKERS) - 1):]
+        self._tail = seen[-_MARKER_TAIL:]
 
     def _await_reply(self, request: stp.Request, timeout_s: float) -> str | None:
         """None once the request was answered, else what went wrong."""
