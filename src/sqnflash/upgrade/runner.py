@@ -482,15 +482,13 @@ class Runner:
             if report.state == at.UpgradeState.SUCCESS:
                 return
             if report.state == at.UpgradeState.FAIL:
+                what = "the bootrom" if step.id == "send-bootrom" else self.plan.image.name
                 if rebooted and step.id in _ON_THE_FLY_APPLIES:
                     raise ApplyInterrupted(
-                        f"the modem restarted while applying "
-                        f"{self.plan.image.name if step.id != 'send-bootrom' else 'the bootrom'}"
-                        f" and then reported '{report.text}'", details={"report": report.text})
-                raise ApplyFailed(
-                    f"the modem reported '{report.text}' after applying "
-                    f"{self.plan.image.name if step.id != 'send-bootrom' else 'the bootrom'}",
-                    details={"report": report.text})
+                        f"the modem restarted while applying {what} and then reported "
+                        f"'{report.text}'", details={"report": report.text})
+                raise ApplyFailed(f"the modem reported '{report.text}' after applying {what}",
+                                  details={"report": report.text})
             if deadline.expired():
                 raise ApplyTimeout(f"no result after {self.settings.apply_timeout_s:g} s "
                                    f"(last status: {status})")
