@@ -199,7 +199,7 @@ def identify(path: Path, *, force: bool = False) -> FirmwareFile:
     file = FirmwareFile(path, size, _kind_of(path.name, report), container=report,
                         sha256=digest.hexdigest(), build_strings=scanner.found,
                         md5=md5.hexdigest())
-    _read_name(file)
+    _read_name(file, known)
     _check_catalogue(file, known, force)
     return file
 
@@ -259,12 +259,11 @@ def _kind_of(name: str, report: caba.ContainerReport) -> FileKind:
     return FileKind.UNKNOWN
 
 
-def _read_name(file: FirmwareFile) -> None:
+def _read_name(file: FirmwareFile, known: KnownFile | None) -> None:
     name = file.name
     said = parse_name(name)
     file.family, file.build, file.source_build = said.family, said.build, said.source_build
     file.lr_version = said.lr_version
-    known = load_catalogue().lookup(name)
     if known is not None:
         file.family, file.build = known.family, known.build
         file.source_build = known.source_build
