@@ -87,12 +87,14 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
     if board is not None:
         # The bridge runs at one rate: the modem is never moved to another.
         baud = BRIDGE_BAUD
+    # The rate the transfers run at: the boot loader is moved up to it, never below 115200.
+    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries)
 
     def check(before: ModemInfo) -> Plan:
         return plan_for(before, files[0], updater=files[1], bootrom=files[2],
                         method=Method(method) if method else None, force=force,
                         allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                        settings=Settings(baud=max(baud, 115200), block_size=block_size))
+                        settings=settings)
 
     if dry_run and board is not None:
         # Read through the board's REPL and plan from that: nothing is bridged.
@@ -107,12 +109,11 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
                 modem, files[0], updater=files[1], bootrom=files[2],
                 method=Method(method) if method else None, force=force,
                 allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                settings=Settings(baud=max(baud, 115200), block_size=block_size))
+                settings=settings)
         print_plan(before, plan, as_json=as_json)
         return
     renderer = None if as_json else RichRenderer(console)
     sink: EventSink = json_sink if renderer is None else renderer
-    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries)
     try:
         with contextlib.ExitStack() as stack:
             opened = stack.enter_context(open_journal(journal)) if use_journal else None
