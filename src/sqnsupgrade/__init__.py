@@ -48,7 +48,7 @@ from sqnflash.modem import Modem, ModemInfo
 from sqnflash.protocol.modes import Mode
 from sqnflash.timing import REAL_CLOCK
 from sqnflash.upgrade import Method, UpgradeResult, plan_for, upgrade
-from sqnflash.upgrade.bridge import board_session, inspect_board
+from sqnflash.upgrade.bridge import inspect_board, modem_session
 
 VERSION = "1.2.6"  # the Pycom API this module answers to; sqnflash's own is __version__
 __version__ = sqnflash.__version__
@@ -138,16 +138,9 @@ def _tracer(debug: bool) -> Iterator[WireTrace | None]:
 @contextlib.contextmanager
 def _modem(port: Any, *, fc: bool, debug: bool, emit: _Printer, board: str | None,
            check: Any = None) -> Iterator[Modem]:
-    with _tracer(debug) as tracer:
-        if board is not None:
-            with board_session(port, tracer=tracer, emit=emit, check=check) as session:
-                yield session.modem
-            return
-        modem = Modem.open(port, rtscts=fc, tracer=tracer, emit=emit)
-        try:
-            yield modem
-        finally:
-            modem.close()
+    with _tracer(debug) as tracer, modem_session(port, rtscts=fc, tracer=tracer, emit=emit,
+                                                 board=board, check=check) as modem:
+        yield modem
 
 
 def _read(port: Any, *, fc: bool, debug: bool, board: str | None,

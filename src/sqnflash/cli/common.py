@@ -15,7 +15,7 @@ from sqnflash.events import EventSink
 from sqnflash.link import WireTrace
 from sqnflash.modem import APP_BAUD, Modem, ModemInfo
 from sqnflash.timing import REAL_CLOCK
-from sqnflash.upgrade.bridge import board_session, inspect_board
+from sqnflash.upgrade.bridge import inspect_board, modem_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,16 +77,10 @@ def open_modem(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path
                check: Callable[[ModemInfo], object] | None = None) -> Iterator[Modem]:
     """The modem on `port`; with `board`, the modem behind that board's bridge, after `check`
     accepted what the modem reported through the board (nothing is bridged if it raises)."""
-    with wire_trace(trace, trace_file) as tracer:
-        if board is not None:
-            with board_session(port, tracer=tracer, emit=emit, check=check) as session:
-                yield session.modem
-            return
-        modem = Modem.open(port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit)
-        try:
-            yield modem
-        finally:
-            modem.close()
+    with wire_trace(trace, trace_file) as tracer, modem_session(
+            port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit, board=board,
+            check=check) as modem:
+        yield modem
 
 
 def inspect_board_modem(port: str, trace: bool, trace_file: Path | None, emit: EventSink

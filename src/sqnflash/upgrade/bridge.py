@@ -28,7 +28,7 @@ from sqnflash.board import BRIDGE_BAUD, REPL_BAUD, BoardInfo, ModemProbe, PycomB
 from sqnflash.errors import BoardNoRepl, BridgeSilent, NoResponse
 from sqnflash.events import EventSink, Note, discard
 from sqnflash.link import Link, Tracer, open_link
-from sqnflash.modem import Modem, ModemInfo
+from sqnflash.modem import APP_BAUD, Modem, ModemInfo
 from sqnflash.protocol.modes import Mode
 
 BRIDGE_WAKE_S = 10.0  # the board switches its USB UART to 921600 half a second after saying so
@@ -146,6 +146,24 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
                            f"AT through {link.name} at {BRIDGE_BAUD} baud",
                            modem_state="unknown: behind a bridge that does not answer") from exc
     return BoardSession(modem, info, before, bridged_now=True, ffh=ffh)
+
+
+@contextlib.contextmanager
+def modem_session(port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool = False,
+                  tracer: Tracer | None = None, emit: EventSink = discard,
+                  board: str | None = None, check: Check | None = None) -> Iterator[Modem]:
+    """The modem on `port`, closed afterwards; with `board`, the modem behind that board's bridge,
+    after `check` accepted what the modem reported through the board (nothing is bridged if it
+    raises)."""
+    if board is not None:
+        with board_session(port, tracer=tracer, emit=emit, check=check) as session:
+            yield session.modem
+        return
+    modem = Modem.open(port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit)
+    try:
+        yield modem
+    finally:
+        modem.close()
 
 
 @contextlib.contextmanager
