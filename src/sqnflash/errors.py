@@ -251,6 +251,23 @@ class BadPortUrl(LinkError):
     advice = "Use a device name (/dev/ttyUSB0, COM5) or a pyserial URL (socket://host:port, sim://)."
 
 
+class ModemBusy(LinkError):
+    code = "SQF-E205"
+    exit_code = 34
+    summary = "The modem is in use by another sqnflash run, through another port."
+    advice = ("Wait for that run to finish, or stop it (Ctrl-C in its terminal): two programs on "
+              "one modem ruin each other's transfers.")
+
+
+class LockFailed(LinkError):
+    code = "SQF-E206"
+    exit_code = 35
+    summary = "The port's lock file cannot be written."
+    advice = ("sqnflash keeps a lock file per port beside its journal, so that no two runs share "
+              "a modem: make that folder writable, or set SQNFLASH_JOURNAL to a file in a "
+              "writable folder.")
+
+
 # --------------------------------------------------------------------------- E3xx the modem
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 import click
 
@@ -15,6 +19,7 @@ from sqnflash.cli.demo_cmd import demo
 from sqnflash.cli.history_cmd import history
 from sqnflash.cli.output import print_error
 from sqnflash.cli.plan_cmd import plan_cmd
+from sqnflash.cli.ports_cmd import ports_cmd
 from sqnflash.cli.recover_cmd import recover_cmd
 from sqnflash.cli.sim_cmd import sim
 from sqnflash.cli.upgrade_cmd import info, upgrade_cmd
@@ -36,6 +41,7 @@ cli.add_command(plan_cmd)
 cli.add_command(catalogue_cmd)
 cli.add_command(recover_cmd)
 cli.add_command(history)
+cli.add_command(ports_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,9 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = "--json" in args
     failure: SqnflashError | None = None
     try:
-        cli.main(args=args, prog_name="sqnflash", standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+        with _terminate_as_interrupt():
+            cli.main(args=args, prog_name="sqnflash", standalone_mode=False)
+    except click.exceptions.Abort:
         failure = Interrupted()
+    except KeyboardInterrupt as stop:
+        failure = Interrupted(_stopped_by(stop))
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -66,8 +75,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(failure.exit_code)
 
 
+# Sent by `kill`, systemd, a closing terminal: handled like Ctrl-C, so that the step under way
+# says where it leaves the modem, puts it back where it still can and journals the run.
+_TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt while the command runs (the main thread only:
+    Python delivers signals there; a command that installs its own handlers, like `sim --pty`,
+    still may)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for sig in _TERMINATING:
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup: a hangup stays ignored
+            previous[sig] = signal.signal(sig, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def entry_point() -> None:
     sys.exit(main())
+
+
+def _stopped_by(stop: KeyboardInterrupt) -> str | None:
+    """'stopped by SIGTERM' for a signal turned into KeyboardInterrupt (None: Ctrl-C)."""
+    name = str(stop.args[0]) if stop.args else ""
+    return f"stopped by {name}" if name.startswith("SIG") else None
 
 
 def _internal(exc: BaseException) -> InternalError:

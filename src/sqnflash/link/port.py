@@ -3,18 +3,44 @@
 This is the only module that talks to pyserial. It turns pyserial's exceptions into sqnflash's
 typed errors and offers the two reads the layers above need: "exactly n bytes or the deadline" (STP
 frames have known sizes) and "whatever arrives first, or the deadline" (AT lines do not).
+
+Every call into an open port can fail once the device is gone (a pulled USB adapter, a pty whose
+other end died): pyserial then raises SerialException, OSError or, from its termios calls
+(`reset_input_buffer`, a timeout or baud change), `termios.error`, which is neither. All of them
+become PortLost here, so no layer above ever sees an untyped I/O error.
+
+A port opened by name is locked for this process first (see link/lock.py): a second run on the
+same device stops with PortBusy before it has opened the device, let alone sent a byte.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import sys
+from pathlib import Path
 from typing import Any, Protocol
 
 import serial
 from serial.serialutil import SerialBase, SerialException
 
-from sqnflash.errors import BadPortUrl, PortBusy, PortLost, PortNotFound
+from sqnflash.errors import (
+    BadPortUrl,
+    LockFailed,
+    ModemBusy,
+    PortBusy,
+    PortLost,
+    PortNotFound,
+)
+from sqnflash.link.lock import LockHeld, OwnerLock, lock_path, port_key, state_dir
 from sqnflash.timing import REAL_CLOCK, Clock
+
+if sys.platform == "win32":
+    _IO_ERRORS: tuple[type[BaseException], ...] = (SerialException, OSError)
+else:
+    import termios
+
+    _IO_ERRORS = (SerialException, OSError, termios.error)
 
 DEFAULT_BAUD = 921600
 _NOT_FOUND = {errno.ENOENT, errno.ENODEV, errno.ENXIO}
@@ -37,11 +63,14 @@ class Link:
     """One open serial line. Times are measured on `clock` (the simulator's, for `sim://`)."""
 
     def __init__(self, port: SerialBase, *, name: str, tracer: Tracer | None = None,
-                 owned: bool = True) -> None:
+                 owned: bool = True, lock: OwnerLock | None = None) -> None:
         self.port = port
         self.name = name
         self.tracer = tracer
         self._owned = owned
+        self._locks = [lock] if lock is not None else []
+        self.lost = False  # an I/O call failed: the device is gone
+        self.notices: list[str] = []  # for the user, said by whoever reports for this link
         clock = getattr(port, "sim_clock", None)
         self.clock: Clock = clock if clock is not None else REAL_CLOCK
         self._timeout: float | None = port.timeout
@@ -63,7 +92,8 @@ class Link:
     def _set_timeout(self, seconds: float | None) -> None:
         # Reconfiguring a real port costs a system call: only when the value changes.
         if seconds != self._timeout:
-            self.port.timeout = seconds
+            with self._lost_on_error():
+                self.port.timeout = seconds
             self._timeout = seconds
 
     # ------------------------------------------------------------------ bytes
@@ -102,9 +132,58 @@ class Link:
         if self.tracer is not None:
             self.tracer.note(text)
 
+    def claim_modem(self, imei: str) -> None:
+        """Lock the modem itself, by IMEI, for as long as this link is open: the same modem may
+        be reachable through two ports (a board's USB port and a direct adapter). Only links
+        that locked their port take part (not `sim://`, not a port handed in already open)."""
+        if not self._locks or not imei:
+            return
+        folder = self._locks[0].path.parent
+        path = lock_path(folder, "imei", imei)
+        if any(lock.path == path for lock in self._locks):
+            return
+        try:
+            lock = OwnerLock.acquire(path, port=self.name)
+        except LockHeld as held:
+            through = f" through {held.holder.port}" if held.holder.port else ""
+            raise ModemBusy(f"the modem with IMEI {imei} is in use{through} by "
+                            f"{held.holder.describe()}",
+                            modem_state="in use by the other run; this one changed nothing"
+                            ) from held
+        except OSError as exc:
+            raise LockFailed(f"cannot lock the modem {imei} in {folder}: {exc}") from exc
+        self._note_takeover(lock, f"the modem {imei}")
+        self._locks.append(lock)
+
+    def _note_takeover(self, lock: OwnerLock, what: str) -> None:
+        previous = lock.previous
+        if previous is None or previous.pid is None:
+            return
+        why = "which no longer runs" if not previous.alive else "which no longer holds it"
+        text = (f"took over the lock on {what} left by {previous.describe()}, {why} (it ended "
+                "without releasing it)")
+        self.notices.append(text)
+        self.note(text)
+
+    def take_notices(self) -> list[str]:
+        notices, self.notices = self.notices, []
+        return notices
+
     def close(self) -> None:
-        if self._owned and self.port.is_open:
-            self.port.close()
+        try:
+            if self._owned and self.port.is_open:
+                if self.lost:
+                    # The device is gone: closing may fail again, and must not replace the
+                    # PortLost already on its way up.
+                    with contextlib.suppress(*_IO_ERRORS):
+                        self.port.close()
+                else:
+                    with self._lost_on_error():
+                        self.port.close()
+        finally:
+            locks, self._locks = self._locks, []
+            for lock in reversed(locks):
+                lock.release()
 
     def __enter__(self) -> Link:
         return self
@@ -113,54 +192,107 @@ class Link:
         self.close()
 
     def _lost_on_error(self) -> _PortGuard:
-        return _PortGuard(self.name)
+        return _PortGuard(self)
 
 
 class _PortGuard:
     """Turns an I/O failure on an open port into PortLost (the device went away)."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, link: Link) -> None:
+        self.link = link
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: object) -> None:
-        if exc is not None and isinstance(exc, (SerialException, OSError)):
-            raise PortLost(f"{self.name}: {exc}") from exc
+        if exc is not None and isinstance(exc, _IO_ERRORS):
+            self.link.lost = True
+            raise PortLost(f"{self.link.name}: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """termios.error carries (errno, text) as its arguments and prints as a tuple."""
+    if not isinstance(exc, (OSError, SerialException)) and len(exc.args) == 2:
+        code, text = exc.args
+        if isinstance(code, int) and isinstance(text, str):
+            return f"{text} (errno {code})"
+    return str(exc)
 
 
 def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool = False,
-              tracer: Tracer | None = None) -> Link:
+              tracer: Tracer | None = None, lock_dir: Path | None = None) -> Link:
     """Open `port` (a device name, a pyserial URL such as `socket://` or `sim://`, or an open
-    pyserial object, which is used as it is and left open on close)."""
+    pyserial object, which is used as it is and left open on close).
+
+    A port opened here is locked for this process first, in `lock_dir` (default: sqnflash's
+    state folder); a port in use by another run raises PortBusy, and nothing is opened."""
     if isinstance(port, SerialBase):
         if not port.is_open:
-            port.open()
+            try:
+                port.open()
+            except (SerialException, OSError) as exc:
+                raise _open_error(str(port.port), exc) from exc
         return Link(port, name=str(port.port), tracer=tracer, owned=False)
     name = str(port).strip()
     if not name:
         raise BadPortUrl("no port given", advice="Pass --port (or set SQNFLASH_PORT).")
-    kwargs: dict[str, Any] = {"baudrate": baud, "rtscts": rtscts, "timeout": 1.0}
+    lock = lock_port(name, lock_dir)
+    # exclusive: pyserial's own flock on the device (POSIX) keeps out other programs that ask
+    # for it too; on Windows a COM port is exclusive anyway.
+    kwargs: dict[str, Any] = {"baudrate": baud, "rtscts": rtscts, "timeout": 1.0,
+                              "exclusive": True}
     try:
         opened = serial.serial_for_url(name, **kwargs)
     except ValueError as exc:
+        _release(lock)
         raise BadPortUrl(f"{name}: {exc}") from exc
-    except SerialException as exc:
+    except (SerialException, OSError) as exc:
+        _release(lock)
         raise _open_error(name, exc) from exc
-    except OSError as exc:
-        raise _open_error(name, exc) from exc
-    link = Link(opened, name=name, tracer=tracer)
+    except BaseException:
+        _release(lock)
+        raise
+    link = Link(opened, name=name, tracer=tracer, lock=lock)
     link.note(f"opened {name} at {baud} baud{' with RTS/CTS' if rtscts else ''}")
+    if lock is not None:
+        link._note_takeover(lock, name)
     return link
+
+
+def lock_port(name: str, lock_dir: Path | None = None) -> OwnerLock | None:
+    """This process's lock on the device `name` leads to (None for ports nobody shares)."""
+    key = port_key(name)
+    if key is None:
+        return None
+    folder = lock_dir if lock_dir is not None else state_dir()
+    try:
+        return OwnerLock.acquire(lock_path(folder, "port", key), port=name)
+    except LockHeld as held:
+        device = f" ({key})" if key != name else ""
+        raise PortBusy(
+            f"{name}{device} is in use by {held.holder.describe()}",
+            advice="Wait for that run to finish, or stop it (Ctrl-C in its terminal"
+                   + (f", or `kill {held.holder.pid}`" if held.holder.pid else "")
+                   + "): two programs on one modem ruin each other's transfers. This run sent "
+                     "nothing.",
+            modem_state="in use by the other run; this one changed nothing") from held
+    except OSError as exc:
+        raise LockFailed(f"cannot lock {name} in {folder}: {exc}") from exc
+
+
+def _release(lock: OwnerLock | None) -> None:
+    if lock is not None:
+        lock.release()
 
 
 def _open_error(name: str, exc: BaseException) -> Exception:
     code = getattr(exc, "errno", None)
     text = str(exc)
     if code in _NOT_FOUND or "No such file" in text or "could not find" in text.lower():
-        return PortNotFound(f"{name} does not exist ({text})")
+        return PortNotFound(f"{name} does not exist ({text})", advice=_not_found_advice())
+    if "exclusively lock" in text:
+        return PortBusy(f"{name} is held exclusively by another program ({text})")
     if code in _BUSY or "busy" in text.lower() or "denied" in text.lower():
         advice = None
         if code in (errno.EACCES, errno.EPERM) or "denied" in text.lower():
@@ -169,4 +301,23 @@ def _open_error(name: str, exc: BaseException) -> Exception:
         return PortBusy(f"{name} cannot be opened ({text})", advice=advice)
     if "://" in name:
         return BadPortUrl(f"{name}: {text}")
-    return PortNotFound(f"{name} cannot be opened ({text})")
+    return PortNotFound(f"{name} cannot be opened ({text})", advice=_not_found_advice())
+
+
+def _not_found_advice() -> str:
+    """E201's advice, with the ports that do exist (`sqnflash ports` shows them in full)."""
+    try:
+        present = [str(p.device) for p in list_ports()]
+    except Exception:  # listing is a courtesy here: the error stays the port's
+        return PortNotFound.advice
+    if not present:
+        return ("No serial port is present: check the cable and that the device is powered; "
+                "on Linux add your user to the dialout group. `sqnflash ports` lists the ports.")
+    return f"{PortNotFound.advice} Present now: {', '.join(present)}."
+
+
+def list_ports() -> list[Any]:
+    """Every serial port pyserial finds (`serial.tools.list_ports.comports()`), by device name."""
+    from serial.tools import list_ports as tools
+
+    return sorted(tools.comports(), key=lambda p: str(p.device))

@@ -70,6 +70,8 @@ class Modem:
         # Behind a bridge (a Pycom board's UART mirror) the line runs at one fixed rate: trying
         # others only feeds the modem garbage.
         self.fixed_baud: int | None = None
+        for text in link.take_notices():  # e.g. a lock taken over from a run that was killed
+            emit(Note(text, "warning"))
 
     @classmethod
     def open(cls, port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool = False,

@@ -67,6 +67,8 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
                                        settings=settings, allow_downgrade=allow_downgrade,
                                        allow_family_change=allow_family_change)
     if journal is not None and journaled is not None:
+        if journaled.record.imei:  # before a byte goes to it: is that modem in use elsewhere?
+            modem.link.claim_modem(journaled.record.imei)
         held = resume.held_transfer(modem, journaled, settings)
         record = journaled.record
         if held is not None:
@@ -84,6 +86,8 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
                       "from the start", "warning"))
     wake_or_end_session(modem)  # an upgrade may end a session an earlier run left open
     info = modem.info()
+    if info.imei:  # one owner per modem, also when it is reachable through another port
+        modem.link.claim_modem(info.imei)
     if journal is not None and journaled is not None:
         record = journaled.record
         same_modem = not (info.imei and record.imei and info.imei != record.imei)

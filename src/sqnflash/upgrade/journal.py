@@ -5,7 +5,11 @@ One SQLite file (the standard library's sqlite3): `--journal PATH`, else `$SQNFL
 `$XDG_STATE_HOME/sqnflash/journal.db` (`~/.local/state/sqnflash/journal.db`). One row per upgrade:
 the modem (`imei:<IMEI>` where readable, else `port:<port>`), the image's SHA-256, the plan, the
 steps completed, the transfer checkpoint (the confirmed byte offset and the STP request to send
-next), the outcome and timestamps.
+next), the outcome, timestamps and the id of the process that runs it.
+
+Every way a run ends writes its outcome (the runner journals errors, Ctrl-C and SIGTERM as
+`failed` or `interrupted`); only a process killed outright (SIGKILL, a power cut) leaves `running`
+behind, and a record whose process no longer exists is reported as `interrupted`.
 
 It is written after every step and every STP exchange, each write its own transaction in WAL mode:
 a process killed at any moment leaves a consistent journal behind, at most one exchange old, which
@@ -25,13 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from sqnflash.errors import JournalError
+from sqnflash.link.lock import pid_alive, state_dir
 from sqnflash.protocol.stp import Checkpoint
 
 ENV_VAR = "SQNFLASH_JOURNAL"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 5.0  # two sqnflash processes on two modems share one journal
-# Outcomes: running (in progress, or the process died), completed, failed, interrupted (Ctrl-C),
-# superseded (a later upgrade of the same modem started over instead of continuing).
+# Outcomes: running (in progress, or the process was killed), completed, failed, interrupted
+# (Ctrl-C, SIGTERM, the port went away), superseded (a later upgrade of the same modem started over
+# instead of continuing).
 UNFINISHED = ("running", "failed", "interrupted")
 
 _SCHEMA = """
@@ -63,7 +69,8 @@ CREATE TABLE IF NOT EXISTS upgrades (
     resumes INTEGER NOT NULL DEFAULT 0,
     started_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    pid INTEGER
 );
 CREATE INDEX IF NOT EXISTS upgrades_by_modem ON upgrades (modem, outcome);
 CREATE INDEX IF NOT EXISTS upgrades_by_port ON upgrades (port, outcome);
@@ -75,9 +82,7 @@ def default_path() -> Path:
     explicit = os.environ.get(ENV_VAR)
     if explicit:
         return Path(explicit).expanduser()
-    state = os.environ.get("XDG_STATE_HOME")
-    base = Path(state).expanduser() if state else Path.home() / ".local" / "state"
-    return base / "sqnflash" / "journal.db"
+    return state_dir() / "journal.db"
 
 
 def modem_key(imei: str | None, port: str) -> str:
@@ -116,11 +121,23 @@ class UpgradeRecord:
     started_at: float
     updated_at: float
     finished_at: float | None
+    pid: int | None = None  # the process that runs (or ran) it
     journal: Journal | None = field(default=None, repr=False, compare=False)
 
     @property
     def unfinished(self) -> bool:
         return self.outcome in UNFINISHED
+
+    @property
+    def process_gone(self) -> bool:
+        """Journaled as running, but its process no longer exists: it was killed (SIGKILL, a
+        power cut) before it could write its outcome."""
+        return self.outcome == "running" and self.pid is not None and not pid_alive(self.pid)
+
+    @property
+    def outcome_now(self) -> str:
+        """The outcome as it stands: a run whose process is gone is `interrupted`."""
+        return "interrupted" if self.process_gone else self.outcome
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,13 +145,16 @@ class UpgradeRecord:
             "image": self.image_name, "image_sha256": self.image_sha256,
             "image_size": self.image_size, "flow": self.flow, "method": self.method,
             "steps": self.steps, "completed": self.completed, "current_step": self.current_step,
-            "confirmed_offset": self.confirmed_offset, "outcome": self.outcome,
+            "confirmed_offset": self.confirmed_offset, "outcome": self.outcome_now,
             "error_code": self.error_code, "error": self.error, "modem_state": self.modem_state,
             "resumes": self.resumes, "started_at": _iso(self.started_at),
             "updated_at": _iso(self.updated_at),
             "finished_at": _iso(self.finished_at) if self.finished_at else None,
             "before_build": self.before.get("software_build"),
             "after_build": (self.after or {}).get("software_build"),
+            "pid": self.pid,
+            **({"stopped": f"process {self.pid} ended without recording an outcome (killed)"}
+               if self.process_gone else {}),
         }
 
     # ------------------------------------------------------------------ progress
@@ -205,7 +225,8 @@ def _row_to_record(row: sqlite3.Row, journal: Journal) -> UpgradeRecord:
         transfer_baud=row["transfer_baud"], confirmed_offset=row["confirmed_offset"],
         outcome=row["outcome"], error_code=row["error_code"], error=row["error"],
         modem_state=row["modem_state"], resumes=row["resumes"], started_at=row["started_at"],
-        updated_at=row["updated_at"], finished_at=row["finished_at"], journal=journal)
+        updated_at=row["updated_at"], finished_at=row["finished_at"], pid=row["pid"],
+        journal=journal)
 
 
 class Journal:
@@ -231,6 +252,9 @@ class Journal:
                     f"{target} was written by a newer sqnflash (journal version {version})",
                     advice="Upgrade sqnflash, or pass --journal with another file.")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(upgrades)")}
+            if "pid" not in columns:  # a journal written before runs recorded their process
+                db.execute("ALTER TABLE upgrades ADD COLUMN pid INTEGER")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"cannot use the journal {target}: {exc}") from exc
@@ -265,11 +289,11 @@ class Journal:
                        "'interrupted')", (now, key, port))
             cursor = db.execute(
                 "INSERT INTO upgrades (modem, imei, port, image_name, image_sha256, image_size, "
-                "updater_sha256, flow, method, steps, plan, before, started_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "updater_sha256, flow, method, steps, plan, before, started_at, updated_at, pid) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key, imei, port, image_name, image_sha256, image_size, updater_sha256, flow,
                  method, json.dumps(steps), json.dumps(plan, default=str),
-                 json.dumps(before), now, now))
+                 json.dumps(before), now, now, os.getpid()))
             row_id = cursor.lastrowid
         assert row_id is not None
         record = self.get(row_id)
@@ -281,8 +305,8 @@ class Journal:
         key = modem_key(imei or record.imei, port)
         with self._guard() as db:
             db.execute("UPDATE upgrades SET outcome='running', resumes=resumes+1, port=?, "
-                       "modem=?, imei=COALESCE(?, imei), finished_at=NULL, updated_at=? "
-                       "WHERE id=?", (port, key, imei, time.time(), record.id))
+                       "modem=?, imei=COALESCE(?, imei), finished_at=NULL, updated_at=?, pid=? "
+                       "WHERE id=?", (port, key, imei, time.time(), os.getpid(), record.id))
         fresh = self.get(record.id)
         assert fresh is not None
         return fresh

@@ -3,7 +3,8 @@
 Each step is one method here. Waits are for the modem's answer or a deadline, never fixed sleeps:
 the apply phase polls `AT+SMUPGRADE?` twice a second and reports a heartbeat while it waits. An
 error raised in a step carries the modem's state as that step leaves it, so the user always
-knows what to do next; Ctrl-C is turned into `Interrupted` with the same information.
+knows what to do next; Ctrl-C (and SIGTERM, which the CLI turns into the same) is turned into
+`Interrupted` with the same information. Whatever ends a run, its journal record gets an outcome.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from sqnflash.errors import (
     BaudNegotiationFailed,
     CommandFailed,
     CommandTimeout,
+    InternalError,
     Interrupted,
     LineTooNoisy,
     ModeSwitchFailed,
     NoResponse,
+    PortLost,
     SessionLost,
     SqnflashError,
     TransferFailed,
@@ -132,6 +135,15 @@ class UpgradeResult:
         }
 
 
+def _as_error(exc: BaseException) -> SqnflashError:
+    """What the journal records for `exc`."""
+    if isinstance(exc, SqnflashError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted()
+    return InternalError(f"{type(exc).__name__}: {exc}")
+
+
 class Runner:
     def __init__(self, modem: Modem, plan: Plan, before: ModemInfo, *, emit: EventSink,
                  settings: Settings | None = None, record: StepRecorder | None = None,
@@ -157,6 +169,7 @@ class Runner:
         self._cfun_before: int | None = None
         self._fallback_baud: int | None = None  # a noisy line made the transfers slower
         self.apply_in_progress = False
+        self._journaled_end = False  # the record has its outcome
         self._actions: dict[str, Callable[[Step], None]] = {
             "prepare": self._prepare,
             "switch-recovery": lambda s: self._switch(Mode.RECOVERY),
@@ -177,6 +190,17 @@ class Runner:
         return self.settings.reboot_timeout_s
 
     def run(self) -> UpgradeResult:
+        try:
+            return self._run()
+        except BaseException as exc:
+            # Whatever stopped the run outside a step's own handling (a bug, a second Ctrl-C
+            # while putting the modem back): the journal must not say it still runs.
+            if self.record is not None and not self._journaled_end:
+                self._journaled_end = True
+                self.record.finish("interrupted", error=_as_error(exc))
+            raise
+
+    def _run(self) -> UpgradeResult:
         plan = self.plan
         self.emit(PlanReady(plan.method.value, tuple(s.to_dict() for s in plan.steps),
                             self.before.to_dict()))
@@ -196,13 +220,20 @@ class Runner:
                 if self.record is not None:
                     self.record.step_done(step.id)
                 self.emit(StepFinished(step.id, step.title, elapsed))
-            except KeyboardInterrupt:
-                interrupted = Interrupted(f"interrupted during '{step.title}'",
+            except KeyboardInterrupt as stop:
+                signal_name = str(stop.args[0]) if stop.args else ""
+                how = f"stopped by {signal_name}" if signal_name.startswith("SIG") \
+                    else "interrupted"
+                interrupted = Interrupted(f"{how} during '{step.title}'",
                                           modem_state=step.if_interrupted)
                 self._stopped(index, step, interrupted)
                 raise interrupted from None
             except SqnflashError as error:
-                back = self._go_back(index, error)
+                try:
+                    back = self._go_back(index, error)
+                except PortLost as lost:  # looking for the modem found the port gone
+                    self._stopped(index, step, lost)
+                    raise lost from error
                 if back is not None:
                     index = back
                     continue
@@ -214,6 +245,7 @@ class Runner:
         self.result = UpgradeResult(self.before, self._after, plan, times, self._transfers,
                                     self.clock.now() - start)
         if self.record is not None:
+            self._journaled_end = True
             self.record.finish("completed", after=self._after.to_dict())
         return self.result
 
@@ -273,6 +305,8 @@ class Runner:
         """The mode the modem answers in, once it answers (it may be rebooting)."""
         try:
             return self.modem.wait_ready(None, self._reboot_s)
+        except PortLost:
+            raise  # nothing more can be asked: the run ends with this
         except SqnflashError:
             return None
 
@@ -284,10 +318,12 @@ class Runner:
         error.details.setdefault("step", step.id)
         before_ponr = index < self._ponr
         error.details["past_point_of_no_return"] = not before_ponr
-        if before_ponr:
+        if before_ponr and not isinstance(error, PortLost):  # no port: nothing can be put back
             self._rollback(error)
         if self.record is not None:
-            outcome = "interrupted" if isinstance(error, Interrupted) else "failed"
+            # A lost port is an interruption too: the same command continues once it is back.
+            outcome = "interrupted" if isinstance(error, (Interrupted, PortLost)) else "failed"
+            self._journaled_end = True
             self.record.finish(outcome, error=error)
 
     def _rollback(self, error: SqnflashError) -> None:
