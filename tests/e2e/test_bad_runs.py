@@ -40,13 +40,13 @@ TIMEOUT_S = 90.0
 
 
 class PtySim:
-    """`sqnflash sim --pty` in a subprocess, the modem in RECOVERY."""
+    """`sqnflash sim --pty` in a subprocess (the modem in RECOVERY unless `args` say)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.link = folder / "modem"
+    def __init__(self, folder: Path, name: str = "modem", *args: str) -> None:
+        self.link = folder / name
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(self.link),
-             "--mode", "recovery", *QUICK],
+             *(args or ("--mode", "recovery")), *QUICK],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         with selectors.DefaultSelector() as selector:
@@ -64,12 +64,23 @@ class PtySim:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[PtySim]:
-    started = PtySim(tmp_path)
-    yield started
-    if started.proc.poll() is None:
-        started.proc.kill()
-        started.proc.communicate(timeout=10)
+def start_sim(tmp_path: Path) -> Iterator[Callable[..., PtySim]]:
+    started: list[PtySim] = []
+
+    def start(*args: str) -> PtySim:
+        started.append(PtySim(tmp_path, f"modem{len(started)}", *args))
+        return started[-1]
+
+    yield start
+    for one in started:
+        if one.proc.poll() is None:
+            one.proc.kill()
+            one.proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def sim(start_sim: Callable[..., PtySim]) -> PtySim:
+    return start_sim()
 
 
 def image(folder: Path, size: int) -> Path:
@@ -167,6 +178,33 @@ def test_a_second_run_on_the_same_port_stops_at_once_and_the_first_completes(
                                     "to": TO, "result": "success"}]
     (record,) = history(journal)  # the second run journaled nothing
     assert record["outcome"] == "completed"
+
+
+def test_the_same_modem_through_a_second_port_is_left_to_the_run_that_has_it(
+        start_sim: Callable[..., PtySim], tmp_path: Path) -> None:
+    # Two ports, one modem (the same IMEI answers on both): a board's USB port and an adapter.
+    first_port, second_port = start_sim("--mode", "app"), start_sim("--mode", "app")
+    dup = image(tmp_path, LONG_IMAGE_SIZE)
+    journal = tmp_path / "journal.db"
+    first = Upgrade(upgrade_args(first_port, dup, journal))
+    try:
+        first.until_progress(0.05)
+        second = subprocess.run(upgrade_args(second_port, dup, journal), capture_output=True,
+                                text=True, timeout=TIMEOUT_S)
+        code = first.finish()
+    finally:
+        first.kill()
+    assert second.returncode == 34, second.stdout + second.stderr
+    error = json.loads(second.stdout.splitlines()[-1])
+    assert error["code"] == "SQF-E205"
+    assert error["cause"].startswith(f"the modem with IMEI 354346090000009 is in use through "
+                                     f"{first_port.link} by pid {first.proc.pid} ")
+    assert code == 0, first.stderr[-2000:]
+    assert first.events[-1]["after"]["software_build"] == TO
+    untouched = second_port.summary()  # the second run only read the modem
+    assert untouched["version"] == 38638 and untouched["stp_sessions"] == 0
+    (record,) = history(journal)
+    assert record["outcome"] == "completed" and record["port"] == str(first_port.link)
 
 
 # --------------------------------------------------------------------------- how a run ends

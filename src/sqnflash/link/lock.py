@@ -200,7 +200,7 @@ class OwnerLock:
         """Take the lock at `path` without waiting. Raises LockHeld when a process holds it,
         OSError when the file cannot be created or locked."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
         try:
             if not _try_lock(fd):
                 raise LockHeld(path, _holder_of(fd))

@@ -88,6 +88,8 @@ class Recovery:
         modem = self.modem
         wake_or_end_session(modem)
         before = modem.info()
+        if before.imei:  # one owner per modem, also when it is reachable through another port
+            modem.link.claim_modem(before.imei)
         self.emit(Note(f"found the modem: {before.describe_state()}"))
         mode = before.mode
         if mode == Mode.APPLICATION:
