@@ -21,7 +21,14 @@ from serial.tools.list_ports_common import ListPortInfo
 import sqnflash.cli.ports_cmd
 import sqnflash.link.port
 from sqnflash.cli.main import main
-from sqnflash.errors import LockFailed, ModemBusy, PortBusy, PortLost, PortNotFound
+from sqnflash.errors import (
+    LockFailed,
+    ModemBusy,
+    PortBusy,
+    PortLost,
+    PortNotFound,
+    SessionLost,
+)
 from sqnflash.events import Event, Note
 from sqnflash.link import Link, open_link
 from sqnflash.link.lock import lock_path, port_key, state_dir
@@ -366,3 +373,40 @@ def test_a_missing_port_names_the_ports_that_exist(fake_ports: list[ListPortInfo
     with pytest.raises(PortNotFound) as caught:
         open_link(str(tmp_path / "ttyUSB9"))
     assert caught.value.hint.startswith("No serial port is present")
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+def _lost(*args: Any, **kwargs: Any) -> None:
+    raise PortLost("/dev/ttyUSB0: read failed: [Errno 5] Input/output error")
+
+
+def _session_lost(*args: Any, **kwargs: Any) -> None:
+    raise SessionLost("the modem stopped answering inside the transfer")
+
+
+@pytest.mark.parametrize("breaks", [
+    # the port goes in a step before the point of no return: nothing can be put back
+    {"prepare": _lost},
+    # the modem goes silent in a transfer, and looking for it finds the port gone
+    {"upload": _session_lost, "wait_ready": _lost},
+], ids=["in-prepare", "looking-for-the-modem"])
+def test_a_lost_port_ends_the_run_with_the_steps_state_and_an_interrupted_record(
+        firmware: Firmware, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        breaks: dict[str, Callable[..., None]]) -> None:
+    port = serial.serial_for_url(f"sim://?clock=virtual&version={FROM}", baudrate=921600)
+    with Journal.open(tmp_path / "j.db") as journal, Modem.open(port) as modem:
+        modem.wake()
+        for name, broken in breaks.items():
+            monkeypatch.setattr(Modem, name, broken)
+        with pytest.raises(PortLost) as caught:
+            upgrade(modem, firmware.diff, journal=journal)
+        (record,) = journal.history()
+    step = record.current_step
+    assert caught.value.details["step"] == step
+    assert caught.value.modem_state is not None
+    assert "could not be put back" not in caught.value.modem_state  # nobody tried, no port
+    assert record.outcome == "interrupted" and record.error_code == "SQF-E203"
+    assert record.modem_state == caught.value.modem_state
+    assert step == ("prepare" if "prepare" in breaks else "store-image")
