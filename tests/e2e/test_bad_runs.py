@@ -275,19 +275,21 @@ def test_a_run_that_ends_mid_transfer_says_where_the_modem_is_and_is_journaled_i
     assert " interrupted (0/4 steps" in history_text(journal)
 
 
-def test_the_same_command_continues_after_sigterm(sim: PtySim, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_the_same_command_continues_and_takes_over_only_a_lock_left_behind(
+        sim: PtySim, tmp_path: Path, sig: int) -> None:
     journal = tmp_path / "journal.db"
     command = upgrade_args(sim, image(tmp_path, IMAGE_SIZE), journal)
     run = Upgrade(command)
     try:
         run.until_progress(0.3)
-        run.proc.send_signal(signal.SIGTERM)
-        assert run.finish() == 130
+        run.proc.send_signal(sig)
+        assert run.finish() == (130 if sig == signal.SIGTERM else -signal.SIGKILL)
     finally:
         run.kill()
     with Journal.open(journal) as opened:
         (record,) = opened.history()
-    assert record.outcome == "interrupted" and record.transfer is not None
+    assert record.transfer is not None
     confirmed = record.transfer.offset
 
     again = Upgrade(command)
@@ -297,6 +299,14 @@ def test_the_same_command_continues_after_sigterm(sim: PtySim, tmp_path: Path) -
         again.kill()
     notes = [e["text"] for e in again.events if e["type"] == "note"]
     assert any(f"from byte {confirmed} of {IMAGE_SIZE}" in n for n in notes), notes
+    took_over = [n for n in notes if n.startswith("took over the lock")]
+    if sig == signal.SIGKILL:  # no chance to let go of it: the next run says whose it was
+        (note,) = took_over
+        assert note.startswith(f"took over the lock on {sim.link} left by pid {run.proc.pid} "
+                               "(sqnflash upgrade) since ")
+        assert note.endswith(", which no longer runs (it ended without releasing it)")
+    else:
+        assert took_over == []  # SIGTERM let go of it on the way out
     assert again.events[-1]["after"]["software_build"] == TO
     (shown,) = history(journal)
     assert shown["outcome"] == "completed" and shown["resumes"] == 1

@@ -171,6 +171,17 @@ def test_a_port_has_one_owner_also_through_a_symlink(pty: str, tmp_path: Path) -
 
 
 @needs_pty
+def test_a_run_with_another_lock_folder_still_cannot_share_the_device(
+        pty: str, tmp_path: Path) -> None:
+    # pyserial's exclusive open (flock on POSIX) keeps the device to the first
+    with open_link(pty, lock_dir=tmp_path / "one"), pytest.raises(PortBusy) as caught:
+        open_link(pty, lock_dir=tmp_path / "two")
+    assert caught.value.cause.startswith(f"{pty} is held exclusively by another program")
+    assert not (tmp_path / "two").exists() or not any(
+        p.read_text() for p in (tmp_path / "two").iterdir())  # its own lock was let go
+
+
+@needs_pty
 def test_the_lock_file_names_the_owner_while_the_port_is_open(pty: str) -> None:
     path = lock_path(state_dir(), "port", os.path.realpath(pty))
     with open_link(pty):
