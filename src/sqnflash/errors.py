@@ -531,6 +531,18 @@ class Interrupted(SqnflashError):
     summary = "Interrupted by the user."
     advice = "Run the same command again to resume; `sqnflash info` shows the modem's state."
 
+    @classmethod
+    def by(cls, stop: KeyboardInterrupt, during: str | None = None, *,
+           modem_state: str | None = None) -> Interrupted:
+        """Ctrl-C, or a signal the CLI turned into KeyboardInterrupt (with the signal's name,
+        such as SIGTERM, as its argument), while doing `during`."""
+        name = str(stop.args[0]) if stop.args else ""
+        how = f"stopped by {name}" if name.startswith("SIG") else "interrupted"
+        if during is not None:
+            how += f" during '{during}'"
+        return cls(how if during is not None or name.startswith("SIG") else None,
+                   modem_state=modem_state)
+
 
 class InternalError(SqnflashError):
     code = "SQF-E999"

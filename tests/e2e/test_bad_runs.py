@@ -304,7 +304,8 @@ def test_the_same_command_continues_and_takes_over_only_a_lock_left_behind(
         (note,) = took_over
         assert note.startswith(f"took over the lock on {sim.link} left by pid {run.proc.pid} "
                                "(sqnflash upgrade) since ")
-        assert note.endswith(", which no longer runs (it ended without releasing it)")
+        assert note.endswith(", which no longer runs: it was stopped before it could let go "
+                             "of it")
     else:
         assert took_over == []  # SIGTERM let go of it on the way out
     assert again.events[-1]["after"]["software_build"] == TO

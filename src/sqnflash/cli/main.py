@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         failure = Interrupted()
     except KeyboardInterrupt as stop:
-        failure = Interrupted(_stopped_by(stop))
+        failure = Interrupted.by(stop)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -106,12 +106,6 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def entry_point() -> None:
     sys.exit(main())
-
-
-def _stopped_by(stop: KeyboardInterrupt) -> str | None:
-    """'stopped by SIGTERM' for a signal turned into KeyboardInterrupt (None: Ctrl-C)."""
-    name = str(stop.args[0]) if stop.args else ""
-    return f"stopped by {name}" if name.startswith("SIG") else None
 
 
 def _internal(exc: BaseException) -> InternalError:

@@ -159,9 +159,9 @@ class Link:
         previous = lock.previous
         if previous is None or previous.pid is None:
             return
-        why = "which no longer runs" if not previous.alive else "which no longer holds it"
-        text = (f"took over the lock on {what} left by {previous.describe()}, {why} (it ended "
-                "without releasing it)")
+        why = ("which no longer holds it" if previous.alive
+               else "which no longer runs: it was stopped before it could let go of it")
+        text = f"took over the lock on {what} left by {previous.describe()}, {why}"
         self.notices.append(text)
         self.note(text)
 

@@ -140,7 +140,7 @@ def _as_error(exc: BaseException) -> SqnflashError:
     if isinstance(exc, SqnflashError):
         return exc
     if isinstance(exc, KeyboardInterrupt):
-        return Interrupted()
+        return Interrupted.by(exc)
     return InternalError(f"{type(exc).__name__}: {exc}")
 
 
@@ -221,11 +221,7 @@ class Runner:
                     self.record.step_done(step.id)
                 self.emit(StepFinished(step.id, step.title, elapsed))
             except KeyboardInterrupt as stop:
-                signal_name = str(stop.args[0]) if stop.args else ""
-                how = f"stopped by {signal_name}" if signal_name.startswith("SIG") \
-                    else "interrupted"
-                interrupted = Interrupted(f"{how} during '{step.title}'",
-                                          modem_state=step.if_interrupted)
+                interrupted = Interrupted.by(stop, step.title, modem_state=step.if_interrupted)
                 self._stopped(index, step, interrupted)
                 raise interrupted from None
             except SqnflashError as error:
