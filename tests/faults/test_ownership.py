@@ -140,6 +140,36 @@ def test_closing_a_lost_port_does_not_hide_the_first_error() -> None:
     link.close()  # no second PortLost on the way out of a failed run
 
 
+def _open_errors() -> list[tuple[BaseException, type[Exception], str]]:
+    cases: list[tuple[BaseException, type[Exception], str]] = [
+        (SerialException(errno.ENOENT, "could not open port /dev/ttyUSB7: [Errno 2] No such "
+                                       "file or directory"), PortNotFound, "does not exist"),
+        (SerialException(errno.EACCES, "could not open port /dev/ttyUSB7: [Errno 13] "
+                                       "Permission denied"), PortBusy, "dialout"),
+    ]
+    if sys.platform != "win32":
+        import termios
+
+        cases.append((termios.error(errno.EIO, "Input/output error"), PortNotFound,
+                      "cannot be opened (Input/output error (errno 5))"))
+    return cases
+
+
+@pytest.mark.parametrize(("error", "typed", "says"), _open_errors(),
+                         ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else "")
+def test_a_port_that_cannot_be_opened_is_a_typed_error_and_keeps_no_lock(
+        monkeypatch: pytest.MonkeyPatch, error: BaseException, typed: type[Exception],
+        says: str) -> None:
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(serial, "serial_for_url", failing)
+    for _ in range(2):  # the second attempt meets the same error, not its own lock
+        with pytest.raises(typed) as caught:
+            open_link("/dev/ttyUSB7")
+        assert says in f"{caught.value} {getattr(caught.value, 'hint', '')}"
+
+
 # --------------------------------------------------------------------------- one owner per port
 
 

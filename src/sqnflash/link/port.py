@@ -231,7 +231,7 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool 
         if not port.is_open:
             try:
                 port.open()
-            except (SerialException, OSError) as exc:
+            except _IO_ERRORS as exc:
                 raise _open_error(str(port.port), exc) from exc
         return Link(port, name=str(port.port), tracer=tracer, owned=False)
     name = str(port).strip()
@@ -247,7 +247,7 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool 
     except ValueError as exc:
         _release(lock)
         raise BadPortUrl(f"{name}: {exc}") from exc
-    except (SerialException, OSError) as exc:
+    except _IO_ERRORS as exc:  # termios.error too: a device that vanishes while configured
         _release(lock)
         raise _open_error(name, exc) from exc
     except BaseException:
@@ -288,7 +288,9 @@ def _release(lock: OwnerLock | None) -> None:
 
 def _open_error(name: str, exc: BaseException) -> Exception:
     code = getattr(exc, "errno", None)
-    text = str(exc)
+    if code is None and exc.args and isinstance(exc.args[0], int):
+        code = exc.args[0]  # termios.error: (errno, text)
+    text = _describe(exc)
     if code in _NOT_FOUND or "No such file" in text or "could not find" in text.lower():
         return PortNotFound(f"{name} does not exist ({text})", advice=_not_found_advice())
     if "exclusively lock" in text:
