@@ -254,7 +254,11 @@ class Journal:
             db.executescript(_SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(upgrades)")}
             if "pid" not in columns:  # a journal written before runs recorded their process
-                db.execute("ALTER TABLE upgrades ADD COLUMN pid INTEGER")
+                try:
+                    db.execute("ALTER TABLE upgrades ADD COLUMN pid INTEGER")
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc):  # another process just added it
+                        raise
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"cannot use the journal {target}: {exc}") from exc
