@@ -216,3 +216,13 @@ def test_sim_variants_lists_every_bundle_with_its_knobs() -> None:
         line = next(line for line in out.splitlines() if line.startswith(f"{name} "))
         assert all(f"{k}={v}" in line for k, v in variant.knobs.items())
 
+
+
+@pytest.mark.parametrize("sysffh", [False, True])
+def test_sysffh_announces_the_boot_loader(open_port: OpenPort, sysffh: bool) -> None:
+    port = open_port(f"sysffh={int(sysffh)}&{FAST}")
+    assert command(port, "AT+SMSWBOOT=0,1") == b"\r\nOK\r\n"
+    read_until(port, b"+SHUTDOWN\r\n")
+    port.baudrate = 115200
+    assert read_for(port, 1.0).replace(b"\x00", b"") == (b"+SYSFFH\r\n" if sysffh else b"")
+    assert command(port, "AT+SMOD?") == b"0\r\nOK\r\n"

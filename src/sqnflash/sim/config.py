@@ -36,6 +36,8 @@ is plausible:
   (format not published; Pycom only looks for the name).
 - `smod_reply` = tight, blank [tight]: `AT+SMOD?` observed as `\\r\\n2\\r\\nOK\\r\\n`; the other
   multi-line replies have a blank line before OK.
+- `sysffh` = 0, 1 [0]: the boot loader announces itself with `+SYSFFH` after a reboot. Every
+  bootrom image holds that string, but no published log shows it on the wire.
 """
 
 from __future__ import annotations
@@ -100,6 +102,13 @@ VARIANTS: dict[str, Variant] = {
                              "AT+SMSWBOOT? answers the bare name (FFF) without a prefix"),
     "smod-blank": Variant({"smod_reply": "blank"},
                           "AT+SMOD? has a blank line before OK like other replies"),
+    "sysffh": Variant({"sysffh": "1"}, "the boot loader says +SYSFFH once it is up"),
+    "combined": Variant({"updater_smod": "4", "bootrom_report": "no-report",
+                         "echo": "app,recovery,updater", "max_transfer": "2048",
+                         "reply_hcrc": "filled", "line_ending": "lf", "swboot_error": "1",
+                         "self_reboot_after_otf": "1", "smswboot_reply": "bare",
+                         "smod_reply": "blank", "sysffh": "1"},
+                        "every alternative at once, but the boot loader's baud rate"),
 }
 
 
@@ -127,6 +136,7 @@ class SimConfig:
     self_reboot_after_otf: bool = False
     smswboot_reply: str = "named"
     smod_reply: str = "tight"
+    sysffh: bool = False
     app_baud: int = APP_BAUD
     ffh_baud: int = FFH_BAUD
     host_baud: int = APP_BAUD  # the rate a freshly opened in-process port starts at

@@ -25,8 +25,8 @@ protocol variants: see `sqnflash.sim.config`):
 - A reboot emits `+SHUTDOWN` (for `AT^RESET`, `AT+SMSWBOOT=m,1`, `AT+SMUPGRADE` and the updater's
   own reboot once a stored upgrade is applied), a NUL byte as the UART re-initialises, then
   silence for `reboot_s` during which every received byte is dropped; the application then sends
-  `+SYSSTART`; recovery, updater and boot loader send nothing. The boot loader starts at 115200
-  baud, everything else at 921600.
+  `+SYSSTART`; recovery, updater and boot loader send nothing (`sysffh=1`: the boot loader
+  sends `+SYSFFH`). The boot loader starts at 115200 baud, everything else at 921600.
 - `AT+IPR=<baud>` answers OK at the old rate and switches after it; the rate lasts until the next
   boot. An updater loaded with `AT+STP` keeps the rate the boot loader was talking at.
 - `AT+STP` in the boot loader: an ELF is loaded and started as the updater after `updater_load_s`;
@@ -620,6 +620,8 @@ class SimModem:
         self._note(f"booted {MODE_NAMES[target]} at {self.wire.modem_baud} baud")
         if target == Smod.FFF:
             self._urc("+SYSSTART")
+        elif target == Smod.FFH and self.config.sysffh:
+            self._send(b"+SYSFFH\r\n")  # framed as the boot loader's replies
         if self._pending_apply is not None:
             verdict = self._pending_apply
             self._pending_apply = None
