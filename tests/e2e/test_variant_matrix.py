@@ -36,7 +36,8 @@ class Files:
     """Small images: the matrix runs every flow many times, and the size changes nothing here."""
 
     def __init__(self, images: Images) -> None:
-        self.diff = load_image(images.diff)
+        self.diff = load_image(images.make(ImageKind.DIFF, source=FROM, size=FULL_SIZE,
+                                           name=f"matrix/upgdiff_{FROM}-to-{TO}.dup"))
         self.full = load_image(images.make(ImageKind.FULL, size=FULL_SIZE,
                                            name=f"matrix/CATM1-{TO}.dup"))
         self.updater_path = images.make(ImageKind.UPDATER, size=UPDATER_SIZE,
