@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,14 @@ def test_a_transfer_continued_in_the_held_session_says_where_the_modem_is(
     assert ("Modem: inside the transfer session of 'Send CATM1-41019.dup ON_THE_FLY' that the "
             "interrupted run left open") in out
     assert f"Upgrade complete: build {FROM} -> {TO}" in out
+
+
+def test_the_readme_make_image_example_writes_the_file_it_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"sqnflash (sim make-image [^#\n]+?)\s+# writes \./(\S+)", readme)
+    assert example is not None
+    monkeypatch.chdir(tmp_path)
+    assert main(example.group(1).split()) == 0
+    assert [p.name for p in tmp_path.iterdir()] == [example.group(2)]
