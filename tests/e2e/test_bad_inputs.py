@@ -99,6 +99,11 @@ BAD: dict[str, tuple[Case, str]] = {
                                     "CATM1-41019.dup"), "SQF-E103"),
     "check: unreadable file": (lambda c: (["check", str(unreadable(c))], "CATM1-41019.dup"),
                                "SQF-E103"),
+    "journal name too long": (lambda c: (["upgrade", "--port", c.url, str(c.images.diff),
+                                          "--journal", str(c.tmp / LONG)], "--journal"),
+                              "SQF-E126"),
+    "journal is a folder": (lambda c: (["recover", "--port", c.url, "--journal", str(c.tmp)],
+                                       "is a folder"), "SQF-E129"),
     "history: journal in a missing folder": (lambda c: (["history", "--journal", str(
         c.tmp / "typo" / "journal.db")], "typo"), "SQF-E127"),
     # ports
@@ -232,3 +237,13 @@ def test_diff_advice_for_a_factory_bootrom_modem_asks_for_a_full_image(
         factory.assert_untouched()
     finally:
         forget(factory.name)
+
+
+def test_make_image_into_a_missing_folder_is_refused(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "nope" / "CATM1-39529.dup"
+    assert main(["sim", "make-image", "--kind", "full", "--version", "39529", "-o",
+                 str(out)]) == 107
+    err = " ".join(capsys.readouterr().err.split())
+    assert "error SQF-E127: --output" in err and "nope does not exist" in err
+    assert not out.parent.exists()

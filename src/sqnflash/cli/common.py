@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -45,7 +46,7 @@ MODEM_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 100000
 NAME_MAX_DEFAULT = 255  # bytes per file name on ext4, NTFS, APFS
 
 
-def _given_as(ctx: click.Context, param: click.Parameter) -> str:
+def given_as(ctx: click.Context, param: click.Parameter) -> str:
     """How the user gave an option: `--baud` or `$SQNFLASH_BAUD`, for the message."""
     name = param.name or ""
     if ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT and param.envvar:
@@ -66,7 +67,7 @@ def check_baud(ctx: click.Context, param: click.Parameter, value: str | int | No
     except ValueError:
         baud = -1
     if baud not in MODEM_BAUDS:
-        raise UnsupportedBaud(f"{_given_as(ctx, param)} {text!r} is not a baud rate the modem "
+        raise UnsupportedBaud(f"{given_as(ctx, param)} {text!r} is not a baud rate the modem "
                               f"supports; the rates are {rates}",
                               details={"supported": list(MODEM_BAUDS)})
     return baud
@@ -108,10 +109,10 @@ def check_input_paths(ctx: click.Context, param: click.Parameter,
                       value: Path | tuple[Path, ...] | None) -> Any:
     """Callback of the file arguments: refuse a path that cannot be looked at, with its code."""
     paths = value if isinstance(value, tuple) else (() if value is None else (value,))
-    given_as = (_given_as(ctx, param) if param.param_type_name == "option"
-                else param.human_readable_name)
+    label = (given_as(ctx, param) if param.param_type_name == "option"
+             else param.human_readable_name)
     for path in paths:
-        error = input_path_error(path, given_as)
+        error = input_path_error(path, label)
         if error is not None:
             raise error
     return value
@@ -141,7 +142,7 @@ def output_path_error(path: Path, given_as: str) -> SqnflashError | None:
 def check_output_path(ctx: click.Context, param: click.Parameter, value: Path | None
                       ) -> Path | None:
     if value is not None:
-        error = output_path_error(value, _given_as(ctx, param))
+        error = output_path_error(value, given_as(ctx, param))
         if error is not None:
             raise error
     return value
@@ -274,10 +275,18 @@ def diagnose_open_failure(port: str, exc: SqnflashError) -> SqnflashError | None
     opened, from the operating system's own reason; None when there is none to give."""
     numbers = {_errno_of(link) for link in _chain(exc)}
     refused = any(isinstance(link, ConnectionRefusedError) for link in _chain(exc))
+    where = urlsplit(port).netloc or port
     if refused or errno.ECONNREFUSED in numbers:
-        where = urlsplit(port).netloc or port
         return ConnectionRefused(f"{port}: connection refused: nothing accepts connections at "
                                  f"{where}")
+    if any(isinstance(link, socket.gaierror) for link in _chain(exc)):
+        host = urlsplit(port).hostname or where
+        return BadPortUrl(f"{port}: the host {host!r} is not known",
+                          advice="Check the host name in the URL (or give its IP address).")
+    if (any(isinstance(link, TimeoutError) for link in _chain(exc))
+            or numbers & {errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH}):
+        return ConnectionRefused(f"{port}: no answer from {where} (the host cannot be reached "
+                                 "or a firewall drops the connection)")
     if errno.ENOTTY in numbers:
         what = "the null device" if port == os.devnull else "a device"
         return NotASerialPort(f"{port} is {what}, not a serial port (it takes no serial line "

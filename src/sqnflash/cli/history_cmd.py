@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from sqnflash.cli.common import given_as, output_path_error
 from sqnflash.cli.output import console, emit_json
 from sqnflash.errors import FolderMissing
 from sqnflash.upgrade.journal import ENV_VAR, Journal, default_path
@@ -15,10 +16,24 @@ from sqnflash.upgrade.journal import ENV_VAR, Journal, default_path
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _check_journal(ctx: click.Context, param: click.Parameter, value: Path | None
+                   ) -> Path | None:
+    """A journal path that cannot be a file is refused before anything else; a missing folder
+    is created by the commands that write (only `history` refuses it: it only reads)."""
+    if value is None:
+        return None
+    error = output_path_error(value.expanduser(), given_as(ctx, param))
+    if isinstance(error, FolderMissing):
+        return value
+    if error is not None:
+        raise error
+    return value
+
+
 def journal_option(func: F) -> F:
     return click.option(
-        "--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
-        envvar=ENV_VAR,
+        "--journal", "journal_path", type=click.Path(path_type=Path),
+        envvar=ENV_VAR, callback=_check_journal,
         help="The upgrade journal (SQLite) that lets an interrupted upgrade continue where it "
              "stopped. Default: $SQNFLASH_JOURNAL, else ~/.local/state/sqnflash/journal.db "
              "($XDG_STATE_HOME).")(func)
