@@ -219,7 +219,8 @@ class UnsupportedBaud(InputError):
     code = "SQF-E125"
     exit_code = 105
     summary = "The baud rate is not one the modem's UART supports."
-    advice = "Pass one of the rates listed above with --baud (921600 on Pycom boards)."
+    advice = ("Pass one of the supported rates the message lists (921600 on Pycom boards), or "
+              "leave --baud out: sqnflash tries 921600 and 115200 on its own.")
 
 
 class PathTooLong(InputError):

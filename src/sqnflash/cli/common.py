@@ -73,7 +73,7 @@ def check_baud(ctx: click.Context, param: click.Parameter, value: str | int | No
     return baud
 
 
-def _too_long(path: Path, given_as: str) -> PathTooLong:
+def _too_long(path: Path, label: str) -> PathTooLong:
     longest = max(path.parts, key=lambda part: len(os.fsencode(part)), default="")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
@@ -85,20 +85,20 @@ def _too_long(path: Path, given_as: str) -> PathTooLong:
     size = len(os.fsencode(longest))
     shown = longest if len(longest) <= 40 else f"{longest[:24]}...{longest[-12:]}"
     if size > limit:
-        return PathTooLong(f"{given_as}: the file name {shown!r} has {size} bytes; the file "
+        return PathTooLong(f"{label}: the file name {shown!r} has {size} bytes; the file "
                            f"system allows at most {limit}")
-    return PathTooLong(f"{given_as}: the path {shown!r} is too long for the file system "
+    return PathTooLong(f"{label}: the path {shown!r} is too long for the file system "
                        f"({len(os.fsencode(str(path)))} bytes)")
 
 
-def input_path_error(path: Path, given_as: str) -> SqnflashError | None:
+def input_path_error(path: Path, label: str) -> SqnflashError | None:
     """The error for an input path that cannot even be looked at (name too long, a folder on
     the way that may not be entered); missing files and the rest are for the firmware checks."""
     try:
         path.stat()
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
-            return _too_long(path, given_as)
+            return _too_long(path, label)
         if exc.errno in (errno.EACCES, errno.EPERM):
             return FileUnreadable(f"{path}: permission denied (a folder on the way may not be "
                                   "entered)")
@@ -118,24 +118,24 @@ def check_input_paths(ctx: click.Context, param: click.Parameter,
     return value
 
 
-def output_path_error(path: Path, given_as: str) -> SqnflashError | None:
+def output_path_error(path: Path, label: str) -> SqnflashError | None:
     """Why a file cannot be written at `path` (checked before the modem is touched), or None."""
     try:
         if path.is_dir():
-            return OutputUnwritable(f"{given_as} {path}: is a folder, not a file")
+            return OutputUnwritable(f"{label} {path}: is a folder, not a file")
         folder = path.parent
         if not folder.exists():
-            return FolderMissing(f"{given_as} {path}: the folder {folder} does not exist")
+            return FolderMissing(f"{label} {path}: the folder {folder} does not exist")
         if not folder.is_dir():
-            return FolderMissing(f"{given_as} {path}: {folder} is not a folder")
+            return FolderMissing(f"{label} {path}: {folder} is not a folder")
         path.stat()
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
-            return _too_long(path, given_as)
+            return _too_long(path, label)
         if exc.errno not in (errno.ENOENT,):
-            return OutputUnwritable(f"{given_as} {path}: {exc.strerror or exc}")
+            return OutputUnwritable(f"{label} {path}: {exc.strerror or exc}")
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return OutputUnwritable(f"{given_as} {path}: permission denied")
+        return OutputUnwritable(f"{label} {path}: permission denied")
     return None
 
 
