@@ -58,7 +58,7 @@ class RichRenderer:
         self._step_index = 0
         self._step_ids: list[str] = []
         self._step_count = 0
-        self._last_line_s: float | None = None  # plain output: when the last progress line was
+        self._last_line_s = 0.0  # plain output: when the last progress line was printed
 
     @property
     def _live(self) -> bool:
@@ -119,7 +119,7 @@ class RichRenderer:
         self._stop_progress()
         self.console.print(f"    sending {event.what}: {event.total} bytes at {event.baud} baud, "
                            f"blocks of {event.block_size} (session max {event.max_transfer})")
-        self._last_line_s = None
+        self._last_line_s = 0.0  # the line above says it started: the next one in 5 s
         if not self._live:
             return
         self._progress = Progress(
@@ -136,8 +136,7 @@ class RichRenderer:
             return
         if self._live:
             return
-        due = (self._last_line_s is None
-               or event.elapsed_s - self._last_line_s >= PLAIN_PROGRESS_S)
+        due = event.elapsed_s - self._last_line_s >= PLAIN_PROGRESS_S
         if not due and event.done < event.total:
             return
         self._last_line_s = event.elapsed_s
