@@ -247,3 +247,13 @@ def test_make_image_into_a_missing_folder_is_refused(tmp_path: Path,
     err = " ".join(capsys.readouterr().err.split())
     assert "error SQF-E127: --output" in err and "nope does not exist" in err
     assert not out.parent.exists()
+
+
+def test_history_of_a_configured_journal_not_written_yet_is_empty_not_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    configured = tmp_path / "state" / "sqnflash" / "journal.db"
+    monkeypatch.setenv("SQNFLASH_JOURNAL", str(configured))
+    assert main(["history"]) == 0
+    assert "the journal does not exist yet" in capsys.readouterr().out
+    assert not configured.parent.exists()

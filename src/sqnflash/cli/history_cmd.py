@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from sqnflash.cli.common import given_as, output_path_error
 from sqnflash.cli.output import console, emit_json
@@ -63,8 +64,11 @@ def history(imei: str | None, limit: int, as_json: bool, create: bool,
     """List past upgrades from the journal, newest first."""
     target = journal_path.expanduser() if journal_path is not None else default_path()
     if not create and not target.exists():
-        # Reading must not leave a folder and an empty database behind a typo.
-        if journal_path is not None and not target.parent.is_dir():
+        # Reading must not leave a folder and an empty database behind a typo. A configured
+        # ($SQNFLASH_JOURNAL) or default journal is only missing until the first upgrade.
+        typed = (click.get_current_context().get_parameter_source("journal_path")
+                 == ParameterSource.COMMANDLINE)
+        if typed and not target.parent.is_dir():
             raise FolderMissing(
                 f"--journal {journal_path}: the folder {target.parent} does not exist",
                 advice="Check the path for a typo (`sqnflash history` without --journal reads "
