@@ -3,16 +3,18 @@ after an interrupted upgrade is continued."""
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from sqnflash.cli import render
 from sqnflash.cli.main import main
-from sqnflash.events import TransferProgress, Waiting
+from sqnflash.events import TransferFinished, TransferProgress, TransferStarted, Waiting
 from sqnflash.sim.simulator import forget
 
 from .conftest import FROM, TO, Images
@@ -113,3 +115,17 @@ def test_the_readme_make_image_example_writes_the_file_it_names(
     monkeypatch.chdir(tmp_path)
     assert main(example.group(1).split()) == 0
     assert [p.name for p in tmp_path.iterdir()] == [example.group(2)]
+
+
+def test_the_live_bar_on_a_terminal_uses_the_same_units_as_the_summary() -> None:
+    screen = io.StringIO()
+    renderer = render.RichRenderer(Console(file=screen, force_terminal=True, width=120))
+    renderer(TransferStarted("send-image", "CATM1-41019.dup", 6_000_000, 2016, 8192, 921600))
+    renderer(TransferProgress("send-image", 3_000_000, 6_000_000, 70_000.0, 40.0))
+    assert renderer._progress is not None
+    renderer._progress.refresh()
+    renderer(TransferFinished("send-image", 6_000_000, 80.0, 70_000.0, 0))
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "2.9/5.7 MiB" in shown and "68.4 KiB/s" in shown  # the bar
+    assert "sent 6000000 bytes in 80.0 s (68.4 KiB/s)" in shown  # the line after it
+    assert "kB/s" not in shown and "MiB of" not in shown  # no plain lines on a terminal
