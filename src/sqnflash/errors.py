@@ -215,6 +215,44 @@ class NoImage(InputError):
               "image (upgdiff_<from>-to-<to>.dup) to install; updater.elf alone installs nothing.")
 
 
+class UnsupportedBaud(InputError):
+    code = "SQF-E125"
+    exit_code = 105
+    summary = "The baud rate is not one the modem's UART supports."
+    advice = ("Pass one of the supported rates the message lists (921600 on Pycom boards), or "
+              "leave --baud out: sqnflash tries 921600 and 115200 on its own.")
+
+
+class PathTooLong(InputError):
+    code = "SQF-E126"
+    exit_code = 106
+    summary = "A file name or path is longer than the file system allows."
+    advice = ("Rename the file or move it to a folder with a shorter path (a file name may have "
+              "at most 255 bytes on most file systems).")
+
+
+class FolderMissing(InputError):
+    code = "SQF-E127"
+    exit_code = 107
+    summary = "The folder a file is to be written in does not exist."
+    advice = "Check the path for a typo, or create the folder first."
+
+
+class UsageError(InputError):
+    code = "SQF-E128"
+    exit_code = 108
+    summary = "The command line is not valid."
+    advice = "See `sqnflash COMMAND --help` for the arguments and options the command takes."
+
+
+class OutputUnwritable(InputError):
+    code = "SQF-E129"
+    exit_code = 109
+    summary = "A file sqnflash is asked to write cannot be written."
+    advice = ("Check the folder's permissions and free space, and that the path names a file, "
+              "not a folder.")
+
+
 # --------------------------------------------------------------------------- E2xx ports, links
 
 
@@ -266,6 +304,22 @@ class LockFailed(LinkError):
     advice = ("sqnflash keeps a lock file per port beside its journal, so that no two runs share "
               "a modem: make that folder writable, or set SQNFLASH_JOURNAL to a file in a "
               "writable folder.")
+
+
+class NotASerialPort(LinkError):
+    code = "SQF-E208"
+    exit_code = 37
+    summary = "The port names a file or device that is not a serial port."
+    advice = ("Give the modem's serial device (/dev/ttyUSB0, /dev/ttyACM0, COM5) or a pyserial URL "
+              "(socket://host:port); `ls /dev/tty*` shows the serial devices on Linux.")
+
+
+class ConnectionRefused(LinkError):
+    code = "SQF-E209"
+    exit_code = 38
+    summary = "Nothing accepts connections at the network address of the port URL."
+    advice = ("Check the host and port number, and that the serial server (ser2net, a simulator "
+              "started with `sqnflash sim --pty`, an RFC 2217 server) is running there.")
 
 
 # --------------------------------------------------------------------------- E3xx the modem

@@ -68,6 +68,7 @@ class TransferProgress(Event):
     done: int
     total: int
     bytes_per_s: float
+    elapsed_s: float = 0.0  # since the transfer started, on the link's clock
 
 
 @dataclass(frozen=True)

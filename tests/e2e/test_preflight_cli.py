@@ -161,7 +161,7 @@ def test_the_refusal_reads_well_in_text_too(images: Images, modem: Callable[[str
     assert main(["plan", "--port", target.url, str(wrong)]) == 18
     err = " ".join(capsys.readouterr().err.split())
     assert "error SQF-E109" in err and "patches build 37781; the modem runs 38638" in err
-    assert "what to do" in err and f"upgdiff_{FROM}-to-<build>.dup" in err
+    assert "what to do" in err and f"Use upgdiff_{FROM}-to-39529.dup" in err
     target.assert_untouched()
 
 

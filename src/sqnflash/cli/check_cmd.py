@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from sqnflash.cli.common import check_input_paths
 from sqnflash.cli.output import console, emit_json
 from sqnflash.errors import SqnflashError
 from sqnflash.firmware import FileKind, FirmwareFile, identify
@@ -88,7 +89,8 @@ def _section_line(section: Section) -> str:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path),
+                callback=check_input_paths)
 @click.option("--sections", is_flag=True, help="List the packages inside each file.")
 @click.option("--force", is_flag=True,
               help="Accept a file that bears an official name but not the official size.")

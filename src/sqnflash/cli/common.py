@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import socket
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import click
+from click.core import ParameterSource
 
 from sqnflash.board import BoardInfo
+from sqnflash.errors import (
+    BadPortUrl,
+    ConnectionRefused,
+    FileUnreadable,
+    FolderMissing,
+    NotASerialPort,
+    OutputUnwritable,
+    PathTooLong,
+    PortBusy,
+    PortNotFound,
+    SqnflashError,
+    UnsupportedBaud,
+)
 from sqnflash.events import EventSink
 from sqnflash.link import WireTrace
 from sqnflash.modem import APP_BAUD, Modem, ModemInfo
@@ -19,6 +38,115 @@ from sqnflash.upgrade.bridge import inspect_board, modem_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The rates a Monarch's UART takes with AT+IPR: the standard ones from 9600 to 921600 (Pycom
+# boards run 921600, the boot loader starts at 115200) and the faster ones Sequans' own upgrade
+# script negotiates (its default is 3 686 400). Anything else cannot reach a modem.
+MODEM_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000, 2000000,
+               3000000, 3686400)
+NAME_MAX_DEFAULT = 255  # bytes per file name on ext4, NTFS, APFS
+
+
+def given_as(ctx: click.Context, param: click.Parameter) -> str:
+    """How the user gave an option: `--baud` or `$SQNFLASH_BAUD`, for the message."""
+    name = param.name or ""
+    if ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT and param.envvar:
+        envvar = param.envvar if isinstance(param.envvar, str) else param.envvar[0]
+        return f"${envvar}"
+    opts = getattr(param, "opts", None) or [name]
+    return str(max(opts, key=len))
+
+
+def check_baud(ctx: click.Context, param: click.Parameter, value: str | int | None) -> int:
+    """--baud: one of the rates a modem supports, refused before any port is opened."""
+    if value is None:
+        return APP_BAUD
+    text = str(value).strip()
+    rates = ", ".join(str(rate) for rate in MODEM_BAUDS)
+    try:
+        baud = int(text)
+    except ValueError:
+        baud = -1
+    if baud not in MODEM_BAUDS:
+        raise UnsupportedBaud(f"{given_as(ctx, param)} {text!r} is not a baud rate the modem "
+                              f"supports; the rates are {rates}",
+                              details={"supported": list(MODEM_BAUDS)})
+    return baud
+
+
+def _too_long(path: Path, label: str) -> PathTooLong:
+    longest = max(path.parts, key=lambda part: len(os.fsencode(part)), default="")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = NAME_MAX_DEFAULT
+    size = len(os.fsencode(longest))
+    shown = longest if len(longest) <= 40 else f"{longest[:24]}...{longest[-12:]}"
+    if size > limit:
+        return PathTooLong(f"{label}: the file name {shown!r} has {size} bytes; the file "
+                           f"system allows at most {limit}")
+    return PathTooLong(f"{label}: the path {shown!r} is too long for the file system "
+                       f"({len(os.fsencode(str(path)))} bytes)")
+
+
+def input_path_error(path: Path, label: str) -> SqnflashError | None:
+    """The error for an input path that cannot even be looked at (name too long, a folder on
+    the way that may not be entered); missing files and the rest are for the firmware checks."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return _too_long(path, label)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return FileUnreadable(f"{path}: permission denied (a folder on the way may not be "
+                                  "entered)")
+    return None
+
+
+def check_input_paths(ctx: click.Context, param: click.Parameter,
+                      value: Path | tuple[Path, ...] | None) -> Any:
+    """Callback of the file arguments: refuse a path that cannot be looked at, with its code."""
+    paths = value if isinstance(value, tuple) else (() if value is None else (value,))
+    label = (given_as(ctx, param) if param.param_type_name == "option"
+             else param.human_readable_name)
+    for path in paths:
+        error = input_path_error(path, label)
+        if error is not None:
+            raise error
+    return value
+
+
+def output_path_error(path: Path, label: str) -> SqnflashError | None:
+    """Why a file cannot be written at `path` (checked before the modem is touched), or None."""
+    try:
+        if path.is_dir():
+            return OutputUnwritable(f"{label} {path}: is a folder, not a file")
+        folder = path.parent
+        if not folder.exists():
+            return FolderMissing(f"{label} {path}: the folder {folder} does not exist")
+        if not folder.is_dir():
+            return FolderMissing(f"{label} {path}: {folder} is not a folder")
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return _too_long(path, label)
+        if exc.errno not in (errno.ENOENT,):
+            return OutputUnwritable(f"{label} {path}: {exc.strerror or exc}")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return OutputUnwritable(f"{label} {path}: permission denied")
+    return None
+
+
+def check_output_path(ctx: click.Context, param: click.Parameter, value: Path | None
+                      ) -> Path | None:
+    if value is not None:
+        error = output_path_error(value, given_as(ctx, param))
+        if error is not None:
+            raise error
+    return value
+
 
 def port_options(func: F) -> F:
     """--port, --baud, --rtscts, --trace, --trace-file, --json."""
@@ -26,13 +154,15 @@ def port_options(func: F) -> F:
         click.option("--port", "-p", envvar="SQNFLASH_PORT", required=True,
                      help="Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
                           "rfc2217://host:port, sim://...). Default: $SQNFLASH_PORT."),
-        click.option("--baud", "-b", type=int, default=APP_BAUD, show_default=True,
-                     envvar="SQNFLASH_BAUD",
-                     help="Baud rate to start at (the modem is also tried at 921600 and 115200)."),
+        click.option("--baud", "-b", default=str(APP_BAUD), show_default=True,
+                     envvar="SQNFLASH_BAUD", callback=check_baud, metavar="RATE",
+                     help="Baud rate to start at (the modem is also tried at 921600 and 115200): "
+                          + ", ".join(str(rate) for rate in MODEM_BAUDS) + "."),
         click.option("--rtscts", is_flag=True, help="Use RTS/CTS hardware flow control."),
         click.option("--trace", is_flag=True,
                      help="Print every AT line and STP frame with timestamps to stderr."),
-        click.option("--trace-file", type=click.Path(dir_okay=False, path_type=Path),
+        click.option("--trace-file", type=click.Path(path_type=Path),
+                     callback=check_output_path,
                      help="Write the wire trace to this file instead of stderr."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print one JSON object per line (events, then the result)."),
@@ -60,7 +190,12 @@ def wire_trace(trace: bool, trace_file: Path | None) -> Iterator[WireTrace | Non
     with contextlib.ExitStack() as stack:
         stream: TextIO | None = None
         if trace_file is not None:
-            stream = stack.enter_context(trace_file.open("w", encoding="utf-8"))
+            try:
+                stream = stack.enter_context(trace_file.open("w", encoding="utf-8"))
+            except OSError as exc:
+                error = output_path_error(trace_file, "--trace-file") or OutputUnwritable(
+                    f"--trace-file {trace_file}: {exc.strerror or exc}")
+                raise error from exc
         elif trace:
             stream = sys.stderr
         if stream is None:
@@ -77,14 +212,101 @@ def open_modem(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path
                check: Callable[[ModemInfo], object] | None = None) -> Iterator[Modem]:
     """The modem on `port`; with `board`, the modem behind that board's bridge, after `check`
     accepted what the modem reported through the board (nothing is bridged if it raises)."""
-    with wire_trace(trace, trace_file) as tracer, modem_session(
+    refuse_non_serial(port)
+    with wire_trace(trace, trace_file) as tracer, port_diagnosed(port) as guard, modem_session(
             port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit, board=board,
             check=check) as modem:
+        guard.opened = True
         yield modem
 
 
 def inspect_board_modem(port: str, trace: bool, trace_file: Path | None, emit: EventSink
                         ) -> tuple[BoardInfo, ModemInfo]:
     """A Pycom board and its modem, read through the board's REPL: no bridge is started."""
-    with wire_trace(trace, trace_file) as tracer:
+    refuse_non_serial(port)
+    with wire_trace(trace, trace_file) as tracer, port_diagnosed(port):
         return inspect_board(port, tracer=tracer, emit=emit)
+
+
+def _is_url(port: str) -> bool:
+    return "://" in port
+
+
+def refuse_non_serial(port: str) -> None:
+    """A name that is a regular file, a folder, a pipe... is not opened at all: opening is not
+    harmless for every file, and pyserial's message ("Inappropriate ioctl") would not help."""
+    if _is_url(port):
+        return
+    try:
+        mode = Path(port).stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _too_long(Path(port), "--port") from exc
+        return  # missing, or COM5 on Windows: opening it says what is wrong
+    if stat.S_ISCHR(mode):
+        return  # a device: only opening it tells a serial port from /dev/null
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode)
+            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "not a device")
+    raise NotASerialPort(f"{port} is {kind}, not a serial port")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    number = getattr(exc, "errno", None)
+    if isinstance(number, int):
+        return number
+    # termios.error and some of pyserial's exceptions carry it as their first argument
+    if exc.args and isinstance(exc.args[0], int):
+        return int(exc.args[0])
+    return None
+
+
+def diagnose_open_failure(port: str, exc: SqnflashError) -> SqnflashError | None:
+    """A more precise error than 'does not exist' or 'bad URL' for a port that could not be
+    opened, from the operating system's own reason; None when there is none to give."""
+    numbers = {_errno_of(link) for link in _chain(exc)}
+    refused = any(isinstance(link, ConnectionRefusedError) for link in _chain(exc))
+    where = urlsplit(port).netloc or port
+    if refused or errno.ECONNREFUSED in numbers:
+        return ConnectionRefused(f"{port}: connection refused: nothing accepts connections at "
+                                 f"{where}")
+    if any(isinstance(link, socket.gaierror) for link in _chain(exc)):
+        host = urlsplit(port).hostname or where
+        return BadPortUrl(f"{port}: the host {host!r} is not known",
+                          advice="Check the host name in the URL (or give its IP address).")
+    if (any(isinstance(link, TimeoutError) for link in _chain(exc))
+            or numbers & {errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH}):
+        return ConnectionRefused(f"{port}: no answer from {where} (the host cannot be reached "
+                                 "or a firewall drops the connection)")
+    if errno.ENOTTY in numbers:
+        what = "the null device" if port == os.devnull else "a device"
+        return NotASerialPort(f"{port} is {what}, not a serial port (it takes no serial line "
+                              "settings)")
+    if errno.EISDIR in numbers:
+        return NotASerialPort(f"{port} is a folder, not a serial port")
+    return None
+
+
+class _OpenGuard:
+    opened = False  # once the port is open, its errors are the run's, not the opening's
+
+
+@contextlib.contextmanager
+def port_diagnosed(port: str) -> Iterator[_OpenGuard]:
+    guard = _OpenGuard()
+    try:
+        yield guard
+    except (PortNotFound, BadPortUrl, PortBusy) as exc:
+        better = None if guard.opened else diagnose_open_failure(port, exc)
+        if better is None:
+            raise
+        raise better from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -23,7 +24,14 @@ from sqnflash.cli.ports_cmd import ports_cmd
 from sqnflash.cli.recover_cmd import recover_cmd
 from sqnflash.cli.sim_cmd import sim
 from sqnflash.cli.upgrade_cmd import info, upgrade_cmd
-from sqnflash.errors import InternalError, Interrupted, SqnflashError
+from sqnflash.errors import (
+    FileUnreadable,
+    InternalError,
+    Interrupted,
+    PathTooLong,
+    SqnflashError,
+    UsageError,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -56,15 +64,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         failure = Interrupted()
     except KeyboardInterrupt as stop:
         failure = Interrupted.by(stop)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:  # `sqnflash` alone: the help
         exc.show()
         return exc.exit_code
+    except click.ClickException as exc:
+        failure = _usage(exc, as_json=as_json)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except SqnflashError as exc:
         failure = exc
     except BrokenPipeError:
         return 1
+    except OSError as exc:
+        failure = _os_error(exc)
     except Exception as exc:  # a bug: still one clean message and a documented exit code
         if os.environ.get("SQNFLASH_DEBUG"):
             traceback.print_exc()
@@ -110,3 +122,31 @@ def entry_point() -> None:
 
 def _internal(exc: BaseException) -> InternalError:
     return InternalError(f"{type(exc).__name__}: {exc}")
+
+
+def _usage(exc: click.ClickException, *, as_json: bool) -> SqnflashError:
+    """Click's refusals become SQF-E128 (or E103 for a file click could not open), so that
+    scripts get the same JSON object and a documented exit code for every bad command line."""
+    if isinstance(exc, click.FileError):
+        return FileUnreadable(f"{exc.ui_filename}: {exc.message}")
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "sqnflash"
+    if ctx is not None and not as_json:
+        click.echo(ctx.get_usage(), err=True)
+    return UsageError(exc.format_message(),
+                      advice=f"See `{command} --help` for the arguments and options it takes.")
+
+
+def _os_error(exc: OSError) -> SqnflashError:
+    """A file the checks did not see coming; a name too long or a permission is the user's to
+    fix, anything else is a bug."""
+    name = str(exc.filename) if exc.filename is not None else "a file"
+    if exc.errno == errno.ENAMETOOLONG:
+        return PathTooLong(f"{name[:60]}...: the name is too long for the file system"
+                           if len(name) > 60 else f"{name}: the name is too long for the "
+                           "file system")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return FileUnreadable(f"{name}: permission denied")
+    if os.environ.get("SQNFLASH_DEBUG"):
+        traceback.print_exc()
+    return _internal(exc)

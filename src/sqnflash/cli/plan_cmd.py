@@ -11,7 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sqnflash.cli.common import board_option, inspect_board_modem, open_modem, port_options
+from sqnflash.cli.common import (
+    board_option,
+    check_input_paths,
+    inspect_board_modem,
+    open_modem,
+    port_options,
+)
 from sqnflash.cli.output import console, emit_json
 from sqnflash.cli.render import json_sink
 from sqnflash.errors import BadOption, NoImage, TooManyImages
@@ -110,10 +116,11 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
 
 @click.command("plan")
 @port_options
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--updater", type=click.Path(path_type=Path),
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path),
+                callback=check_input_paths)
+@click.option("--updater", type=click.Path(path_type=Path), callback=check_input_paths,
               help="updater.elf (it can also be given among FILES).")
-@click.option("--bootrom", type=click.Path(path_type=Path),
+@click.option("--bootrom", type=click.Path(path_type=Path), callback=check_input_paths,
               help="A bootrom upgrade package (a full image carries its own).")
 @click.option("--method", type=click.Choice([m.value for m in Method]),
               help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic].")

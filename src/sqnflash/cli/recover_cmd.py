@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sqnflash.board import BRIDGE_BAUD
-from sqnflash.cli.common import board_option, open_modem, port_options
+from sqnflash.cli.common import board_option, check_input_paths, open_modem, port_options
 from sqnflash.cli.history_cmd import journal_option, open_journal
 from sqnflash.cli.output import console, emit_json
 from sqnflash.cli.render import RichRenderer, json_sink
@@ -19,8 +19,9 @@ from sqnflash.upgrade.recover import recover
 
 @click.command("recover")
 @port_options
-@click.argument("image", type=click.Path(path_type=Path), required=False)
-@click.option("--updater", type=click.Path(path_type=Path),
+@click.argument("image", type=click.Path(path_type=Path), callback=check_input_paths,
+                required=False)
+@click.option("--updater", type=click.Path(path_type=Path), callback=check_input_paths,
               help="updater.elf from the image's firmware package: needed when the modem waits "
                    "in the boot loader (FFH, Pycom's 'recovery mode').")
 @journal_option

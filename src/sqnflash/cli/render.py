@@ -14,7 +14,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
 
@@ -30,14 +29,23 @@ from sqnflash.events import (
     TransferStarted,
     Waiting,
 )
+from sqnflash.upgrade.estimate import format_duration
 
 
 def json_sink(event: Event) -> None:
     emit_json(event.to_dict())
 
 
+PLAIN_PROGRESS_S = 5.0  # without a terminal: a progress line at least this often
+
+
 def _kib(value: float) -> str:
+    """The one rate unit of every output: the bar, the plain lines and the summary."""
     return f"{value / 1024:.1f} KiB/s"
+
+
+def _mib(value: float) -> str:
+    return f"{value / 1048576:.2f} MiB"
 
 
 class RichRenderer:
@@ -50,6 +58,12 @@ class RichRenderer:
         self._step_index = 0
         self._step_ids: list[str] = []
         self._step_count = 0
+        self._last_line_s = 0.0  # plain output: when the last progress line was printed
+
+    @property
+    def _live(self) -> bool:
+        """A bar that redraws itself only on a terminal; a pipe or a log gets plain lines."""
+        return self.console.is_terminal
 
     def __call__(self, event: Event) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
@@ -66,13 +80,16 @@ class RichRenderer:
             self._task = None
 
     def _on_PlanReady(self, event: PlanReady) -> None:
-        before = event.before
-        self.console.print(
-            f"Modem: [bold]{before.get('mode_label')}[/], "
-            f"build {before.get('software_build') or 'unknown'}, "
-            f"bootrom {before.get('bootrom_build') or 'unknown'}, "
-            f"{before.get('family') or 'family unknown'}"
-            + (f", IMEI {before['imei']}" if before.get("imei") else ""))
+        found = event.before
+        imei = f", IMEI {found['imei']}" if found.get("imei") else ""
+        if found.get("smod") is None:  # not read: the modem is inside a transfer session
+            self.console.print(f"Modem: [bold]{found.get('mode_label')}[/]{imei}")
+        else:
+            self.console.print(
+                f"Modem: [bold]{found.get('mode_label')}[/], "
+                f"build {found.get('software_build') or 'unknown'}, "
+                f"bootrom {found.get('bootrom_build') or 'unknown'}, "
+                f"{found.get('family') or 'family unknown'}{imei}")
         table = Table(title=f"Plan ({event.method} method)", show_lines=False, expand=False)
         table.add_column("#", justify="right")
         table.add_column("step")
@@ -102,15 +119,34 @@ class RichRenderer:
         self._stop_progress()
         self.console.print(f"    sending {event.what}: {event.total} bytes at {event.baud} baud, "
                            f"blocks of {event.block_size} (session max {event.max_transfer})")
+        self._last_line_s = 0.0  # the line above says it started: the next one in 5 s
+        if not self._live:
+            return
         self._progress = Progress(
-            TextColumn("    "), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=self.console, transient=True)
+            TextColumn("    "), BarColumn(), DownloadColumn(binary_units=True),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=self.console,
+            transient=True)
         self._progress.start()
-        self._task = self._progress.add_task("send", total=event.total)
+        self._task = self._progress.add_task("send", total=event.total, rate="")
 
     def _on_TransferProgress(self, event: TransferProgress) -> None:
         if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, completed=event.done)
+            self._progress.update(self._task, completed=event.done,
+                                  rate=_kib(event.bytes_per_s) if event.bytes_per_s else "")
+            return
+        if self._live:
+            return
+        due = event.elapsed_s - self._last_line_s >= PLAIN_PROGRESS_S
+        if not due and event.done < event.total:
+            return
+        self._last_line_s = event.elapsed_s
+        percent = 100 * event.done / event.total if event.total else 100.0
+        left = ""
+        if event.bytes_per_s > 0 and event.done < event.total:
+            left = (f", about {format_duration((event.total - event.done) / event.bytes_per_s)}"
+                    " left")
+        self.console.print(f"    {_mib(event.done)} of {_mib(event.total)} ({percent:.0f} %), "
+                           f"{_kib(event.bytes_per_s)}{left}")
 
     def _on_TransferFinished(self, event: TransferFinished) -> None:
         self._stop_progress()
@@ -119,7 +155,7 @@ class RichRenderer:
                            f"({_kib(event.bytes_per_s)}{retries})")
 
     def _on_Waiting(self, event: Waiting) -> None:
-        if not self.console.is_terminal:
+        if not self._live:
             # No live display in a log: one line per change of status or heartbeat.
             self.console.print(f"    modem: {event.status} ({event.elapsed_s:.0f} s)")
             return
@@ -141,9 +177,16 @@ class RichRenderer:
 def print_summary(console: Console, result: dict[str, Any]) -> None:
     before, after = result["before"], result["after"]
     console.print()
-    console.print(f"[bold green]Upgrade complete[/]: build {before['software_build']} -> "
-                  f"[bold]{after['software_build']}[/] ({result['image']}, {result['method']} "
-                  f"method) in {result['elapsed_s']:.1f} s")
+    how = f"({result['image']}, {result['method']} method) in {result['elapsed_s']:.1f} s"
+    now = after.get("software_build") or "unknown"
+    if before.get("software_build"):
+        console.print(f"[bold green]Upgrade complete[/]: build {before['software_build']} -> "
+                      f"[bold]{now}[/] {how}")
+    else:
+        # Found in the boot loader or RECOVERY, the modem could not say what it ran before.
+        console.print(f"[bold green]Upgrade complete[/]: now build [bold]{now}[/] {how}; the "
+                      f"build before is unknown (the modem was found in "
+                      f"{before.get('mode_label')}, which does not report it)")
     table = Table(show_header=True, expand=False)
     table.add_column("phase")
     table.add_column("time", justify="right")

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import click
 
+from sqnflash.cli.common import check_output_path
 from sqnflash.errors import BadOption
 from sqnflash.sim.config import MODES, VARIANTS, SimConfig, SimConfigError
 from sqnflash.sim.faults import FAULTS, FaultError
@@ -29,7 +30,7 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 
 @click.group(invoke_without_command=True)
 @click.option("--pty", "use_pty", is_flag=True, help="Serve the modem on a pseudo-terminal.")
-@click.option("--link", type=click.Path(path_type=Path),
+@click.option("--link", type=click.Path(path_type=Path), callback=check_output_path,
               help="Also make PATH a symbolic link to the pseudo-terminal.")
 @click.option("--version", "version", type=int, help="Firmware build the modem runs [38638].")
 @click.option("--family", type=click.Choice([f.value for f in Family]), help="catm1 or nb1.")
@@ -108,7 +109,7 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
 @click.option("--version", "version", type=int, required=True, help="Build the image installs.")
 @click.option("--from", "source", type=int, help="Differential images: the build they patch.")
 @click.option("--size", type=int, help="Total size in bytes [the size of the real release].")
-@click.option("-o", "--output", type=click.Path(path_type=Path),
+@click.option("-o", "--output", type=click.Path(path_type=Path), callback=check_output_path,
               help="Where to write it [the official file name, in the current folder].")
 def make_image_cmd(kind: str, family: str, version: int, source: int | None, size: int | None,
                    output: Path | None) -> None:

@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from sqnflash.board import BRIDGE_BAUD
-from sqnflash.cli.common import board_option, inspect_board_modem, open_modem, port_options
+from sqnflash.cli.common import (
+    board_option,
+    check_input_paths,
+    inspect_board_modem,
+    open_modem,
+    port_options,
+)
 from sqnflash.cli.history_cmd import journal_option, open_journal
 from sqnflash.cli.output import console, emit_json
 from sqnflash.cli.plan_cmd import note_sink, print_plan
@@ -136,11 +142,11 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
 
 @click.command("upgrade")
 @port_options
-@click.argument("image", type=click.Path(path_type=Path))
-@click.option("--updater", type=click.Path(path_type=Path),
+@click.argument("image", type=click.Path(path_type=Path), callback=check_input_paths)
+@click.option("--updater", type=click.Path(path_type=Path), callback=check_input_paths,
               help="updater.elf from the same firmware package (needed by modems with the "
                    "factory bootrom or in the boot loader).")
-@click.option("--bootrom", type=click.Path(path_type=Path),
+@click.option("--bootrom", type=click.Path(path_type=Path), callback=check_input_paths,
               help="A bootrom upgrade package, for modems with the factory bootrom (33080); a "
                    "full image carries its own.")
 @click.option("--method", type=click.Choice([m.value for m in Method]),

@@ -77,9 +77,12 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
                       f"holds the transfer session, so the transfer goes on from byte "
                       f"{upload.sent_from} of {upload.master.total} (at most one block is sent "
                       "again)"))
+            step = journaled.plan.steps[journaled.index(held.step)]
+            found = {"mode_label": f"inside the transfer session of '{step.title}' that the "
+                                   "interrupted run left open", "imei": record.imei}
             return Runner(modem, journaled.plan, journaled.before, emit=emit, settings=settings,
                           record=journal.resume(record, port=port, imei=None),
-                          start_at=journaled.index(held.step), held=held).run()
+                          start_at=journaled.index(held.step), held=held, found=found).run()
         if record.transfer is not None and record.transfer.in_session:
             emit(Note(f"the modem no longer holds the transfer session the interrupted upgrade "
                       f"left at byte {record.transfer.offset}: that transfer restarts cleanly "
@@ -101,7 +104,7 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
             runner = Runner(modem, journaled.plan, journaled.before, emit=emit,
                             settings=settings,
                             record=journal.resume(record, port=port, imei=info.imei),
-                            start_at=going_on.start_at)
+                            start_at=going_on.start_at, found=info.to_dict())
             runner.apply_in_progress = going_on.apply_in_progress
             return runner.run()
         if same_modem:

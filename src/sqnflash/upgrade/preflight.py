@@ -53,7 +53,7 @@ def preflight(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | N
     result = Preflight()
     _files(result, image, updater, bootrom, cat)
     family_change = _family(result, info, image, allow_family_change)
-    _diff_source(result, info, image)
+    _diff_source(result, info, image, cat)
     _direction(result, info, image, allow_downgrade, family_change)
     _path_rules(result, info, image, method, cat)
     if updater is not None and needs_updater(info):
@@ -129,7 +129,27 @@ def _family(result: Preflight, info: ModemInfo, image: FirmwareFile,
     raise FamilyMismatch(cause, advice=advice, modem_state=UNCHANGED)
 
 
-def _diff_source(result: Preflight, info: ModemInfo, image: FirmwareFile) -> None:
+def _diff_advice(info: ModemInfo, cat: Catalogue) -> str:
+    """What to use instead of a diff for another build, within the catalogue's path rules (a
+    modem that needs updater.elf takes no diff at all)."""
+    full = "NB1-<build>.dup" if info.family == "NB-IoT" else "CATM1-<build>.dup"
+    if needs_updater(info):
+        rules = cat.rules_of("diff-without-updater")
+        why = f" ({rules[0].text})" if rules else ""
+        return (f"This modem has the factory bootrom ({info.bootrom_build}): use the full image "
+                f"({full}) with the updater.elf from the same package (zip).{why}")
+    running = info.software_build
+    known = [f.name for f in cat.files if f.kind == "diff" and f.source_build == running
+             and (info.family is None or f.family == info.family)]
+    if known:
+        return (f"Use {' or '.join(known)} (official differential images that patch build "
+                f"{running}), or the full image ({full}) of the release you want.")
+    return (f"No official differential image patches build {running}: use the full image "
+            f"({full}) of the release you want.")
+
+
+def _diff_source(result: Preflight, info: ModemInfo, image: FirmwareFile,
+                 cat: Catalogue) -> None:
     if image.kind != FileKind.DIFF:
         return
     if image.source_build is None:
@@ -142,8 +162,7 @@ def _diff_source(result: Preflight, info: ModemInfo, image: FirmwareFile) -> Non
         raise DiffSourceMismatch(
             f"{image.name} patches build {image.source_build}; the modem runs "
             f"{info.software_build}",
-            advice=f"Use upgdiff_{info.software_build}-to-<build>.dup, or the full image "
-                   "of the release you want.",
+            advice=_diff_advice(info, cat),
             modem_state=UNCHANGED)
     result.checks.append(f"diff source: {image.name} patches {image.source_build}, the build "
                          "the modem runs")

@@ -147,12 +147,16 @@ def _as_error(exc: BaseException) -> SqnflashError:
 class Runner:
     def __init__(self, modem: Modem, plan: Plan, before: ModemInfo, *, emit: EventSink,
                  settings: Settings | None = None, record: StepRecorder | None = None,
-                 start_at: int = 0, held: HeldTransfer | None = None) -> None:
+                 start_at: int = 0, held: HeldTransfer | None = None,
+                 found: dict[str, Any] | None = None) -> None:
         """`record` journals the progress; `start_at` and `held` continue an interrupted
-        upgrade (see upgrade/resume.py)."""
+        upgrade (see upgrade/resume.py). `before` is the modem before the upgrade began (from
+        the journal, for a continued one); `found` is the modem as this run found it, which the
+        plan is shown with (default: `before`)."""
         self.modem = modem
         self.plan = plan
         self.before = before
+        self.found = found if found is not None else before.to_dict()
         self.emit = emit
         self.settings = settings or Settings()
         self.clock = modem.link.clock
@@ -203,7 +207,7 @@ class Runner:
     def _run(self) -> UpgradeResult:
         plan = self.plan
         self.emit(PlanReady(plan.method.value, tuple(s.to_dict() for s in plan.steps),
-                            self.before.to_dict()))
+                            self.found))
         for text in plan.notes:  # after the plan: they are about it
             self.emit(Note(text))
         start = self.clock.now()
@@ -432,7 +436,7 @@ class Runner:
                 last[0] = fraction
                 elapsed = self.clock.now() - start
                 self.emit(TransferProgress(step.id, done, size, (done - sent_from) / elapsed
-                                           if elapsed > 0 else 0.0))
+                                           if elapsed > 0 else 0.0, elapsed))
 
         def checkpoint(point: Checkpoint) -> None:
             if self.record is not None:
