@@ -293,3 +293,15 @@ def test_the_boot_loader_runs_only_an_elf_for_its_core(patch: dict[int, int],
         assert verdict.ok, verdict.problem
     else:
         assert problem in (verdict.problem or "")
+
+
+def test_make_image_command_writes_a_plain_sequence_when_asked(tmp_path: Path) -> None:
+    target = tmp_path / "small-nb1.dup"  # not the official name: the official size is larger
+    result = CliRunner().invoke(
+        cli, ["sim", "make-image", "--kind", "full", "--family", "nb1", "--version", "41019",
+              "--size", str(SIZE), "--plain", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    report = read_container(target.read_bytes())
+    assert report.ok and [e.magic for e in report.elements] == ["UPGR"] * 4
+    file = identify(target)
+    assert (file.kind, file.family, file.build) == (FileKind.FULL, "NB-IoT", 41019)
