@@ -22,7 +22,8 @@ from sqnflash.sim.images import (
     make_image,
 )
 
-from .host import FROM, TO
+from .conftest import OpenPort
+from .host import FROM, TO, command, read_for, upload
 
 SIZE = 100_000
 DUP_KINDS = (ImageKind.FULL, ImageKind.DIFF, ImageKind.BOOTROM)
@@ -305,3 +306,37 @@ def test_make_image_command_writes_a_plain_sequence_when_asked(tmp_path: Path) -
     assert report.ok and [e.magic for e in report.elements] == ["UPGR"] * 4
     file = identify(target)
     assert (file.kind, file.family, file.build) == (FileKind.FULL, "NB-IoT", 41019)
+
+
+def linker_style_elf(machine: int = 167) -> bytes:
+    """A 32-bit big-endian ELF as a linker lays it out, not by sqnflash's generator: two PT_LOAD
+    segments, .text/.rodata/.data/.versionString/.shstrtab, the section table at the end."""
+    names = b"\0.text\0.rodata\0.data\0.versionString\0.shstrtab\0"
+    blobs = [bytes(range(256)) * 80, b"\x11" * 3000, b"\x22" * 1000,
+             b"6.0.0.0 [37781] by robot-soft at 2018-07-05 20:21:02\0", names]
+    pos, offsets = 52 + 2 * 32, []
+    for blob in blobs:
+        offsets.append(pos)
+        pos += len(blob)
+    header = (b"\x7fELF\x01\x02\x01" + bytes(9)
+              + struct.pack(">HHIIIIIHHHHHH", 2, machine, 1, 0x1000, 52, pos, 0, 52, 32, 2, 40,
+                            6, 5))
+    phdrs = (struct.pack(">8I", 1, offsets[0], 0x1000, 0x1000, len(blobs[0]) + len(blobs[1]),
+                         len(blobs[0]) + len(blobs[1]), 5, 0x1000)
+             + struct.pack(">8I", 1, offsets[2], 0x80000, 0x80000, len(blobs[2]), 4096, 6, 0x1000))
+    shdrs = bytes(40) + b"".join(
+        struct.pack(">10I", names.index(name + b"\0"), 3 if name == b".shstrtab" else 1, 0, 0,
+                    offsets[i], len(blobs[i]), 0, 0, 1, 0)
+        for i, name in enumerate([b".text", b".rodata", b".data", b".versionString",
+                                  b".shstrtab"]))
+    return header + phdrs + b"".join(blobs) + shdrs
+
+
+@pytest.mark.parametrize(("machine", "smod"), [(167, b"\r\n3\r\nOK\r\n"), (62, b"0\r\nOK\r\n")])
+def test_the_boot_loader_starts_an_updater_it_did_not_make(open_port: OpenPort, machine: int,
+                                                           smod: bytes) -> None:
+    port = open_port("mode=ffh&updater_load_s=0.5", baudrate=115200)
+    assert command(port, "AT+STP", "\n") == b"OK\r\n"
+    assert upload(port, linker_style_elf(machine)).done
+    read_for(port, 1.0)
+    assert command(port, "AT+SMOD?") == smod  # the updater (3), or still the boot loader (0)
