@@ -28,6 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/upgrade_time.py
+	$(BIN)/python bench/real_clock.py
 
 faults: $(STAMP)
 	$(BIN)/python bench/faults.py

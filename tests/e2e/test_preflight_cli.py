@@ -217,7 +217,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
      ["negotiate-baud", "send-updater", "send-image", "apply", "switch-application", "verify"]),
     ("&mode=recovery", ["CATM1-39529.dup"], "resume-from-upgrade-mode",
      ["send-image", "apply", "switch-application", "verify"]),
-    ("&family=nb1&version=37781", ["NB1-41019.dup"], "application",
+    ("&family=nb1&version=37781&bootrom=38638", ["NB1-41019.dup"], "application",
      ["prepare", "switch-recovery", "send-image", "apply", "switch-application", "verify"]),
 ])
 def test_plan_in_each_modem_state(state: str, files: list[str], flow: str, steps: list[str],

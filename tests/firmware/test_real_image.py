@@ -19,6 +19,7 @@ import pytest
 from sqnflash.cli.main import main
 from sqnflash.errors import ContainerCorrupt, FileTruncated
 from sqnflash.firmware import FileKind, identify
+from sqnflash.sim.images import ImageKind, ImageMeta, ImageSink
 
 WHEEL = "pysequansutils==2.3.3.21"
 IMAGE = "GM02RB6Q_LR8.0.5.13-59577.dup"
@@ -91,3 +92,24 @@ def test_damage_to_the_real_image_is_caught(m2_image: Path, tmp_path: Path) -> N
     cut.write_bytes(bytes(data[:6_000_000]))
     with pytest.raises(FileTruncated):
         identify(cut)
+
+
+@pytest.mark.slow
+def test_the_simulated_modem_reads_the_real_image_like_any_other(m2_image: Path) -> None:
+    # The simulator's acceptance path: every trailer verifies, the build is read from the
+    # packages' own build strings (and from the bootrom's, when it is flashed alone).
+    data = m2_image.read_bytes()
+    sink = ImageSink()
+    for at in range(0, len(data), 2016):
+        sink.feed(data[at : at + 2016])
+    verdict = sink.judge()
+    assert verdict.ok, verdict.problem
+    assert verdict.meta == ImageMeta(ImageKind.FULL, None, 59577, lr="8.0.5.13")
+    assert sink.looks_like_full_image
+    bootrom = identify(m2_image).bootrom_package
+    assert bootrom is not None
+    alone = ImageSink()
+    alone.feed(bootrom.read_at(0, bootrom.size))
+    judged = alone.judge()
+    assert judged.ok and judged.meta is not None
+    assert (judged.meta.kind, judged.meta.version) == (ImageKind.BOOTROM, 59577)

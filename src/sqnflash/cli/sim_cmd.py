@@ -109,18 +109,23 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
 @click.option("--version", "version", type=int, required=True, help="Build the image installs.")
 @click.option("--from", "source", type=int, help="Differential images: the build they patch.")
 @click.option("--size", type=int, help="Total size in bytes [the size of the real release].")
+@click.option("--plain/--pack", default=None,
+              help="Full images: packages back to back (as NB1-37781.dup) or in a PACK "
+                   "[the real release's layout: PACK but for NB1-37781].")
 @click.option("-o", "--output", type=click.Path(path_type=Path), callback=check_output_path,
               help="Where to write it [the official file name, in the current folder].")
 def make_image_cmd(kind: str, family: str, version: int, source: int | None, size: int | None,
-                   output: Path | None) -> None:
-    """Write a synthetic firmware file the simulator accepts.
+                   plain: bool | None, output: Path | None) -> None:
+    """Write a synthetic firmware file laid out like the real one.
 
-    The file has the layout of real packages (CABA containers with Fletcher-32 trailers, or a
-    32-bit big-endian ELF for the updater) and the official naming.
+    Full images are a PACK of bootrom, updater, fff and fs packages (or the packages back to
+    back) with Fletcher-32 trailers and the release's build strings where real files carry them;
+    the updater is a 32-bit big-endian NDS32 executable with a .versionString section. The
+    simulator treats them like real files, and real files like them.
     """
     kind_e, family_e = ImageKind(kind), Family(family)
     try:
-        data = make_image(kind_e, family_e, version, source=source, size=size)
+        data = make_image(kind_e, family_e, version, source=source, size=size, plain=plain)
     except ValueError as exc:
         raise BadOption(str(exc)) from exc
     path = output or Path(default_name(kind_e, family_e, version, source))

@@ -55,6 +55,7 @@ from urllib.parse import parse_qs
 from sqnflash.sim.images import Family
 
 OLD_BOOTROM_BUILD = 33080  # factory bootrom that cannot switch to FFH
+FIRST_FLASHED_BOOTROM = 38638  # the first bootrom Pycom's upgrades flashed (its built-in v1)
 DEFAULT_IMEI = "354346090000009"
 APP_BAUD = 921600
 FFH_BAUD = 115200
@@ -131,7 +132,7 @@ class SimConfig:
     family: Family = Family.CATM1
     mode: str = "app"  # the mode the modem is found in: app, recovery, updater, ffh
     old_bootrom: bool = False
-    bootrom: int | None = None  # Bootloader0 build; default: 33080 when old, else the version
+    bootrom: int | None = None  # Bootloader0; default: 33080 when old or before 38638, else version
     broken_app: bool = False  # the application image was damaged by an interrupted upgrade
     imei: str = DEFAULT_IMEI
     # Knobs of the protocol variants (module docstring): strings, normalised in __post_init__.
@@ -182,7 +183,11 @@ class SimConfig:
             raise SimConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         self.family = Family(self.family)
         if self.bootrom is None:
-            self.bootrom = OLD_BOOTROM_BUILD if self.old_bootrom else self.version
+            # Only flashing a bootrom package changes Bootloader0, and Pycom's flows did that
+            # from 38638 on: a modem upgraded to an earlier build (36417, NB1 37781) still shows
+            # the factory 33080 (protocol-reference §1.3).
+            old = self.old_bootrom or self.version < FIRST_FLASHED_BOOTROM
+            self.bootrom = OLD_BOOTROM_BUILD if old else self.version
         if not (self.imei.isdigit() and len(self.imei) == 15):
             raise SimConfigError(f"imei must be 15 digits, not {self.imei!r}")
         if self.board:

@@ -1,39 +1,48 @@
-"""Synthetic firmware files for the simulator, and how the simulator reads what it receives.
+"""Synthetic firmware files for the simulator, and how the simulated modem reads what it receives.
 
-Real Sequans firmware is licensed and opaque, so the simulator works with synthetic files laid out
-like real ones: `.dup` images are CABA v3 containers (a `PACK` of bootrom, updater, fff and fs
-`UPGR` packages with Fletcher-32 trailers, named and sized like the real releases) and `updater.elf`
-is a real 32-bit big-endian ELF for the Andes NDS32 core. What the simulator needs to know (kind,
-family, version, source version and a CRC-32 of the body) travels after the first NUL of a package
-description, or in an ELF section named `.sqnsim`: every reader of real files stops at that NUL, so
-sqnflash's own identification code never sees it.
+Real Sequans firmware is licensed and opaque, so tests and the demo use synthetic files that are
+byte-layout twins of the real ones (protocol-reference 4.1/4.2):
+
+- a full image is a `PACK` "Packed dup files" of bootrom, updater, fff and fs `UPGR` packages
+  with Fletcher-32 trailers (`CATM1-38638.dup`), or the same packages back to back without the
+  `PACK` (`NB1-37781.dup`); descriptions are the plain NUL-terminated strings real files carry;
+- each part starts with the real part-type word (`toob`, 8 + `FFF!`, 2 + `FFF!`, 3); the updater
+  and fff parts carry the release's build string (`5.1.1.0 [38638] by robot-soft at ...`), the
+  bootrom part its own bootrom build (Pycom's built-in bootroms are 38638, 39529 and 41065);
+- `updater.elf` is a 32-bit big-endian NDS32 `ET_EXEC` with a `PT_LOAD` segment at 0x1000 and a
+  `.versionString` section.
+
+The simulated modem judges an upload only by what real files also have: every container trailer
+must verify and the build must be readable from the build strings (the same reading as
+`sqnflash check`), so the official `CATM1-38638.dup` applies like its twin.
 
 Choices where real files are not public: a differential image is a single `UPGR` "fff upgrade
-package" whose data starts with the part type 2 and the `DIFF` magic.
+package" whose data starts with the part type 2, the `DIFF` magic and the builds it patches and
+produces (LE u32 each), then carries the build string of the build it produces.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import struct
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from sqnflash.firmware.catalogue import load_catalogue
+from sqnflash.firmware.inspect import BuildStringScanner, installed_release, sections_of
+from sqnflash.firmware.names import family_of_lr
 from sqnflash.protocol.caba import (
     MAGIC_PACK,
     MAGIC_UPGR,
     CheckKind,
     ContainerReader,
     ContainerReport,
+    Element,
     encode_element,
-    pad_description,
 )
-
-META_MARK = b"sqnsim "
 
 
 class ImageKind(str, Enum):
@@ -59,81 +68,73 @@ DEFAULT_SIZES = {
     (ImageKind.BOOTROM, Family.CATM1): 55_570,
     (ImageKind.BOOTROM, Family.NB1): 55_570,
 }
-REAL_PART_SIZES = {"bootrom": 55_570, "updater": 428_826, "fs": 51_245}
-PART_TYPES = {
-    "bootrom": b"toob",
-    "updater": struct.pack("<I", 8) + b"FFF!",
-    "fff": struct.pack("<I", 2) + b"FFF!",
-    "fs": struct.pack("<I", 3),
-    "diff": struct.pack("<I", 2) + b"DIFF",
+# Part sizes inside the real full images (protocol-reference 4.1): CATM1-38638.dup and
+# NB1-37781.dup. With them a twin of CATM1-38638.dup has the real file's layout to the byte.
+REAL_PART_SIZES = {
+    Family.CATM1: {"updater": 428_826, "fs": 51_245},
+    Family.NB1: {"updater": 306_186, "fs": 69_677},
 }
+DESCRIPTIONS = {
+    "package": b"Packed dup files",
+    "bootrom": b"bootrom upgrade package",
+    "updater": b"updater upgrade package",
+    "fff": b"fff upgrade package",
+    "fs": b"fs upgrade package",
+}
+# The first bytes of each part's data, as in the real files: a part-type word, then (updater and
+# fff) an `FFF!` header.
+PART_HEADS = {
+    "bootrom": b"toob" + bytes(8) + b"\x01",
+    "updater": struct.pack("<I", 8) + b"FFF!" + struct.pack("<II", 0, 1),
+    "fff": struct.pack("<I", 2) + b"FFF!" + struct.pack("<II", 0, 1),
+    "fs": struct.pack("<III", 3, 3, 1),
+}
+DIFF_MAGIC = b"DIFF"
+FIRST_BUILT_IN_BOOTROM = 38638  # Pycom's built-in bootrom v1, inside CATM1-38638 and NB1-37781
 MIN_SIZE = 4096
+BUILD_STRING_AT = 0.8  # where in a part's data its build string sits (real files: near the end)
 
 
 @dataclass(frozen=True)
 class ImageMeta:
+    """What the modem reads from a package: the kind, and the build it installs."""
+
     kind: ImageKind
-    family: Family | None
-    version: int
-    source: int | None = None  # differential images: the build they apply to
-    body_crc: int | None = None
+    family: Family | None  # None: not a Monarch 1 family (a Monarch 2 image, say)
+    version: int  # the build it installs (a bootrom package: the bootrom's build)
+    source: int | None = None  # differential images: the build they patch, when readable
+    lr: str | None = None  # e.g. 5.1.1.0, from the build string
 
-    def encode(self) -> bytes:
-        fields = [f"kind={self.kind.value}", f"version={self.version}"]
-        if self.family is not None:
-            fields.append(f"family={self.family.value}")
-        if self.source is not None:
-            fields.append(f"from={self.source}")
-        if self.body_crc is not None:
-            fields.append(f"crc32={self.body_crc:08x}")
-        return META_MARK + " ".join(fields).encode("ascii")
 
-    @classmethod
-    def decode(cls, raw: bytes) -> ImageMeta | None:
-        start = raw.find(META_MARK)
-        if start < 0:
-            return None
-        text = raw[start + len(META_MARK) :].split(b"\0", 1)[0].decode("ascii", "replace")
-        fields = dict(item.split("=", 1) for item in text.split() if "=" in item)
-        try:
-            return cls(
-                kind=ImageKind(fields["kind"]),
-                family=Family(fields["family"]) if "family" in fields else None,
-                version=int(fields["version"]),
-                source=int(fields["from"]) if "from" in fields else None,
-                body_crc=int(fields["crc32"], 16) if "crc32" in fields else None,
-            )
-        except (KeyError, ValueError):
-            return None
+def _description(part: str) -> bytes:
+    return DESCRIPTIONS[part] + b"\0"  # real descriptions are not padded (PACK header: 35 bytes)
 
 
 def _filler(rng: random.Random, n: int) -> bytes:
     return rng.randbytes(n) if n > 0 else b""
 
 
-def _upgr(part: str, total: int, rng: random.Random, meta: ImageMeta | None = None) -> bytes:
+def _data(head: bytes, size: int, rng: random.Random, build_string: bytes | None) -> bytes:
+    """`size` bytes of part data: `head`, filler, and the build string near the end."""
+    # NUL on both sides, as a C string among others: a filler digit just before it would
+    # otherwise read as part of the version.
+    text = b"\0" + build_string + b"\0" if build_string else b""
+    if size < len(head) + len(text):
+        raise ValueError(f"{size} bytes of data cannot hold the part's header and build string")
+    filler = _filler(rng, size - len(head) - len(text))
+    at = min(len(filler), int(len(filler) * BUILD_STRING_AT))
+    return head + filler[:at] + text + filler[at:]
+
+
+def _upgr(part: str, total: int, rng: random.Random, build_string: bytes | None = None,
+          head: bytes | None = None) -> bytes:
     """One UPGR package of exactly `total` bytes."""
-    description = pad_description(f"{part} upgrade package".encode(),
-                                  meta.encode() if meta else b"")
+    description = _description(part)
     data_len = total - 18 - len(description) - 4
-    part_type = PART_TYPES[part]
-    if data_len < len(part_type):
+    if data_len < 0:
         raise ValueError(f"{total} bytes is too small for a {part} package")
-    data = part_type + _filler(rng, data_len - len(part_type))
+    data = _data(PART_HEADS[part] if head is None else head, data_len, rng, build_string)
     return encode_element(MAGIC_UPGR, description, data, CheckKind.FLETCHER32)
-
-
-def _with_body_crc(build: Callable[[ImageMeta], bytes], meta: ImageMeta) -> bytes:
-    """Build an element twice: the body CRC goes in the description, which sits before the body."""
-    first = build(ImageMeta(meta.kind, meta.family, meta.version, meta.source, 0))
-    body = _body_of(first)
-    return build(ImageMeta(meta.kind, meta.family, meta.version, meta.source, zlib.crc32(body)))
-
-
-def _body_of(element: bytes) -> bytes:
-    size = struct.unpack_from("<I", element, 8)[0]
-    desc_len = struct.unpack_from("<H", element, 16)[0]
-    return element[18 + desc_len : 18 + desc_len + size]
 
 
 _CATALOGUE_FAMILY = {Family.CATM1: "CAT-M1", Family.NB1: "NB-IoT"}
@@ -160,15 +161,29 @@ def official_size(kind: ImageKind, family: Family, version: int,
     return None
 
 
+def bootrom_build_for(version: int) -> int:
+    """The bootrom a full image of `version` carries: the newest of Pycom's built-in bootroms
+    not newer than the release (CATM1-38638 and NB1-37781 both carry 38638's)."""
+    builds = sorted(b.build for b in load_catalogue().bootroms) or [FIRST_BUILT_IN_BOOTROM]
+    older = [b for b in builds if b <= version]
+    return older[-1] if older else builds[0]
+
+
 def make_image(kind: ImageKind, family: Family, version: int, *, source: int | None = None,
-               size: int | None = None, seed: int | None = None) -> bytes:
-    """The bytes of a synthetic file."""
+               size: int | None = None, seed: int | None = None, plain: bool | None = None
+               ) -> bytes:
+    """The bytes of a synthetic file.
+
+    `plain`: a full image as UPGR packages back to back, without the PACK (default: the layout of
+    the real release, plain only for NB1-37781)."""
     kind = ImageKind(kind)
     family = Family(family)
     if kind == ImageKind.DIFF and source is None:
         raise ValueError("a differential image needs the build it applies to (--from)")
     if kind != ImageKind.DIFF and source is not None:
         raise ValueError("only differential images have a source build")
+    if plain and kind != ImageKind.FULL:
+        raise ValueError("only a full image can be a plain sequence of packages")
     if size is None:
         size = official_size(kind, family, version, source)
     total = DEFAULT_SIZES[(kind, family)] if size is None else size
@@ -177,54 +192,41 @@ def make_image(kind: ImageKind, family: Family, version: int, *, source: int | N
     if seed is None:
         seed = zlib.crc32(f"{kind.value} {family.value} {version} {source} {total}".encode())
     rng = random.Random(seed)
-    meta = ImageMeta(kind, family, version, source)
     if kind == ImageKind.UPDATER:
         return make_updater_elf(family, version, total, rng)
     if kind == ImageKind.BOOTROM:
-        state = rng.getstate()
-
-        def build_bootrom(m: ImageMeta) -> bytes:
-            rng.setstate(state)
-            return _upgr("bootrom", total, rng, m)
-
-        return _with_body_crc(build_bootrom, ImageMeta(kind, None, version))
+        return _upgr("bootrom", total, rng, version_string(None, version).encode())
     if kind == ImageKind.DIFF:
-        state = rng.getstate()
-
-        def build_diff(m: ImageMeta) -> bytes:
-            rng.setstate(state)
-            return _upgr_diff(total, rng, m)
-
-        return _with_body_crc(build_diff, meta)
-    return _make_full(meta, total, rng)
+        assert source is not None
+        head = PART_HEADS["fff"][:4] + DIFF_MAGIC + struct.pack("<II", source, version)
+        return _upgr("fff", total, rng, version_string(family, version).encode(), head=head)
+    if plain is None:
+        plain = (family, version) == (Family.NB1, 37781)
+    return _make_full(family, version, total, rng, plain)
 
 
-def _upgr_diff(total: int, rng: random.Random, meta: ImageMeta) -> bytes:
-    description = pad_description(b"fff upgrade package", meta.encode())
-    data_len = total - 18 - len(description) - 4
-    data = PART_TYPES["diff"] + _filler(rng, data_len - len(PART_TYPES["diff"]))
-    return encode_element(MAGIC_UPGR, description, data, CheckKind.FLETCHER32)
-
-
-def _make_full(meta: ImageMeta, total: int, rng: random.Random) -> bytes:
+def _make_full(family: Family, version: int, total: int, rng: random.Random,
+               plain: bool) -> bytes:
+    bootrom_build = bootrom_build_for(version)
+    bootrom_size = official_size(ImageKind.BOOTROM, Family.CATM1, bootrom_build) or 55_570
+    real = REAL_PART_SIZES[family]
     sizes = {
-        "bootrom": min(REAL_PART_SIZES["bootrom"], max(total // 16, 512)),
-        "updater": min(REAL_PART_SIZES["updater"], max(total // 8, 512)),
-        "fs": min(REAL_PART_SIZES["fs"], max(total // 32, 256)),
+        "bootrom": min(bootrom_size, max(total // 16, 512)),
+        "updater": min(real["updater"], max(total // 8, 512)),
+        "fs": min(real["fs"], max(total // 32, 256)),
     }
-    pack_desc_len = len(pad_description(b"Packed dup files", ImageMeta(
-        meta.kind, meta.family, meta.version, meta.source, 0).encode()))
-    sizes["fff"] = total - 18 - pack_desc_len - 4 - sum(sizes.values())
+    wrapper = 0 if plain else 18 + len(_description("package")) + 4
+    sizes["fff"] = total - wrapper - sum(sizes.values())
+    release = version_string(family, version).encode()
     children = b"".join([
-        _upgr("bootrom", sizes["bootrom"], rng, ImageMeta(ImageKind.BOOTROM, None, meta.version)),
-        _upgr("updater", sizes["updater"], rng),
-        _upgr("fff", sizes["fff"], rng),
+        _upgr("bootrom", sizes["bootrom"], rng, version_string(None, bootrom_build).encode()),
+        _upgr("updater", sizes["updater"], rng, release),
+        _upgr("fff", sizes["fff"], rng, release),
         _upgr("fs", sizes["fs"], rng),
     ])
-    final = ImageMeta(meta.kind, meta.family, meta.version, meta.source, zlib.crc32(children))
-    description = pad_description(b"Packed dup files", final.encode())
-    assert len(description) == pack_desc_len
-    return encode_element(MAGIC_PACK, description, children, CheckKind.FLETCHER32)
+    if plain:
+        return children
+    return encode_element(MAGIC_PACK, _description("package"), children, CheckKind.FLETCHER32)
 
 
 # --------------------------------------------------------------------------- updater.elf
@@ -233,9 +235,15 @@ EM_NDS32 = 167
 LR_VERSIONS = {Family.CATM1: "5.1.1.0", Family.NB1: "6.0.0.0"}
 
 
+def lr_version(family: Family | None, build: int) -> str:
+    """The LR version of a Monarch 1 build (a bootrom: family None, always a 5.x build)."""
+    if family == Family.NB1:
+        return LR_VERSIONS[Family.NB1]
+    return "5.2.1.0" if build >= 48000 else LR_VERSIONS[Family.CATM1]
+
+
 def version_string(family: Family | None, build: int) -> str:
-    lr = LR_VERSIONS.get(family or Family.CATM1, "5.1.1.0")
-    return f"{lr} [{build}] by robot-soft at {build_date(build)}"
+    return f"{lr_version(family, build)} [{build}] by robot-soft at {build_date(build)}"
 
 
 KNOWN_BUILD_DATES = {
@@ -251,38 +259,39 @@ def build_date(build: int) -> str:
 
 
 def make_updater_elf(family: Family, version: int, total: int, rng: random.Random) -> bytes:
-    """A 32-bit big-endian NDS32 executable with .text, .versionString, .sqnsim and .shstrtab."""
-    meta = ImageMeta(ImageKind.UPDATER, family, version).encode() + b"\0"
+    """A 32-bit big-endian NDS32 executable: one PT_LOAD segment (.text at the entry point
+    0x1000), then .versionString and .shstrtab, the section table at the end."""
     vstring = version_string(family, version).encode() + b"\0"
-    names = b"\0.text\0.versionString\0.sqnsim\0.shstrtab\0"
-    ehdr_size, shdr_size = 52, 40
-    fixed = ehdr_size + len(vstring) + len(meta) + len(names) + 5 * shdr_size
+    names = b"\0.text\0.versionString\0.shstrtab\0"
+    ehdr_size, phdr_size, shdr_size = 52, 32, 40
+    fixed = ehdr_size + phdr_size + len(vstring) + len(names) + 4 * shdr_size
     text_size = total - fixed
     if text_size < 64:
         raise ValueError(f"{total} bytes is too small for an updater ELF")
     text = _filler(rng, text_size)
     offsets = {}
-    pos = ehdr_size
+    pos = ehdr_size + phdr_size
     body = b""
-    for name, blob in ((".text", text), (".versionString", vstring), (".sqnsim", meta),
-                       (".shstrtab", names)):
+    for name, blob in ((".text", text), (".versionString", vstring), (".shstrtab", names)):
         offsets[name] = (pos, len(blob))
         body += blob
         pos += len(blob)
     shoff = pos
+    entry = 0x1000
     ident = b"\x7fELF" + bytes([1, 2, 1, 0]) + b"\0" * 8  # ELFCLASS32, ELFDATA2MSB, EV_CURRENT
-    ehdr = ident + struct.pack(">HHIIIIIHHHHHH", 2, EM_NDS32, 1, 0x1000, 0, shoff, 0, ehdr_size,
-                               0, 0, shdr_size, 5, 4)
+    ehdr = ident + struct.pack(">HHIIIIIHHHHHH", 2, EM_NDS32, 1, entry, ehdr_size, shoff, 0,
+                               ehdr_size, phdr_size, 1, shdr_size, 4, 3)
+    text_off = offsets[".text"][0]
+    phdr = struct.pack(">IIIIIIII", 1, text_off, entry, entry, text_size, text_size, 5, 4)
 
     def shdr(name: str, sh_type: int, flags: int, addr: int) -> bytes:
         off, size = offsets[name]
         return struct.pack(">IIIIIIIIII", names.index(name.encode() + b"\0"), sh_type, flags, addr,
                            off, size, 0, 0, 1, 0)
 
-    sections = (b"\0" * shdr_size + shdr(".text", 1, 6, 0x1000)
-                + shdr(".versionString", 1, 2, 0) + shdr(".sqnsim", 1, 0, 0)
-                + shdr(".shstrtab", 3, 0, 0))
-    out = ehdr + body + sections
+    sections = (b"\0" * shdr_size + shdr(".text", 1, 6, entry)
+                + shdr(".versionString", 1, 2, 0) + shdr(".shstrtab", 3, 0, 0))
+    out = ehdr + phdr + body + sections
     assert len(out) == total
     return out
 
@@ -306,6 +315,12 @@ def default_name(kind: ImageKind, family: Family, version: int, source: int | No
 
 # --------------------------------------------------------------------------- receiving
 
+# A bootrom names its build as `5.1.1.0 [38638]` or, in Monarch 2 images, `8.0.5.13-59577`.
+_BOOTROM_BUILD = re.compile(
+    rb"(?<![\d.])(\d+\.\d+\.\d+\.\d+)(?: \[(\d{4,6})\]|-(\d{4,6})) by robot-soft")
+_FAMILIES = {"CAT-M1": Family.CATM1, "NB-IoT": Family.NB1}
+HEAD = 128  # bytes kept from the start of an upload: enough for a package header and part type
+
 
 @dataclass(frozen=True)
 class Received:
@@ -321,80 +336,150 @@ class Received:
         return self.problem is None
 
 
+class _BootromBuilds:
+    """Build strings in either form, with where they start (for the bootrom part)."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self.found: list[tuple[int, str, int]] = []  # offset, version, build
+
+    def feed(self, offset: int, chunk: bytes) -> None:
+        window = self._tail + chunk
+        base = offset - len(self._tail)
+        if len(self.found) < 64 and b"robot-soft" in window:
+            seen = {f[0] for f in self.found}
+            for match in _BOOTROM_BUILD.finditer(window):
+                if base + match.start() not in seen:
+                    self.found.append((base + match.start(), match.group(1).decode(),
+                                       int(match.group(2) or match.group(3))))
+        self._tail = window[-64:]
+
+
 class ImageSink:
-    """Takes an upload in pieces, with constant memory, and judges it at the end."""
+    """Takes an upload in pieces, with constant memory, and judges it at the end by its contents:
+    container trailers, package descriptions and part types, build strings."""
 
     def __init__(self) -> None:
         self.size = 0
         self._reader = ContainerReader()
         self._head = b""
-        self._elf_meta = b""
-        self._tail = b""
-        self._body_crc = 0
-        self._body_range: tuple[int, int] | None = None
+        self._builds = BuildStringScanner()
+        self._bootrom_builds = _BootromBuilds()
+        self._full = False
 
     def feed(self, data: bytes) -> None:
         start = self.size
         self.size += len(data)
-        if len(self._head) < 64:
-            self._head += data[: 64 - len(self._head)]
-            if len(self._head) >= 18 and self._body_range is None and self._head[:4] in (
-                MAGIC_PACK, MAGIC_UPGR):
-                size = struct.unpack_from("<I", self._head, 8)[0]
-                desc_len = struct.unpack_from("<H", self._head, 16)[0]
-                self._body_range = (18 + desc_len, 18 + desc_len + size)
+        if len(self._head) < HEAD:
+            self._head += data[: HEAD - len(self._head)]
         if self._head.startswith(b"\x7fELF"):
-            self._scan_elf(data)
             return
         self._reader.feed(data)
-        if self._body_range is not None:
-            lo, hi = self._body_range
-            a, b = max(lo, start), min(hi, self.size)
-            if a < b:
-                self._body_crc = zlib.crc32(data[a - start : b - start], self._body_crc)
+        self._builds.feed(start, data)
+        self._bootrom_builds.feed(start, data)
 
     @property
     def looks_like_full_image(self) -> bool:
-        """A PACK container: writing it ON_THE_FLY overwrites the application."""
-        return self._head[:4] == MAGIC_PACK
+        """Writing this upload ON_THE_FLY overwrites the application: a PACK, or packages that
+        go on past a first bootrom package (a plain sequence such as NB1-37781.dup), or an
+        updater or application part. A bootrom package alone, or a diff, does not."""
+        if not self._full:
+            self._full = self._overwrites_application()
+        return self._full
 
-    def _scan_elf(self, data: bytes) -> None:
-        if self._elf_meta:
-            if len(self._elf_meta) < 256:
-                self._elf_meta += data[: 256 - len(self._elf_meta)]
-            return
-        window = self._tail + data
-        at = window.find(META_MARK)
-        if at >= 0:
-            self._elf_meta = window[at : at + 256]
-        self._tail = window[-len(META_MARK) :]
+    def _overwrites_application(self) -> bool:
+        head = self._head
+        if len(head) < 18:
+            return False
+        if head[:4] == MAGIC_PACK:
+            return True
+        if head[:4] != MAGIC_UPGR:
+            return False
+        size = int(struct.unpack_from("<I", head, 8)[0])
+        desc_len = int(struct.unpack_from("<H", head, 16)[0])
+        description = head[18 : 18 + desc_len].split(b"\0", 1)[0]
+        if description == DESCRIPTIONS["bootrom"]:
+            return self.size > 18 + desc_len + size + 4
+        data = head[18 + desc_len :]
+        if len(data) < 8:
+            return False
+        return data[4:8] != DIFF_MAGIC
 
     def judge(self) -> Received:
         if self.size == 0:
             return Received(0, None, False, "nothing was received")
         if self._head.startswith(b"\x7fELF"):
-            meta = ImageMeta.decode(self._elf_meta) if self._elf_meta else None
-            needed = _elf_extent(self._head)
-            if needed is not None and self.size < needed:
-                return Received(self.size, meta, True,
-                                f"truncated ELF: {self.size} of {needed} bytes")
-            return Received(self.size, meta, True, None)
+            return Received(self.size, None, True, _elf_problem(self._head, self.size))
         report: ContainerReport = self._reader.finish()
         if report.problems:
             return Received(self.size, None, False, "Incomplete upgrade file: "
                             + report.problems[0].message)
         failed = report.failed_checks()
         if failed:
+            damaged = max(failed, key=lambda e: (e.depth, -e.offset))  # not the PACK around it
             return Received(self.size, None, False, "Firmware upgrade data is not valid: check "
-                            f"value of '{failed[0].description}' does not match")
-        root = report.elements[0]
-        meta = ImageMeta.decode(root.description_extra)
-        if meta is None:
-            return Received(self.size, None, False,
-                            "not a synthetic image: the simulator cannot apply real firmware")
-        if meta.body_crc is not None and meta.body_crc != (self._body_crc & 0xFFFFFFFF):
-            return Received(self.size, meta, False, "Firmware upgrade data is not valid: body CRC")
-        return Received(self.size, meta, False, None)
+                            f"value of '{damaged.description}' does not match")
+        meta, problem = self._contents(report)
+        return Received(self.size, meta, False, problem)
+
+    def _contents(self, report: ContainerReport) -> tuple[ImageMeta | None, str | None]:
+        parts = [e for e in report.all_elements() if e.header.magic == MAGIC_UPGR]
+        names = [e.description.removesuffix(" upgrade package") for e in parts]
+        release = installed_release(sections_of(report, self._builds.found))
+        diffs = [e for e in parts if e.head[4:8] == DIFF_MAGIC]
+        if diffs:
+            if len(parts) > 1:
+                return None, "a differential package mixed with other packages"
+            source, produces = _diff_builds(diffs[0])
+            if release is None and produces is None:
+                return None, "the build this differential image produces cannot be read"
+            lr, build = release if release is not None else (None, produces)
+            assert build is not None
+            return ImageMeta(ImageKind.DIFF, _family(lr), build, source, lr), None
+        if names and all(n == "bootrom" for n in names):
+            first = parts[0]
+            inside = [(v, b) for at, v, b in self._bootrom_builds.found
+                      if first.offset <= at < first.offset + first.size]
+            if not inside:
+                return None, "the build of this bootrom package cannot be read"
+            lr, build = inside[0]
+            return ImageMeta(ImageKind.BOOTROM, None, build, lr=lr), None
+        if "fff" not in names:
+            return None, ("no application (fff) package: "
+                          f"{', '.join(names) or 'no packages'} only")
+        if release is None:
+            return None, "the build this image installs cannot be read from its packages"
+        lr, build = release
+        return ImageMeta(ImageKind.FULL, _family(lr), build, lr=lr), None
+
+
+def _family(lr: str | None) -> Family | None:
+    return _FAMILIES.get(family_of_lr(lr) or "") if lr else None
+
+
+def _diff_builds(element: Element) -> tuple[int | None, int | None]:
+    head = element.head
+    if len(head) < 16:
+        return None, None
+    source, produces = struct.unpack_from("<II", head, 8)
+    plausible = range(1000, 1_000_000)
+    return (source if source in plausible else None,
+            produces if produces in plausible else None)
+
+
+def _elf_problem(header: bytes, size: int) -> str | None:
+    """Why the boot loader would not run this ELF: not for its core, or cut short."""
+    if len(header) < 52:
+        return f"truncated ELF: {size} bytes"
+    if header[4] != 1 or header[5] != 2:
+        return "not a 32-bit big-endian ELF: not for the modem's core"
+    machine = struct.unpack_from(">H", header, 18)[0]
+    if machine != EM_NDS32:
+        return f"ELF for machine {machine}, not the modem's NDS32 core"
+    needed = _elf_extent(header)
+    if needed is not None and size < needed:
+        return f"truncated ELF: {size} of {needed} bytes"
+    return None
 
 
 def _elf_extent(header: bytes) -> int | None:

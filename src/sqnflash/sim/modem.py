@@ -38,7 +38,13 @@ protocol variants: see `sqnflash.sim.config`):
   outside the application), booting FFF falls back to RECOVERY.
 - With the factory bootrom (Bootloader0 33080) `AT+SMSWBOOT=0,<r>` answers ERROR; flashing a bootrom
   package ON_THE_FLY updates Bootloader0 and lifts that. A full image updates Software and
-  Bootloader1/2 but not Bootloader0, as observed on real modems.
+  Bootloader1/2 but not Bootloader0, as observed on real modems: it writes the boot loader slot
+  that is not active and activates it (the `*` in showver); on a factory modem (both slots NA)
+  it writes both, the normal method starting slot 1 and the recovery method slot 2.
+- Uploads are judged by their contents (sim/images.py): any package whose trailers verify and
+  whose build strings say what it installs, real files included. A full image of the other
+  family installs and switches the modem's family; a differential image only patches its own
+  family and build. A Monarch 2 (LR 8) image is refused when applied.
 - `AT+SMUPGRADE?` keeps its last word (`No report`, `on-going`, `success`, `fail`) until the next
   upgrade starts; during a reboot nothing answers (an empty reply). An apply cut short by a reset
   or a power loss reports `fail` (never a stale `on-going`); a full image cut short outside the
@@ -74,7 +80,15 @@ from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig
 from sqnflash.sim.engine import Engine, Timer
 from sqnflash.sim.faults import FaultPlan
 from sqnflash.sim.idle import IdleMeter
-from sqnflash.sim.images import Family, ImageKind, ImageSink, Received, build_date
+from sqnflash.sim.images import (
+    Family,
+    ImageKind,
+    ImageMeta,
+    ImageSink,
+    Received,
+    build_date,
+    lr_version,
+)
 from sqnflash.sim.wire import Wire
 
 PLUS_GUARD_S = 1.0
@@ -123,21 +137,17 @@ class Flash:
 
     software: int
     family: Family
-    bootrom: int
-    bootloader1: int | None
-    bootloader2: int | None
+    bootrom: int  # Bootloader0: changed only by flashing a bootrom package
+    # Bootloader1 and 2 (LR version, build): an upgrade writes the slot that is not active and
+    # activates it; a factory modem has neither (NA) and the first upgrade writes both.
+    bootloaders: list[tuple[str, int] | None]
+    active_bootloader: int  # 0, 1 or 2: the `*` in showver
     boot: Boot
     app_ok: bool
     imei: str
     report: str = "No report"
     stored: bytearray | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def lr_version(family: Family, build: int) -> str:
-    if family == Family.NB1:
-        return "6.0.0.0"
-    return "5.2.1.0" if build >= 48000 else "5.1.1.0"
 
 
 def ue_version(family: Family, build: int) -> str:
@@ -167,8 +177,9 @@ class SimModem:
             software=config.version,
             family=config.family,
             bootrom=config.bootrom,
-            bootloader1=None if config.version <= OLD_BOOTROM_BUILD else config.version,
-            bootloader2=None if config.version <= OLD_BOOTROM_BUILD else config.version,
+            bootloaders=[None, None] if config.version <= OLD_BOOTROM_BUILD else
+            [(lr_version(config.family, config.version), config.version)] * 2,
+            active_bootloader=0 if config.version <= OLD_BOOTROM_BUILD else 1,
             boot=boot,
             app_ok=not config.broken_app,
             imei=config.imei,
@@ -540,16 +551,17 @@ class SimModem:
     def showver_lines(self) -> list[str]:
         flash = self.flash
 
-        def build(b: int | None) -> str:
-            return "NA" if b is None else f"{lr_version(flash.family, b)} [{b}]"
+        def slot(value: tuple[str, int] | None) -> str:
+            return "NA" if value is None else f"{value[0]} [{value[1]}]"
 
-        active = 0 if flash.bootloader1 is None else 1
-        rows = [
-            (f"Bootloader0{'*' if active == 0 else ''}", build(flash.bootrom)),
-            (f"Bootloader1{'*' if active == 1 else ''}", build(flash.bootloader1)),
-            ("Bootloader2", build(flash.bootloader2)),
+        # Bootloader0 is the bootrom, always a 5.x build (NB1 modems too, as observed).
+        slots = [(lr_version(None, flash.bootrom), flash.bootrom), *flash.bootloaders]
+        rows = [(f"Bootloader{i}{'*' if i == flash.active_bootloader else ''}", slot(value))
+                for i, value in enumerate(slots)]
+        software = (lr_version(flash.family, flash.software), flash.software)
+        rows += [
             ("NV Info", "1.1,0,0"),
-            ("Software", f"{build(flash.software)} by robot-soft at {build_date(flash.software)}"),
+            ("Software", f"{slot(software)} by robot-soft at {build_date(flash.software)}"),
             ("UE", ue_version(flash.family, flash.software)),
         ]
         lines = ["SYSTEM VERSION", "==============", "  FIRMWARE VERSION"]
@@ -731,12 +743,12 @@ class SimModem:
         if self._stp_purpose == StpPurpose.STORE:
             consumed = min(consumed, self.config.store_limit - self._stored_len)
         accepted = event.data[:consumed]
-        if self._stp_purpose == StpPurpose.ON_THE_FLY and self._sink.size == 0 and accepted:
-            self._sink.feed(accepted)
-            if self._sink.looks_like_full_image and self.mode != Smod.FFF:
-                self.flash.app_ok = False  # the application's flash is being overwritten
-        else:
-            self._sink.feed(accepted)
+        self._sink.feed(accepted)
+        # Known from the first block for a PACK, only past the bootrom package for a plain
+        # sequence of packages: from then on the application's flash is being overwritten.
+        if (self._stp_purpose == StpPurpose.ON_THE_FLY and self.mode != Smod.FFF
+                and self.flash.app_ok and self._sink.looks_like_full_image):
+            self.flash.app_ok = False
         if self._stp_purpose == StpPurpose.STORE and self.flash.stored is not None:
             self.flash.stored += accepted
             self._stored_len += consumed
@@ -847,12 +859,7 @@ class SimModem:
             if meta.kind == ImageKind.BOOTROM:
                 self.flash.bootrom = meta.version
             else:
-                self.flash.software = meta.version
-                self.flash.bootloader1 = meta.version
-                self.flash.bootloader2 = meta.version
-                if meta.family is not None:
-                    self.flash.family = meta.family
-                self.flash.app_ok = True
+                self._install(meta, via)
             self.flash.report = "success"
             self._note(f"upgrade applied: now {meta.kind.value} {meta.version}")
         if self._unreported(meta.kind if meta else None, via):
@@ -872,6 +879,24 @@ class SimModem:
         return (kind == ImageKind.BOOTROM and via == "on-the-fly"
                 and self.config.bootrom_report == "no-report")
 
+    def _install(self, meta: ImageMeta, via: str) -> None:
+        """A full or differential image applied: new software, boot loader and maybe family."""
+        flash = self.flash
+        if meta.family is not None:
+            flash.family = meta.family  # a full image of the other family switches it
+        flash.software = meta.version
+        written = (meta.lr or lr_version(flash.family, meta.version), meta.version)
+        if flash.bootloaders == [None, None]:
+            # From the factory state both slots are written; which one starts differs between
+            # the observed normal (store) and recovery (ON_THE_FLY) upgrades (reference §1.3).
+            flash.bootloaders = [written, written]
+            flash.active_bootloader = 2 if via == "on-the-fly" else 1
+        else:
+            slot = 2 if flash.active_bootloader == 1 else 1
+            flash.bootloaders[slot - 1] = written
+            flash.active_bootloader = slot
+        flash.app_ok = True
+
     def _apply_problem(self, verdict: Received, via: str) -> str | None:
         if not verdict.ok:
             return verdict.problem
@@ -885,12 +910,15 @@ class SimModem:
         if meta.kind == ImageKind.DIFF:
             if via != "store":
                 return "a differential image must be stored with AT+SMSTPU, not ON_THE_FLY"
-            if meta.source != self.flash.software:
+            if meta.source is not None and meta.source != self.flash.software:
                 return (f"differential image for build {meta.source} cannot patch build "
                         f"{self.flash.software}")
-        if meta.kind in (ImageKind.FULL, ImageKind.DIFF) and meta.family not in (
-                None, self.flash.family):
-            return (f"{meta.family.value if meta.family else '?'} image on a "
+        if meta.family is None and meta.kind != ImageKind.BOOTROM:
+            return f"LR {meta.lr or '?'} image: not a Monarch 1 (SQN3330) build"
+        # A full image installs whichever family it is (Pycom documents the switch); a diff
+        # can only patch the family the modem runs.
+        if meta.kind == ImageKind.DIFF and meta.family != self.flash.family:
+            return (f"{meta.family.value if meta.family else '?'} differential image on a "
                     f"{self.flash.family.value} modem")
         return None
 

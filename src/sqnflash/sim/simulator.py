@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,8 +27,10 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 class Simulator:
-    def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config or SimConfig()
+        self._sleep = sleep  # how a real clock waits (a test passes one that moves its clock)
         if clock is None:
             clock = REAL_CLOCK if self.config.clock == "real" else VirtualClock()
         self.engine = Engine(clock)
@@ -99,15 +102,23 @@ class Simulator:
         deadline = None if timeout is None else self.clock.now() + timeout
         while True:
             self.engine.run_due()
-            if self.wire.host_available() >= size:
+            # One look at the clock per step: on the real clock, a byte arriving between two looks
+            # made "one more than has arrived" more than was on its way, and the read slept until
+            # its deadline although everything it wanted was there.
+            now = self.clock.now()
+            available = self.wire.host_available(now)
+            if available >= size:
                 break
-            # The next moment anything changes: one more byte arrives, or the modem acts.
-            next_byte = self.wire.host_time_for(self.wire.host_available() + 1)
-            candidates = [t for t in (next_byte, self.engine.next_time()) if t is not None]
+            # The next moment that matters: the read's last byte arrives (or, when fewer are on
+            # their way, the last of those), or the modem acts. Waking for every byte in between
+            # changes nothing and, on the real clock, costs a sleep per byte.
+            satisfied = self.wire.host_time_for(size)
+            if satisfied is None and self.wire.to_host_idle_at > now:
+                satisfied = self.wire.to_host_idle_at
+            candidates = [t for t in (satisfied, self.engine.next_time()) if t is not None]
             target = min(candidates) if candidates else None
             if deadline is not None and (target is None or target > deadline):
                 target = deadline
-            now = self.clock.now()
             if target is None:
                 if self.virtual:
                     break  # nothing will ever arrive
@@ -126,7 +137,7 @@ class Simulator:
         if isinstance(self.clock, VirtualClock):
             self.engine.run_until(until)
         else:
-            time.sleep(max(0.0, until - self.clock.now()))
+            self._sleep(max(0.0, until - self.clock.now()))
 
     def wait(self, seconds: float) -> None:
         """Let time pass with nobody reading (bytes that arrive stay queued)."""
@@ -136,7 +147,7 @@ class Simulator:
         else:
             while (now := self.clock.now()) < until:
                 nxt = self.engine.next_time()
-                time.sleep(max(0.0, min(until, nxt if nxt is not None else until) - now))
+                self._sleep(max(0.0, min(until, nxt if nxt is not None else until) - now))
                 self.engine.run_due()
 
     def summary(self) -> dict[str, Any]:

@@ -113,7 +113,8 @@ def _family(result: Preflight, info: ModemInfo, image: FirmwareFile,
         result.checks.append(f"family: {image.family} image for a {info.family} modem")
         return False
     switch = image.family in MONARCH_1 and info.family in MONARCH_1
-    if switch and allow_family_change:
+    # Only a full image can switch the radio: a diff patches one build of one family.
+    if switch and allow_family_change and image.kind != FileKind.DIFF:
         result.notes.append(f"{image.name} switches the modem from {info.family} to "
                             f"{image.family} (--allow-family-change)")
         return True
@@ -123,7 +124,11 @@ def _family(result: Preflight, info: ModemInfo, image: FirmwareFile,
     else:
         cause = f"{image.name} is a {image.family} image; the modem is {info.family}"
     advice = None
-    if switch:
+    if switch and image.kind == FileKind.DIFF:
+        advice = (f"A differential image cannot switch the family: to switch the modem to "
+                  f"{image.family} on purpose, use the full {image.family} image with "
+                  "--allow-family-change.")
+    elif switch:
         advice = (f"Use the {info.family} image for this modem (see `sqnflash info`); to switch "
                   f"it to {image.family} on purpose, pass --allow-family-change.")
     raise FamilyMismatch(cause, advice=advice, modem_state=UNCHANGED)
