@@ -443,6 +443,15 @@ class ModemInTransfer(UpgradeError):
               "modem), then run the same command again.")
 
 
+class ApplyNotReported(UpgradeError):
+    code = "SQF-E510"
+    exit_code = 79
+    summary = "The modem gives no report of the upgrade it should be applying."
+    advice = ("Run `sqnflash info`: if it shows the new build in the application, the upgrade "
+              "went through. Otherwise run the same command again; if the modem keeps answering "
+              "'No report', check that the image is for this modem (`sqnflash check`).")
+
+
 # --------------------------------------------------------------------------- E6xx Pycom boards
 
 

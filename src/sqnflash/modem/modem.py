@@ -6,7 +6,7 @@ modem needs and says precisely what went wrong when it does not answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from serial.serialutil import SerialBase
@@ -57,6 +57,26 @@ WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not 
 SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
 WRONG_MODE_POLL_S = 0.5  # meanwhile, asked again this often (or at once when it reboots)
 SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
+# The modes in which `AT+SMSTPU="ON_THE_FLY"` takes an image. The reference does not say which of
+# them a Monarch 1 reports once updater.elf runs, or after `AT+SMSWBOOT=3,1` on every firmware
+# (SMOD 4 on the ones observed): any of them is where an image can be sent.
+UPGRADE_MODES = frozenset({Mode.FFH_TOOL, Mode.UPDATER, Mode.RECOVERY})
+
+Expected = Mode | Collection[Mode] | None
+
+
+def _modes(expected: Expected) -> frozenset[Mode] | None:
+    if expected is None:
+        return None
+    if isinstance(expected, Mode):
+        return frozenset({expected})
+    return frozenset(expected)
+
+
+def describe_modes(modes: Collection[Mode]) -> str:
+    """`recovery (upgrade mode)`, or `updater, recovery (upgrade mode) or ...` for several."""
+    labels = [mode.label for mode in sorted(modes)]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
 
 
 class Modem:
@@ -88,6 +108,10 @@ class Modem:
     def _note(self, text: str, level: str = "info") -> None:
         self.link.note(text)
         self.emit(Note(text, level))
+
+    def note(self, text: str, level: str = "info") -> None:
+        """Say `text` in the wire trace and as an event (which answer a variant point got)."""
+        self._note(text, level)
 
     # ------------------------------------------------------------------ waking up
     def _rates(self, first: int | None = None, *, extended: bool = False) -> list[int]:
@@ -143,12 +167,13 @@ class Modem:
             return True
         return False
 
-    def wait_ready(self, expected: Mode | None = None, timeout_s: float = REBOOT_TIMEOUT_S, *,
+    def wait_ready(self, expected: Expected = None, timeout_s: float = REBOOT_TIMEOUT_S, *,
                    grace_s: float = WRONG_MODE_GRACE_S) -> Mode:
         """Wait until the modem answers again (at whichever rate) and, if `expected` is given, runs
-        that mode. Returns the mode it runs."""
+        that mode (or one of those modes). Returns the mode it runs."""
+        wanted = _modes(expected)
         deadline = Deadline(self.link.clock, timeout_s)
-        first = self._rates(BOOT_BAUD if expected == Mode.FFH else APP_BAUD)[0]
+        first = self._rates(BOOT_BAUD if wanted == frozenset({Mode.FFH}) else APP_BAUD)[0]
         last: Mode | None = None
         wrong_since: float | None = None
         passes = 0
@@ -166,7 +191,7 @@ class Modem:
                     last = self.mode()
                 except (CommandFailed, UnexpectedReply):
                     continue
-                if expected is None or last == expected:
+                if wanted is None or last in wanted:
                     return last
                 wrong = True
                 break
@@ -180,13 +205,13 @@ class Modem:
                 if now - wrong_since >= grace_s:
                     break
                 self.at.wait_urc(at_driver.BOOT_URC, WRONG_MODE_POLL_S)
-        if last is not None and expected is not None:
+        if last is not None and wanted is not None:
             raise ModeSwitchFailed(
-                f"the modem came back in {last.label}, not in {expected.label}",
+                f"the modem came back in {last.label}, not in {describe_modes(wanted)}",
                 modem_state=f"in {last.label}", details={"mode": last.name.lower()},
             )
         raise NoResponse(f"the modem did not answer within {timeout_s:g} s"
-                         + (f" (waiting for {expected.label})" if expected else ""))
+                         + (f" (waiting for {describe_modes(wanted)})" if wanted else ""))
 
     # ------------------------------------------------------------------ state
     def mode(self) -> Mode:
@@ -260,8 +285,13 @@ class Modem:
                                        modem_state="unchanged: still in the mode it was in")
             self.at.command("AT^RESET")
         self.at.wait_urc("+SHUTDOWN", SHUTDOWN_WAIT_S)
-        # It was told to reboot: once it answers, it answers from the image it booted.
-        self.wait_ready(target, timeout_s, grace_s=SWITCHED_GRACE_S)
+        # It was told to reboot: once it answers, it answers from the image it booted. RECOVERY
+        # is wanted for the ON_THE_FLY transfer, which every upgrade mode takes.
+        wanted = UPGRADE_MODES if target == Mode.RECOVERY else target
+        came = self.wait_ready(wanted, timeout_s, grace_s=SWITCHED_GRACE_S)
+        if came != target:
+            self._note(f"after AT+SMSWBOOT={number} the modem answers AT+SMOD? with "
+                       f"{int(came)} ({came.label}), which takes an image as well")
 
     def negotiate_baud(self, target: int) -> None:
         """Move a modem (and the link) from its current rate to `target` with `AT+IPR`."""
@@ -313,6 +343,7 @@ class Modem:
         try:
             mode = self.wait_ready(None, SESSION_CHECK_S)
         except (NoResponse, ModeSwitchFailed):
+            error.details["answers_at"] = False  # still in the session, or gone
             return error
         return SessionLost(f"the modem left the transfer session and is back in {mode.label} "
                            f"({error.cause})", details=dict(error.details))
