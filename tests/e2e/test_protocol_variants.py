@@ -1,0 +1,223 @@
+"""Every flow against the answers a real modem may give where the protocol reference is silent.
+
+Each test plays one variant point (docs/protocol-variants.md) and checks what the user sees: the
+upgrade completes and the trace says which answer it got, or it stops with a coded error that says
+where the modem is, within 90 s of (simulated) time instead of the minutes a fixed wait costs.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import serial
+
+import sqnsupgrade
+from sqnflash.cli.main import main
+from sqnflash.errors import (
+    ApplyFailed,
+    ApplyNotReported,
+    NoResponse,
+    SqnflashError,
+    TransferFailed,
+)
+from sqnflash.events import Event, TransferProgress
+from sqnflash.firmware import load_image
+from sqnflash.modem import Modem
+from sqnflash.protocol import stp
+from sqnflash.protocol.modes import Mode
+from sqnflash.sim.simulator import forget, named
+from sqnflash.upgrade import Flow, Method, upgrade
+
+from . import variants
+from .conftest import FROM, TO, Images
+from .test_upgrade_flows import Run
+
+VERDICT_S = 90.0  # the longest a user waits for a verdict on a modem that will not answer
+
+
+def said(run: Run, text: str) -> bool:
+    return any(text in note for note in run.notes())
+
+
+# --------------------------------------------------------------------------- updater_smod
+
+
+@pytest.mark.parametrize("number", [1, 3, 4])
+def test_old_bootrom_flow_takes_any_mode_a_running_updater_reports(
+        images: Images, monkeypatch: pytest.MonkeyPatch, number: int) -> None:
+    variants.updater_smod(monkeypatch, number)
+    run = Run("&old_bootrom=1")
+    result = run.upgrade(images.small_full, updater=images.updater)
+    assert result.plan.flow == Flow.OLD_BOOTROM
+    assert run.state["version"] == TO and run.state["mode"] == "FFF"
+    assert said(run, f"updater.elf runs: AT+SMOD? answers {number} ({Mode(number).label})")
+
+
+@pytest.mark.parametrize("number", [1, 4])
+def test_resume_from_the_boot_loader_takes_any_mode_a_running_updater_reports(
+        images: Images, monkeypatch: pytest.MonkeyPatch, number: int) -> None:
+    variants.updater_smod(monkeypatch, number)
+    run = Run("&mode=ffh")
+    result = run.upgrade(images.small_full, updater=images.updater)
+    assert result.plan.flow == Flow.RESUME_FFH
+    assert run.state["version"] == TO and run.state["mode"] == "FFF"
+    assert said(run, f"AT+SMOD? answers {number}")
+
+
+def test_the_sqnsupgrade_drop_in_runs_against_an_updater_reporting_4(
+        images: Images, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    variants.updater_smod(monkeypatch, 4)
+    url = f"sim://?clock=virtual&version={FROM}&old_bootrom=1"
+    assert sqnsupgrade.run(url, str(images.small_full), str(images.updater)) is True
+    out = capsys.readouterr().out
+    assert "Your modem has been successfully updated." in out and "SQF-E" not in out
+
+
+# --------------------------------------------------------------------------- bootrom_report
+
+
+@pytest.mark.parametrize("answer", ["No report", "success", "none", "error"])
+def test_no_report_is_required_after_the_bootrom_package(
+        images: Images, monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+    variants.bootrom_report(monkeypatch, answer)
+    run = Run("&old_bootrom=1")
+    result = run.upgrade(images.small_full, updater=images.updater)
+    assert run.state["version"] == TO and run.state["bootrom"] != 33080
+    assert result.step_times["send-bootrom"] < 60  # went on, as §3.2 step 2 does
+    shown = {"No report": "'No report'", "success": "'success'"}.get(answer, "nothing")
+    assert said(run, f"after the bootrom package AT+SMUPGRADE? answers {shown}")
+
+
+# --------------------------------------------------------------------------- self_reboot_after_otf
+
+
+@pytest.mark.parametrize("report", ["success", "No report"])
+def test_a_modem_back_in_its_application_after_on_the_fly_is_fine(
+        images: Images, monkeypatch: pytest.MonkeyPatch, report: str) -> None:
+    variants.self_reboot_after_otf(monkeypatch, report)
+    run = Run()
+    result = run.upgrade(images.small_full, method=Method.ON_THE_FLY)
+    assert result.after.software_build == TO and run.state["mode"] == "FFF"
+    assert said(run, "already back in its application")
+
+
+# --------------------------------------------------------------------------- ffh_only_115200
+
+
+def test_a_boot_loader_that_keeps_115200_still_loads_the_updater(
+        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
+    variants.ffh_keeps_its_rate(monkeypatch)
+    run = Run("&mode=ffh")
+    run.upgrade(images.small_full, updater=images.updater)
+    assert run.state["version"] == TO
+    updater = next(t for t in run.transfers() if t.step == "send-updater")
+    assert updater.baud == 115200
+    assert said(run, "the boot loader stays at 115200 baud")
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def test_no_report_that_persists_after_the_image_is_a_verdict_within_90_s(
+        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
+    variants.no_report_after_image(monkeypatch)
+    run = Run("&mode=recovery")
+    clock = run.modem.link.clock
+    sent_at: list[float] = []
+
+    def watch(event: Event) -> None:
+        run.events.append(event)
+        if isinstance(event, TransferProgress) and event.done == event.total:
+            sent_at.append(clock.now())
+
+    with pytest.raises(ApplyNotReported) as caught:
+        upgrade(run.modem, load_image(images.small_full), emit=watch)
+    error = caught.value
+    assert error.code == "SQF-E510" and error.exit_code == 79
+    assert clock.now() - sent_at[-1] <= VERDICT_S
+    assert error.modem_state is not None and "recovery" in error.modem_state
+    assert "No report" in error.modem_state and "sqnflash info" in error.hint
+
+
+def test_a_modem_that_goes_silent_mid_transfer_gets_a_verdict_within_90_s(
+        images: Images) -> None:
+    port = variants.CutPort(f"sim://?clock=virtual&version={FROM}&mode=recovery",
+                            op=stp.Op.BLOCK | stp.ACK, after=20)
+    modem = Modem.open(port)
+    clock = modem.link.clock
+    with pytest.raises(TransferFailed) as caught:
+        upgrade(modem, load_image(images.small_full))
+    assert port.cut_at is not None
+    assert clock.now() - port.cut_at <= VERDICT_S
+    error = caught.value
+    assert error.code == "SQF-E401"
+    assert error.modem_state is not None and "not answering STP or AT" in error.modem_state
+
+
+def test_a_modem_that_answers_only_garbage_while_applying_gets_a_verdict_within_90_s(
+        images: Images) -> None:
+    # The second RESET reply closes the transfer: from then on the line carries only garbage.
+    port = variants.CutPort(f"sim://?clock=virtual&version={FROM}&mode=recovery",
+                            op=stp.Op.RESET | stp.ACK, after=2, garbage=True)
+    modem = Modem.open(port)
+    clock = modem.link.clock
+    with pytest.raises(NoResponse) as caught:
+        upgrade(modem, load_image(images.small_full))
+    assert port.cut_at is not None and clock.now() - port.cut_at <= VERDICT_S
+    error = caught.value
+    assert error.code == "SQF-E301" and "applying" in error.cause
+    assert error.modem_state is not None and "not answering" in error.modem_state
+
+
+# --------------------------------------------------------------------------- apply refused
+
+
+def test_a_refused_image_is_not_sent_again_and_the_error_says_what_the_modem_said(
+        images: Images) -> None:
+    run = Run("&mode=recovery&fault_apply_fail=1")
+    with pytest.raises(ApplyFailed) as caught:
+        run.upgrade(images.small_full)
+    error = caught.value
+    assert error.code == "SQF-E501"
+    assert len([t for t in run.transfers() if t.step == "send-image"]) == 1
+    assert run.sim.modem.stp_sessions == 1
+    assert error.modem_state is not None
+    assert "reported 'fail'" in error.modem_state and "recovery" in error.modem_state
+    assert "finishing the upgrade" not in error.modem_state
+
+
+def test_a_modem_that_restarted_while_applying_gets_the_image_again(images: Images) -> None:
+    run = Run("&mode=recovery&fault_power_loss_during=apply")
+    run.upgrade(images.small_full)
+    assert run.state["version"] == TO
+    assert len([t for t in run.transfers() if t.step == "send-image"]) == 2
+
+
+# --------------------------------------------------------------------------- info
+
+
+def test_info_on_a_modem_stuck_inside_a_transfer_session_ends_it_and_reports(
+        images: Images, capsys: pytest.CaptureFixture[str]) -> None:
+    name = f"stuck-{uuid.uuid4().hex}"
+    url = f"sim://{name}?clock=virtual&version={FROM}&mode=recovery"
+    port = serial.serial_for_url(url, baudrate=921600)
+
+    def die(event: Event) -> None:
+        if isinstance(event, TransferProgress) and event.done > 100_000:
+            raise KeyboardInterrupt  # the process dies: nobody closes the session
+
+    try:
+        with pytest.raises(SqnflashError, match="interrupted"):
+            upgrade(Modem.open(port), load_image(images.small_full), emit=die)
+        sim = named(name)
+        assert sim is not None and sim.modem.in_stp
+        capsys.readouterr()
+        assert main(["info", "--port", url, "--json"]) == 0
+        out = capsys.readouterr().out
+        assert '"mode": "recovery"' in out or '"mode": 4' in out
+        assert "inside a transfer session an interrupted run left open" in out
+        assert not sim.modem.in_stp
+    finally:
+        forget(name)

@@ -1,0 +1,145 @@
+"""Modems that answer where the protocol reference is silent, played by the simulator.
+
+Each function makes the simulated modem of this test answer one variant point differently from
+the simulator's defaults (what a real modem may do: see docs/protocol-variants.md). They patch the
+simulator's command handlers for the duration of one test only (pytest's monkeypatch), so the
+client meets the variant through the same sim:// port a real run uses.
+
+`CutPort` is a line that goes dead (or carries only garbage) from a chosen moment on: a modem that
+hangs mid-transfer, as seen from the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sqnflash.sim import modem as sim_modem
+from sqnflash.sim.images import ImageKind
+from sqnflash.sim.modem import Boot, SimModem, Smod
+from sqnflash.sim.protocol_sim import Serial as SimSerial
+
+Handler = Callable[[SimModem, str], None]
+
+
+def updater_smod(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
+    """A running updater.elf answers `AT+SMOD?` with `number` (the simulator says 3)."""
+    original: Handler = sim_modem.UPDATER_COMMANDS["+SMOD"]
+
+    def smod(self: SimModem, args: str) -> None:
+        if args == "?" and self.mode == Smod.UPDATER:
+            self._reply_tight([str(number)])
+        else:
+            original(self, args)
+
+    monkeypatch.setitem(sim_modem.UPDATER_COMMANDS, "+SMOD", smod)
+
+
+def bootrom_report(monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+    """After a bootrom package `AT+SMUPGRADE?` answers `No report`, `success`, an empty reply
+    (`none`) or ERROR (`error`) instead of the simulator's `on-going` then `success`."""
+    original_start = SimModem._start_apply
+    original: Handler = sim_modem.UPDATER_COMMANDS["+SMUPGRADE"]
+
+    def start(self: SimModem, verdict: Any, *, via: str) -> None:
+        meta = verdict.meta
+        self.variant_bootrom = meta is not None and meta.kind == ImageKind.BOOTROM  # type: ignore[attr-defined]
+        original_start(self, verdict, via=via)
+
+    def smupgrade(self: SimModem, args: str) -> None:
+        if args != "?" or not getattr(self, "variant_bootrom", False):
+            original(self, args)
+        elif answer == "none":
+            self._reply()
+        elif answer == "error":
+            self._error()
+        else:
+            self._reply([f"+SMUPGRADE: {answer}"])
+
+    monkeypatch.setattr(SimModem, "_start_apply", start)
+    monkeypatch.setitem(sim_modem.UPDATER_COMMANDS, "+SMUPGRADE", smupgrade)
+
+
+def no_report_after_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RECOVERY answers `AT+SMUPGRADE?` with `No report` whatever it does."""
+    original: Handler = sim_modem.UPDATER_COMMANDS["+SMUPGRADE"]
+
+    def smupgrade(self: SimModem, args: str) -> None:
+        if args == "?":
+            self._reply(["+SMUPGRADE: No report"])
+        else:
+            original(self, args)
+
+    monkeypatch.setitem(sim_modem.UPDATER_COMMANDS, "+SMUPGRADE", smupgrade)
+
+
+def self_reboot_after_otf(monkeypatch: pytest.MonkeyPatch, report: str) -> None:
+    """Once an ON_THE_FLY image is applied, the modem reboots into its application by itself and
+    its application then reports `report`."""
+    original = SimModem._finish_apply
+
+    def finish(self: SimModem, verdict: Any, via: str) -> None:
+        original(self, verdict, via)
+        meta = verdict.meta
+        if via == "on-the-fly" and self.flash.report == "success" and meta is not None \
+                and meta.kind == ImageKind.FULL:
+            self.flash.boot = Boot.FFF
+            self.reboot("the updater finished", announce=True)
+            self.flash.report = report
+
+    monkeypatch.setattr(SimModem, "_finish_apply", finish)
+
+
+def ffh_keeps_its_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The boot loader answers ERROR to `AT+IPR=<rate>`: it talks at 115200 only."""
+    original = SimModem._ffh_command
+
+    def ffh(self: SimModem, name: str, args: str) -> None:
+        if name == "+IPR" and args.startswith("="):
+            self._error("this boot loader stays at 115200 baud")
+        else:
+            original(self, name, args)
+
+    monkeypatch.setattr(SimModem, "_ffh_command", ffh)
+
+
+class CutPort(SimSerial):
+    """A sim:// port whose modem-to-host line goes silent (or, with `garbage`, carries only
+    garbled bytes) once the modem has sent `after` replies of STP operation `op`."""
+
+    def __init__(self, url: str, *, op: int, after: int, garbage: bool = False) -> None:
+        self.op = op
+        self.after = after
+        self.garbage = garbage
+        self.seen = 0
+        self.cut_at: float | None = None
+        self._tail = b""
+        super().__init__(url, baudrate=921600, timeout=1.0)
+
+    def _watch(self, data: bytes) -> None:
+        seen = self._tail + data
+        self.seen += seen.count(b"tsaf" + bytes([self.op]))
+        self._tail = seen[-4:]
+        if self.seen >= self.after and self.cut_at is None:
+            self.cut_at = self._sim().clock.now()
+
+    @property
+    def in_waiting(self) -> int:
+        return 0 if self.cut_at is not None and not self.garbage else super().in_waiting
+
+    def read(self, size: int = 1) -> bytes:
+        if self.cut_at is None:
+            data = super().read(size)
+            self._watch(data)
+            return data
+        sim = self._sim()
+        if self.garbage:
+            return bytes(0xFE for _ in super().read(size))
+        # Silent: whatever the modem sends is lost; the read lasts its whole timeout.
+        until = None if self._timeout is None else sim.clock.now() + self._timeout
+        while True:
+            sim.read(65536, None if until is None else max(0.0, until - sim.clock.now()))
+            if until is None or sim.clock.now() >= until:
+                return b""
