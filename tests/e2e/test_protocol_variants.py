@@ -221,3 +221,62 @@ def test_info_on_a_modem_stuck_inside_a_transfer_session_ends_it_and_reports(
         assert not sim.modem.in_stp
     finally:
         forget(name)
+
+
+# --------------------------------------------------------------------------- §3.2 step 5
+
+
+def test_a_bootloader0_still_factory_after_the_image_gets_the_bootrom_once_more(
+        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
+    variants.bootloader0_stays_factory(monkeypatch)
+    run = Run("&old_bootrom=1")
+    result = run.upgrade(images.small_full, updater=images.updater)
+    assert result.after.software_build == TO and run.state["mode"] == "FFF"
+    assert said(run, "sending the bootrom package once more by the FFF method")
+    bootroms = [(u["via"], u["result"]) for u in run.state["upgrades"] if u["kind"] == "bootrom"]
+    assert bootroms == [("on-the-fly", "success"), ("store", "success")]
+    assert [t.step for t in run.transfers()].count("refresh-bootrom") == 1
+    assert not result.after.old_bootrom  # the result shows the modem as it is now
+
+
+def test_a_modem_whose_bootrom_is_new_after_the_image_gets_no_refresh(images: Images) -> None:
+    run = Run("&old_bootrom=1")
+    run.upgrade(images.small_full, updater=images.updater)
+    assert "refresh-bootrom" not in [t.step for t in run.transfers()]
+
+
+# --------------------------------------------------------------------------- odd answers
+
+
+def test_smstpu_answered_ok_without_its_line_end_starts_the_transfer(
+        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
+    variants.ok_without_line_end(monkeypatch)
+    run = Run("&mode=recovery")
+    run.upgrade(images.small_full)
+    assert run.state["version"] == TO
+    assert said(run, 'AT+SMSTPU="ON_THE_FLY" answered OK without a line end')
+
+
+def test_an_application_that_refuses_ate0_is_upgraded_all_the_same(
+        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
+    variants.refuses(monkeypatch, "E")
+    run = Run("&echo=1")
+    run.upgrade(images.diff)
+    assert run.state["version"] == TO
+    assert said(run, "ATE0 answered ERROR")
+
+
+def test_smupgrade_without_its_ok_still_applies_the_stored_image(
+        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
+    variants.smupgrade_reboots_before_ok(monkeypatch)
+    run = Run()
+    result = run.upgrade(images.diff)
+    assert result.plan.method == Method.FFF and run.state["version"] == TO
+    assert said(run, "no reply to AT+SMUPGRADE")
+
+
+def test_smswboot_refused_with_reboot_falls_back_to_no_reboot_and_reset(images: Images) -> None:
+    run = Run("&fault_smswboot_error=reboot")
+    run.upgrade(images.small_full, method=Method.ON_THE_FLY)
+    assert run.state["version"] == TO
+    assert said(run, "AT+SMSWBOOT=3,1 answered ERROR; trying AT+SMSWBOOT=3,0 and AT^RESET")

@@ -105,6 +105,79 @@ def ffh_keeps_its_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SimModem, "_ffh_command", ffh)
 
 
+def bootloader0_stays_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """showver keeps naming the factory bootrom (33080) as Bootloader0 after a bootrom package
+    written ON_THE_FLY, as observed on modems upgraded by Pycom's recovery method (reference
+    §1.3), until the package is applied once more from the application's store."""
+    original_finish = SimModem._finish_apply
+    original_lines = SimModem.showver_lines
+
+    def finish(self: SimModem, verdict: Any, via: str) -> None:
+        meta = verdict.meta
+        if meta is not None and meta.kind == ImageKind.BOOTROM:
+            self.variant_b0_factory = via == "on-the-fly"  # type: ignore[attr-defined]
+        original_finish(self, verdict, via)
+
+    def lines(self: SimModem) -> list[str]:
+        rows = original_lines(self)
+        if getattr(self, "variant_b0_factory", False):
+            rows = ["    Bootloader0  : 5.1.1.0 [33080]" if "Bootloader0" in row else row
+                    for row in rows]
+        return rows
+
+    monkeypatch.setattr(SimModem, "_finish_apply", finish)
+    monkeypatch.setattr(SimModem, "showver_lines", lines)
+
+
+def ok_without_line_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`AT+SMSTPU="ON_THE_FLY"` is answered `\r\nOK` and the line is STP's at once (the 4 bytes
+    Pycom reads)."""
+    original: Handler = sim_modem.UPDATER_COMMANDS["+SMSTPU"]
+
+    def smstpu(self: SimModem, args: str) -> None:
+        if args.upper() == '="ON_THE_FLY"':
+            self._send(b"\r\nOK")
+            self._enter_stp(sim_modem.StpPurpose.ON_THE_FLY, self.config.max_transfer)
+        else:
+            original(self, args)
+
+    monkeypatch.setitem(sim_modem.UPDATER_COMMANDS, "+SMSTPU", smstpu)
+
+
+def refuses(monkeypatch: pytest.MonkeyPatch, name: str, *, mode: str = "app") -> None:
+    """The application (or, with `mode="updater"`, updater and RECOVERY) answers ERROR to the
+    command `name` (`E` for ATE0, `+BIND`, ...)."""
+    table = sim_modem.APP_COMMANDS if mode == "app" else sim_modem.UPDATER_COMMANDS
+
+    def refuse(self: SimModem, args: str) -> None:
+        self._error(f"variant: {name} refused")
+
+    monkeypatch.setitem(table, name, refuse)
+
+
+def smupgrade_reboots_before_ok(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`AT+SMUPGRADE` gets no OK: the modem reboots into its updater at once."""
+    original: Handler = sim_modem.APP_COMMANDS["+SMUPGRADE"]
+
+    def smupgrade(self: SimModem, args: str) -> None:
+        if args:
+            original(self, args)
+            return
+        sent: list[bytes] = []
+        real_send = self._send
+
+        def swallow(data: bytes) -> None:
+            sent.append(data)
+
+        self._send = swallow  # type: ignore[method-assign]
+        try:
+            original(self, args)  # its OK is lost
+        finally:
+            self._send = real_send  # type: ignore[method-assign]
+
+    monkeypatch.setitem(sim_modem.APP_COMMANDS, "+SMUPGRADE", smupgrade)
+
+
 class CutPort(SimSerial):
     """A sim:// port whose modem-to-host line goes silent (or, with `garbage`, carries only
     garbled bytes) once the modem has sent `after` replies of STP operation `op`."""

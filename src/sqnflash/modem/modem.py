@@ -14,6 +14,7 @@ from serial.serialutil import SerialBase
 from sqnflash.errors import (
     BaudNegotiationFailed,
     CommandFailed,
+    CommandTimeout,
     ModeSwitchFailed,
     NoResponse,
     SessionLost,
@@ -57,6 +58,7 @@ WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not 
 SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
 WRONG_MODE_POLL_S = 0.5  # meanwhile, asked again this often (or at once when it reboots)
 SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
+SWBOOT_FALLBACK_WAIT_S = 5.0  # §3.1 step 6: between an ERROR to AT+SMSWBOOT=m,1 and =m,0
 # The modes in which `AT+SMSTPU="ON_THE_FLY"` takes an image. The reference does not say which of
 # them a Monarch 1 reports once updater.elf runs, or after `AT+SMSWBOOT=3,1` on every firmware
 # (SMOD 4 on the ones observed): any of them is where an image can be sent.
@@ -258,9 +260,14 @@ class Modem:
     # ------------------------------------------------------------------ changing state
     def prepare(self) -> None:
         """What Pycom does before an upgrade: AT channel, echo off, tell the application, radio
-        off. Only `ATE0` matters to sqnflash; the others are courtesy and may answer ERROR."""
+        off. Every one of them may answer ERROR (Pycom ignores the answers)."""
         self.at.try_command("AT+BIND=AT")
-        self.at.command("ATE0")
+        # pysequans ignores ATE0's answer ("not necessarily supported"); echo is recognised
+        # and dropped anyway.
+        echo = self.at.try_command("ATE0")
+        if echo is None or not echo.ok:
+            self._note(f"ATE0 answered {echo.final_line if echo else 'nothing'}; the modem's "
+                       "echo, if any, is read and dropped")
         self.at.try_command('AT+SQNSUPGRADENTF="started"')
         self.at.try_command("AT+CFUN=4", timeout_s=10.0)
 
@@ -272,6 +279,8 @@ class Modem:
         if not reply.ok:
             self._note(f"AT+SMSWBOOT={number},1 answered {reply.final_line}; trying "
                        f"AT+SMSWBOOT={number},0 and AT^RESET instead", "warning")
+            # Pycom 1.2.1+ waits 5 s before the fallback (a modem busy after the refusal).
+            self.at.wait_urc(at_driver.BOOT_URC, SWBOOT_FALLBACK_WAIT_S)
             second = self.at.command(f"AT+SMSWBOOT={number},0", check=False)
             if not second.ok:
                 cause = (f"the modem refused to switch to {target.label}: AT+SMSWBOOT={number},1 "
@@ -325,7 +334,15 @@ class Modem:
         """Start STP with `command` (`AT+SMSTPU`, `AT+SMSTPU="ON_THE_FLY"`, `AT+STP`) and send
         `source`. The line is back in AT mode when this returns. A modem that stops answering
         and is then found answering AT commands has left the session: `SessionLost`."""
-        self.at.command(command, terminator=terminator)
+        try:
+            self.at.command(command, terminator=terminator)
+        except CommandTimeout:
+            # Pycom takes the first 4 bytes (`OK\r\n`, `\r\nOK` or `\nOK`) and goes on: an OK
+            # whose line end never comes (the line is STP's from then on) is an OK.
+            if not self.at.unterminated().strip(b"\r\n\x00 ").endswith(b"OK"):
+                raise
+            self._note(f"{command} answered OK without a line end; starting the transfer")
+            self.at.discard_input()
         upload = StpUpload(self.link, source, block_cap=block_cap, retries=retries,
                            leftover=self.at.take_leftover(), on_progress=on_progress,
                            on_opened=on_opened, on_checkpoint=on_checkpoint)

@@ -30,6 +30,7 @@ from sqnflash.errors import (
     TransferError,
     TransferFailed,
     TransferRefused,
+    UpdaterDidNotStart,
     VersionMismatch,
 )
 from sqnflash.events import (
@@ -44,7 +45,15 @@ from sqnflash.events import (
     Waiting,
 )
 from sqnflash.firmware import BlockSource, FileSource
-from sqnflash.modem import APP_BAUD, BOOT_BAUD, Modem, ModemInfo, StpUpload, TransferResult
+from sqnflash.modem import (
+    APP_BAUD,
+    BOOT_BAUD,
+    OLD_BOOTROM_BUILD,
+    Modem,
+    ModemInfo,
+    StpUpload,
+    TransferResult,
+)
 from sqnflash.modem.modem import UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun, wait_not_applying
 from sqnflash.protocol import at
@@ -71,6 +80,7 @@ NO_REPORT_PATIENCE_S = 60.0
 # (a reboot into the updater or the application takes seconds).
 APPLY_SILENCE_S = 60.0
 BOOTROM_SETTLE_S = 1.5  # §3.2 step 2: the field-proven client waits this long after the bootrom
+UPDATER_START_S = 120.0  # Pycom waits 100 x 1 s for a loaded updater.elf to answer AT
 # A transfer the modem stopped answering (neither STP nor AT): its session is ended with this many
 # RESET frames, then the modem is looked for this long, so the run ends within 90 s of the silence.
 SILENT_CLOSE_ATTEMPTS = 3
@@ -83,6 +93,9 @@ MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
 _ON_THE_FLY_APPLIES = ("apply", "send-bootrom")  # the modem is not expected to reboot in these
 _IN_FFH = "in the boot loader (FFH): run the same command again with --updater"
+_REFRESH_BOOTROM = Step("refresh-bootrom", "Send the bootrom package once more",
+                        "showver still names the factory bootrom as Bootloader0",
+                        "upgraded; the bootrom refresh did not finish: run `sqnflash info`")
 
 
 @dataclass
@@ -506,7 +519,13 @@ class Runner:
                    terminator="\n")
         # Which number a running updater.elf reports is not documented (Pycom only waits for
         # `AT`, then sends AT+SMSTPU="ON_THE_FLY"): any mode that takes an image will do.
-        mode = self.modem.wait_ready(UPGRADE_MODES, self._reboot_s)
+        try:
+            mode = self.modem.wait_ready(UPGRADE_MODES, max(self._reboot_s, UPDATER_START_S))
+        except NoResponse as error:
+            raise UpdaterDidNotStart(
+                f"{self.plan.updater.name} was loaded but the modem has not answered since "
+                f"({error.cause})", modem_state="not answering; after a power cycle it comes "
+                "back in the boot loader (FFH)") from error
         self.modem.note(f"updater.elf runs: AT+SMOD? answers {int(mode)} ({mode.label})")
 
     def _store_image(self, step: Step) -> None:
@@ -514,10 +533,26 @@ class Runner:
 
     def _apply_stored(self, step: Step) -> None:
         if not self.apply_in_progress:  # a resumed run finds the modem applying already
-            self.modem.at.command("AT+SMUPGRADE", timeout_s=10.0)
+            self._start_stored_apply(self.plan.image.name)
         self.apply_in_progress = False
         self._wait_apply(step)
         self._back_to_application()
+
+    def _start_stored_apply(self, what: str) -> None:
+        """`AT+SMUPGRADE`. Pycom does not read its reply and goes straight to waiting for the
+        modem, which may reboot into its updater before its OK leaves: only an ERROR (nothing
+        stored, a file the modem finds invalid) stops here."""
+        reply = self.modem.at.try_command("AT+SMUPGRADE", timeout_s=10.0, resend_on_boot=False)
+        if reply is None:
+            self.modem.note("no reply to AT+SMUPGRADE (the modem may have rebooted at once); "
+                            "waiting for its report")
+        elif not reply.ok:
+            said = "; ".join(reply.lines)
+            raise CommandFailed(
+                f"the modem answered {reply.final_line} to AT+SMUPGRADE for {what}"
+                + (f" ({said})" if said else ""),
+                modem_state="in the application, unchanged: it did not start applying",
+                details={"command": "AT+SMUPGRADE", "reply": list(reply.lines)})
 
     def _send_image(self, step: Step) -> None:
         self._send(step, 'AT+SMSTPU="ON_THE_FLY"', self.plan.image.source(), self.plan.image.name)
@@ -565,6 +600,8 @@ class Runner:
                 self.emit(Waiting(step.id, now - start, status))
                 last_beat, last_status = now, status
             if report.state == at.UpgradeState.SUCCESS:
+                if step.id == "apply":
+                    self._trace_next_boot()
                 return
             if report.state == at.UpgradeState.FAIL:
                 if rebooted and step.id in _ON_THE_FLY_APPLIES:
@@ -616,6 +653,18 @@ class Runner:
             # Until the next poll: a URC (the modem rebooting) ends the wait early.
             self.modem.at.wait_urc("+SYSSTART", APPLY_POLL_S)
 
+    def _trace_next_boot(self) -> None:
+        """§3.1 step 12 polls `AT+SMSWBOOT?` for the name of the next boot image; its line format
+        is not published. sqnflash only reads it for the trace (by token), never waits on it."""
+        reply = self.modem.at.try_command("AT+SMSWBOOT?")
+        if reply is None or not reply.ok:
+            return
+        try:
+            self.modem.link.note(f"AT+SMSWBOOT? names {at.parse_smswboot(reply.lines)} as the "
+                                 "next boot image")
+        except at.ReplyFormatError:
+            self.modem.link.note(f"AT+SMSWBOOT? answered {list(reply.lines)!r}")
+
     def _in_application(self) -> bool:
         try:
             return self.modem.mode() == Mode.APPLICATION
@@ -665,3 +714,29 @@ class Runner:
             self.emit(Note(f"the modem now reports build {after.software_build}; the image's "
                            "name does not say which build it installs, so this was not checked",
                            "warning"))
+        if (self.plan.flow == Flow.OLD_BOOTROM and after.old_bootrom
+                and after.software_build is not None
+                and after.software_build > OLD_BOOTROM_BUILD
+                and self.plan.bootrom is not None):
+            self._refresh_bootrom(after)
+
+    def _refresh_bootrom(self, after: ModemInfo) -> None:
+        """§3.2 step 5: when showver still names the factory bootrom as Bootloader0 after the
+        image went in, the field-proven client sends the bootrom package once more, stored in the
+        application (`AT+SMSTPU`, `AT+SMUPGRADE`). The upgrade itself is done and verified by
+        now, so a failure here is a warning, as long as the modem is back in its application."""
+        assert self.plan.bootrom is not None
+        self.emit(Note(f"showver still names bootrom {after.bootrom_build} as Bootloader0: "
+                       "sending the bootrom package once more by the FFF method, as the "
+                       "field-proven flow does"))
+        step = _REFRESH_BOOTROM
+        try:
+            self._send(step, "AT+SMSTPU", self.plan.bootrom, "bootrom package (refresh)")
+            self._start_stored_apply("the bootrom package")
+            self._wait_apply(step)
+        except SqnflashError as error:
+            self.emit(Note(f"refreshing the bootrom did not succeed ({error.code}: "
+                           f"{error.cause}); the new firmware is installed and verified",
+                           "warning"))
+        self._back_to_application()
+        self._after = self.modem.info()
