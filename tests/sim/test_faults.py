@@ -87,8 +87,13 @@ def test_reply_hcrc_zero(open_port: OpenPort) -> None:
     assert frames and {frame.hcrc for frame in frames} == {0}
 
 
-def test_replies_carry_a_header_crc_by_default(open_port: OpenPort) -> None:
+def test_replies_carry_hcrc_zero_by_default_as_observed(open_port: OpenPort) -> None:
     frames = reply_frames("", open_port)
+    assert frames and {frame.hcrc for frame in frames} == {0}
+
+
+def test_reply_hcrc_filled_carries_a_header_crc(open_port: OpenPort) -> None:
+    frames = reply_frames("reply_hcrc=filled", open_port)
     assert frames
     for frame in frames:
         header = stp.HEADER.pack(frame.magic, frame.op, frame.sid, len(frame.payload), frame.tid,

@@ -129,7 +129,7 @@ def test_each_mode_rejects_what_it_does_not_know(
         ("recovery", "AT+SMLOG?", b"\r\n+SMLOG: LOG_INHERIT\r\nOK\r\n"),
         ("recovery", "AT+SMUPGRADE?", b"\r\n+SMUPGRADE: No report\r\n\r\nOK\r\n"),
         ("updater", "AT+SMOD?", b"\r\n3\r\nOK\r\n"),
-        ("updater", "AT+SMSWBOOT?", b"\r\n+SMSWBOOT: UPDATER\r\n\r\nOK\r\n"),
+        ("updater", "AT+SMSWBOOT?", b"\r\n+SMSWBOOT: FFH\r\n\r\nOK\r\n"),  # loaded by FFH
         ("app", "AT+BIND=AT", b"\r\nOK\r\n"),
         ("app", "AT+CFUN=4", b"\r\nOK\r\n"),
         ("app", "AT+SQNSUPGRADENTF=\"started\"", b"\r\nOK\r\n"),

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import click
 
 from sqnflash.errors import BadOption
-from sqnflash.sim.config import MODES, SimConfig, SimConfigError
+from sqnflash.sim.config import MODES, VARIANTS, SimConfig, SimConfigError
 from sqnflash.sim.faults import FAULTS, FaultError
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.pty_server import PtyServer, run_until_signalled
@@ -48,13 +48,16 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--uploaded", type=click.Choice(["script", "folder"]),
               help="A sqnsupgrade copy uploaded to the board's /flash/lib (used by releases "
                    "without a built-in one).")
+@click.option("--variant", "variants", multiple=True, metavar="NAME",
+              help="Behave like a protocol variant (repeatable; see `sqnflash sim variants`).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any other simulator setting (echo=1, apply_s=30, reboot_s=5, ...).")
 @click.pass_context
 def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | None,
         family: str | None, mode: str | None, old_bootrom: bool, imei: str | None,
         seed: int | None, faults: tuple[str, ...], settings: tuple[str, ...],
-        board: str | None, release: str | None, uploaded: str | None) -> None:
+        board: str | None, release: str | None, uploaded: str | None,
+        variants: tuple[str, ...]) -> None:
     """A simulated SQN3330 modem, for trying sqnflash and other tools without hardware.
 
     With --pty it prints `READY <device>` once the pseudo-terminal accepts bytes, serves until
@@ -73,6 +76,8 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
             query[key] = str(value)
     if old_bootrom:
         query["old_bootrom"] = "1"
+    if variants:
+        query["variant"] = ",".join(variants)
     for name, value in _pairs(faults, "--fault").items():
         query[f"fault_{name}"] = value
     query["clock"] = "real"
@@ -128,3 +133,16 @@ def faults_cmd() -> None:
     width = max(len(name) for name in FAULTS)
     for name, (value, effect) in FAULTS.items():
         click.echo(f"{name:<{width}}  {effect} [{value}]")
+
+
+@sim.command("variants")
+def variants_cmd() -> None:
+    """List the protocol variants `--variant NAME` (or `variant=NAME` in a sim:// URL) selects.
+
+    Each one is a bundle of settings (shown in brackets); any of them can also be set on its own
+    with `--set KEY=VALUE`.
+    """
+    width = max(len(name) for name in VARIANTS)
+    for name, variant in VARIANTS.items():
+        knobs = ", ".join(f"{k}={v}" for k, v in variant.knobs.items()) or "defaults"
+        click.echo(f"{name:<{width}}  {variant.why} [{knobs}]")

@@ -1,4 +1,44 @@
-"""Settings of a simulated modem, from a `sim://` URL query or `sqnflash sim` options."""
+"""Settings of a simulated modem, from a `sim://` URL query or `sqnflash sim` options.
+
+Protocol variants. Where the public record of the protocol is silent, or its sources disagree,
+a real modem may behave in more than one plausible way. Each such point is a knob, and
+`variant=NAME[,NAME...]` (`sqnflash sim --variant NAME`, repeatable) sets a named bundle of
+knobs; a knob given on its own (`sim://?variant=smod4&echo=app`) wins over the bundle.
+`sqnflash sim variants` lists the bundles. The knobs, their defaults and why each alternative
+is plausible:
+
+- `updater_smod` = 1, 3, 4 [3]: `AT+SMOD?` once updater.elf runs (after `AT+STP` + ELF in the
+  boot loader). The reference names no number: 3 is UPDATER, 1 is Walter's "FFH with the tool ELF
+  present", 4 is RECOVERY, the image the updater also is.
+- `bootrom_report` = success, no-report [success]: `AT+SMUPGRADE?` after a bootrom package sent
+  ON_THE_FLY. Pycom never polls there, so nothing shows that the modem reports it at all.
+- `echo` = off, on (the application), all, or a list of app, recovery, updater, ffh [off]: the
+  modes that echo after their boot. Pycom's fixed-size reads show no echo where it sends no ATE0,
+  but echo is the V.250 default, hence ATE0.
+- `max_transfer` [8192]: the session size every `AT+SMSTPU` session reports; `store_max_transfer`
+  (FFF store) and `otf_max_transfer` (ON_THE_FLY) override it per kind of session, and
+  `ffh_max_transfer` [2048] is the boot loader's `AT+STP` session. Observed 8192 and 2048; a
+  client must use what the session reports.
+- `reply_hcrc` = zero, filled [zero]: every observed STP reply has header CRC 0 (reference 2.1);
+  a modem that computes it fits the frame layout as well.
+- `line_ending` = crlf, lf, cr [crlf]: how the application, updater and recovery frame AT
+  replies and URCs (V.250's S3/S4). The boot loader keeps `OK\\r\\n`: Sequans' stp.py compares it
+  byte for byte.
+- `swboot_error` = 0, 1 [0]: `AT+SMSWBOOT=m,1` answers ERROR and `=m,0` works (Pycom 1.2.1
+  added the `=m,0` + `AT^RESET` fallback because it happens). Same as `fault_smswboot_error=reboot`.
+- `ffh_only_115200` = off, ignore, error [off]: a boot loader that stays at 115200: `AT+IPR`
+  answers OK but the rate does not change (ignore), or answers ERROR (error). The updater it
+  loads keeps that rate.
+- `self_reboot_after_otf` = 0, 1 [0]: once a full image is written ON_THE_FLY (in RECOVERY or the
+  updater) the modem reboots into the application by itself, without `AT+SMSWBOOT=1,1` (M2 tools
+  reconnect after the transfer; Pycom 1.18.1 simply waited for `+SYSSTART`).
+- `smswboot_reply` = named, bare [named]: `AT+SMSWBOOT?` as `+SMSWBOOT: FFF` or the bare `FFF`
+  (format not published; Pycom only looks for the name).
+- `smod_reply` = tight, blank [tight]: `AT+SMOD?` observed as `\\r\\n2\\r\\nOK\\r\\n`; the other
+  multi-line replies have a blank line before OK.
+- `sysffh` = 0, 1 [0]: the boot loader announces itself with `+SYSFFH` after a reboot. Every
+  bootrom image holds that string, but no published log shows it on the wire.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +55,61 @@ APP_BAUD = 921600
 FFH_BAUD = 115200
 STORE_LIMIT = 4 * 1024 * 1024
 MODES = ("app", "recovery", "updater", "ffh")
+UPDATER_SMODS = (1, 3, 4)
+LINE_ENDINGS = {"crlf": b"\r\n", "lf": b"\n", "cr": b"\r"}
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Variant:
+    knobs: dict[str, str]
+    why: str
+
+
+# Named bundles of knob values: each one a modem that behaves differently where the reference is
+# silent or its sources disagree. "reference" is the default simulator.
+VARIANTS: dict[str, Variant] = {
+    "reference": Variant({}, "the defaults: every observed reply shape, nothing else"),
+    "smod1": Variant({"updater_smod": "1"},
+                     "updater.elf reports SMOD 1 (Walter's 'FFH, tool ELF present')"),
+    "smod4": Variant({"updater_smod": "4"},
+                     "updater.elf reports SMOD 4 (it is the RECOVERY image, loaded into RAM)"),
+    "no-bootrom-report": Variant({"bootrom_report": "no-report"},
+                                 "AT+SMUPGRADE? says 'No report' after a bootrom package sent "
+                                 "ON_THE_FLY (Pycom never polls there)"),
+    "echo": Variant({"echo": "app,recovery,updater"},
+                    "every AT mode but the boot loader echoes after its boot (V.250 default)"),
+    "small-blocks": Variant({"max_transfer": "2048", "ffh_max_transfer": "2048"},
+                            "every STP session reports max transfer 2048"),
+    "big-blocks": Variant({"max_transfer": "8192", "ffh_max_transfer": "8192"},
+                          "the boot loader's AT+STP session reports 8192 too"),
+    "hcrc-filled": Variant({"reply_hcrc": "filled"},
+                           "STP replies carry a computed header CRC (never observed: hcrc 0)"),
+    "lf": Variant({"line_ending": "lf"}, "AT replies framed with bare LF"),
+    "cr": Variant({"line_ending": "cr"}, "AT replies framed with bare CR (V.250 S4=0)"),
+    "swboot-error": Variant({"swboot_error": "1"},
+                            "AT+SMSWBOOT=m,1 answers ERROR; =m,0 then AT^RESET works (Pycom "
+                            "1.2.1's fallback)"),
+    "ffh-115200": Variant({"ffh_only_115200": "ignore"},
+                          "the boot loader answers AT+IPR OK but stays at 115200"),
+    "ffh-no-ipr": Variant({"ffh_only_115200": "error"},
+                          "the boot loader answers AT+IPR with ERROR and stays at 115200"),
+    "self-reboot": Variant({"self_reboot_after_otf": "1"},
+                           "after a full image is written ON_THE_FLY the modem reboots into the "
+                           "application by itself"),
+    "bare-smswboot": Variant({"smswboot_reply": "bare"},
+                             "AT+SMSWBOOT? answers the bare name (FFF) without a prefix"),
+    "smod-blank": Variant({"smod_reply": "blank"},
+                          "AT+SMOD? has a blank line before OK like other replies"),
+    "sysffh": Variant({"sysffh": "1"}, "the boot loader says +SYSFFH once it is up"),
+    "combined": Variant({"updater_smod": "4", "bootrom_report": "no-report",
+                         "echo": "app,recovery,updater", "max_transfer": "2048",
+                         "reply_hcrc": "filled", "line_ending": "lf", "swboot_error": "1",
+                         "self_reboot_after_otf": "1", "smswboot_reply": "bare",
+                         "smod_reply": "blank", "sysffh": "1"},
+                        "every alternative at once, but the boot loader's baud rate"),
+}
 
 
 class SimConfigError(ValueError):
@@ -30,7 +125,18 @@ class SimConfig:
     bootrom: int | None = None  # Bootloader0 build; default: 33080 when old, else the version
     broken_app: bool = False  # the application image was damaged by an interrupted upgrade
     imei: str = DEFAULT_IMEI
-    echo: bool = False
+    # Knobs of the protocol variants (module docstring): strings, normalised in __post_init__.
+    variant: str = ""  # the named bundles applied (from_query applies them), for the record
+    echo: str = ""  # the modes that echo after their boot, comma-separated
+    updater_smod: int = 3
+    bootrom_report: str = "success"
+    line_ending: str = "crlf"
+    swboot_error: bool = False
+    ffh_only_115200: str = ""
+    self_reboot_after_otf: bool = False
+    smswboot_reply: str = "named"
+    smod_reply: str = "tight"
+    sysffh: bool = False
     app_baud: int = APP_BAUD
     ffh_baud: int = FFH_BAUD
     host_baud: int = APP_BAUD  # the rate a freshly opened in-process port starts at
@@ -42,12 +148,14 @@ class SimConfig:
     bootrom_apply_s: float = 1.0
     updater_load_s: float = 1.0
     flash_write_s_per_kib: float = 0.001
-    reply_hcrc: bool = True
+    reply_hcrc: str = "zero"
     store_limit: int = STORE_LIMIT
     stp_idle_timeout_s: float = 60.0
     partial_blocks: bool = False
     data_mode: bool = False
     max_transfer: int = 8192
+    store_max_transfer: int | None = None  # AT+SMSTPU; default: max_transfer
+    otf_max_transfer: int | None = None  # AT+SMSTPU="ON_THE_FLY"; default: max_transfer
     ffh_max_transfer: int = 2048
     seed: int = 0
     # A Pycom board in front of the modem (sim/board.py): fipy, gpy or g01; empty for none.
@@ -68,6 +176,50 @@ class SimConfig:
             raise SimConfigError(f"imei must be 15 digits, not {self.imei!r}")
         if self.board:
             self._check_board()
+        self._check_knobs()
+
+    def _check_knobs(self) -> None:
+        self.echo = ",".join(echo_modes(self.echo))
+        hcrc = str(self.reply_hcrc).lower()
+        self.reply_hcrc = ("filled" if hcrc in (*TRUE_WORDS, "filled") else
+                           "zero" if hcrc in (*FALSE_WORDS, "zero") else hcrc)
+        ffh = str(self.ffh_only_115200).lower()
+        self.ffh_only_115200 = ("ignore" if ffh in TRUE_WORDS else "" if ffh in FALSE_WORDS
+                                else ffh)
+        choices: dict[str, tuple[Any, ...]] = {
+            "updater_smod": UPDATER_SMODS,
+            "bootrom_report": ("success", "no-report"),
+            "reply_hcrc": ("zero", "filled"),
+            "line_ending": tuple(LINE_ENDINGS),
+            "ffh_only_115200": ("", "ignore", "error"),
+            "smswboot_reply": ("named", "bare"),
+            "smod_reply": ("tight", "blank"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                shown = ", ".join(str(a) or "off" for a in allowed)
+                raise SimConfigError(f"{name} must be one of {shown}, "
+                                     f"not {getattr(self, name)!r}")
+        for name in ("max_transfer", "store_max_transfer", "otf_max_transfer",
+                     "ffh_max_transfer"):
+            size = getattr(self, name)
+            if size is not None and not 64 <= size <= 0xFFFF:
+                raise SimConfigError(f"{name} must be 64 to 65535 bytes, not {size}")
+        for name in filter(None, self.variant.split(",")):
+            if name not in VARIANTS:
+                raise SimConfigError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
+
+    def echoes(self, mode: str) -> bool:
+        """Whether `mode` (app, recovery, updater, ffh) echoes after its boot."""
+        return mode in self.echo.split(",")
+
+    @property
+    def line_end(self) -> bytes:
+        return LINE_ENDINGS[self.line_ending]
+
+    def session_max_transfer(self, on_the_fly: bool) -> int:
+        chosen = self.otf_max_transfer if on_the_fly else self.store_max_transfer
+        return self.max_transfer if chosen is None else chosen
 
     def _check_board(self) -> None:
         from sqnflash.sim.board import BOARDS, UPLOADS, release_key  # the board needs this module
@@ -92,7 +244,17 @@ class SimConfig:
         values: dict[str, Any] = {}
         faults: dict[str, str] = {}
         types = {f.name: f.type for f in dataclasses.fields(cls)}
-        for key, items in parse_qs(query, keep_blank_values=True).items():
+        parsed = parse_qs(query, keep_blank_values=True)
+        names = [n.strip() for item in parsed.pop("variant", []) for n in item.split(",")]
+        names = [n for n in names if n]
+        for name in names:
+            if name not in VARIANTS:
+                raise SimConfigError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
+            for knob, raw in VARIANTS[name].knobs.items():
+                values[knob] = convert(knob, str(types[knob]), raw)
+        if names:
+            values["variant"] = ",".join(names)
+        for key, items in parsed.items():
             raw = items[-1]
             name = key.replace("-", "_")
             if name.startswith("fault_"):
@@ -110,6 +272,25 @@ class SimConfig:
         if "version" not in values and values.get("old_bootrom"):
             values["version"] = OLD_BOOTROM_BUILD
         return cls(**values)
+
+
+def echo_modes(value: str | bool) -> list[str]:
+    """`echo` as the list of modes that echo: on (the application), off, all, or a list."""
+    if isinstance(value, bool):
+        return ["app"] if value else []
+    text = value.strip().lower()
+    if text in FALSE_WORDS:
+        return []
+    if text in TRUE_WORDS:
+        return ["app"]
+    if text == "all":
+        return list(MODES)
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in MODES:
+            raise SimConfigError(f"echo takes on, off, all or modes among {', '.join(MODES)}, "
+                                 f"not {value!r}")
+    return [m for m in MODES if m in modes]
 
 
 def convert(name: str, type_name: str, raw: str) -> Any:

@@ -3,10 +3,13 @@
 A state machine driven by bytes from the wire and by timers: boot modes with their own AT command
 sets, reboots, baud rates, the STP slave, flash writes, the apply phase and version reports.
 
-Behaviour chosen where the public record is silent (each is a documented choice, not a fact):
-- Echo: with `echo=1` the application echoes after every boot; the updater, recovery and boot
-  loader never echo on their own (Pycom's fixed-count reads after `AT+SMSTPU` need that). `ATE1` /
-  `ATE0` switch it in the application, updater and recovery (the boot loader answers ERROR).
+Behaviour chosen where the public record is silent (each is a documented choice, not a fact;
+the points where more than one answer is plausible are knobs, with named bundles of them, the
+protocol variants: see `sqnflash.sim.config`):
+- Echo: with `echo=1` the application echoes after every boot; by default the updater, recovery
+  and boot loader never echo on their own (Pycom's fixed-count reads after `AT+SMSTPU` need that);
+  `echo=app,recovery,updater,ffh` picks the modes that do. `ATE1` / `ATE0` switch it in the
+  application, updater and recovery (the boot loader answers ERROR).
 - Reply shape: the application, updater and recovery answer
   `\\r\\n<line>\\r\\n...\\r\\n\\r\\nOK\\r\\n` (a blank line before the final result,
   as observed for ATI), except `AT+SMOD?` (`\\r\\n2\\r\\nOK\\r\\n`) and `AT+SMLOG?`, which are
@@ -16,18 +19,21 @@ Behaviour chosen where the public record is silent (each is a documented choice,
 - Command sets: the boot loader knows only `AT`, `AT+SMOD?`, `AT+IPR` and `AT+STP`; the updater and
   recovery know the handlers listed in `UPDATER_COMMANDS` (no `ATI`, `AT+CGSN`, `AT+CFUN` or
   showver); anything else answers ERROR.
-- `AT+SMSWBOOT?` answers `+SMSWBOOT: <NAME>`. The boot selection persists across reboots, so a modem
-  switched to RECOVERY comes back there after a power cycle until switched back to FFF.
+- `AT+SMSWBOOT?` answers `+SMSWBOOT: <NAME>` (`smswboot_reply=bare`: just the name). The boot
+  selection persists across reboots, so a modem switched to RECOVERY comes back there after a
+  power cycle until switched back to FFF.
 - A reboot emits `+SHUTDOWN` (for `AT^RESET`, `AT+SMSWBOOT=m,1`, `AT+SMUPGRADE` and the updater's
   own reboot once a stored upgrade is applied), a NUL byte as the UART re-initialises, then
   silence for `reboot_s` during which every received byte is dropped; the application then sends
-  `+SYSSTART`; recovery, updater and boot loader send nothing. The boot loader starts at 115200
-  baud, everything else at 921600.
+  `+SYSSTART`; recovery, updater and boot loader send nothing (`sysffh=1`: the boot loader
+  sends `+SYSFFH`). The boot loader starts at 115200 baud, everything else at 921600.
 - `AT+IPR=<baud>` answers OK at the old rate and switches after it; the rate lasts until the next
   boot. An updater loaded with `AT+STP` keeps the rate the boot loader was talking at.
-- `AT+STP` in the boot loader: an ELF is loaded and started as the updater (SMOD 3) after
-  `updater_load_s`; anything else, or an ELF cut short before the end of its header tables, is
-  dropped after the session closes and the boot loader stays in SMOD 0.
+- `AT+STP` in the boot loader: an ELF is loaded and started as the updater after `updater_load_s`;
+  it reports SMOD `updater_smod` (3 by default) and the boot selection stays FFH, so a reset brings
+  the boot loader back (`mode=updater` starts in exactly that state, at 921600). Anything else,
+  or an ELF cut short before the end of its header tables, is dropped after the session closes
+  and the boot loader stays in SMOD 0.
 - If the application image is damaged (an interrupted or failed ON_THE_FLY write of a full image
   outside the application), booting FFF falls back to RECOVERY.
 - With the factory bootrom (Bootloader0 33080) `AT+SMSWBOOT=0,<r>` answers ERROR; flashing a bootrom
@@ -99,6 +105,9 @@ MODE_NAMES = {Smod.FFH: "FFH", Smod.FFH_TOOL: "FFH", Smod.FFF: "FFF", Smod.UPDAT
               Smod.RECOVERY: "RECOVERY"}
 CONFIG_MODES = {"app": Smod.FFF, "recovery": Smod.RECOVERY, "updater": Smod.UPDATER,
                 "ffh": Smod.FFH}
+# Which `echo` setting a mode follows: an updater that reports SMOD 1 or 4 is still the updater.
+ECHO_MODES = {Smod.FFH: "ffh", Smod.FFH_TOOL: "updater", Smod.FFF: "app",
+              Smod.UPDATER: "updater", Smod.RECOVERY: "recovery"}
 
 
 class StpPurpose(Enum):
@@ -144,8 +153,14 @@ class SimModem:
         self.engine = engine
         self.faults = FaultPlan.from_config(config)
         start_mode = CONFIG_MODES[config.mode]
-        boot = {Smod.FFF: Boot.FFF, Smod.RECOVERY: Boot.RECOVERY, Smod.UPDATER: Boot.UPDATER,
+        # `mode=updater` is where the field path leaves a modem: updater.elf loaded into RAM by the
+        # boot loader (still the selected boot image), reporting `updater_smod`, at the rate the
+        # boot loader was switched to (921600, or 115200 for one that cannot switch).
+        boot = {Smod.FFF: Boot.FFF, Smod.RECOVERY: Boot.RECOVERY, Smod.UPDATER: Boot.FFH,
                 Smod.FFH: Boot.FFH}[start_mode]
+        echo_mode = ECHO_MODES[start_mode]
+        if start_mode == Smod.UPDATER:
+            start_mode = Smod(config.updater_smod)
         assert config.bootrom is not None
         self.flash = Flash(
             software=config.version,
@@ -158,12 +173,14 @@ class SimModem:
             imei=config.imei,
         )
         baud = config.ffh_baud if start_mode == Smod.FFH else config.app_baud
+        if config.mode == "updater" and config.ffh_only_115200:
+            baud = config.ffh_baud
         self.wire = Wire(engine, self.receive, host_baud=config.host_baud, modem_baud=baud,
                          turnaround_s=config.turnaround_s, paced=config.paced)
         self.idle = IdleMeter()
         self.wire.on_host_write = lambda now, size: self.idle.host_wrote(now)
         self.mode: Smod | None = start_mode
-        self.echo = config.echo and start_mode == Smod.FFF
+        self.echo = config.echoes(echo_mode)
         self.data_mode = config.data_mode and start_mode == Smod.FFF
         self.cfun = 1
         self._commands = at.CommandSplitter()
@@ -242,9 +259,15 @@ class SimModem:
         if not self._applying and not (self._stp is not None and self._stp.busy):
             self.idle.ready(arrived)  # the host has its answer: the next move is the host's
 
+    def _send_at(self, text: bytes) -> None:
+        """AT output, framed with the `line_ending` knob (the boot loader keeps CRLF)."""
+        if self.mode != Smod.FFH and self.config.line_ending != "crlf":
+            text = text.replace(b"\r\n", self.config.line_end)
+        self._send(text)
+
     def _reply(self, lines: list[str] | tuple[str, ...] = (), final: str = at.FINAL_OK) -> None:
         reply = at.encode_reply(list(lines), final, leading_crlf=self.mode != Smod.FFH)
-        self._send(self.faults.at_reply(reply))
+        self._send_at(self.faults.at_reply(reply))
 
     def _reply_tight(self, lines: list[str]) -> None:
         """A reply without the blank line before OK, as observed for AT+SMOD? and AT+SMLOG?."""
@@ -252,7 +275,7 @@ class SimModem:
             self._reply(lines)
             return
         body = "".join(f"{line}\r\n" for line in lines)
-        self._send(self.faults.at_reply(f"\r\n{body}{at.FINAL_OK}\r\n".encode("ascii")))
+        self._send_at(self.faults.at_reply(f"\r\n{body}{at.FINAL_OK}\r\n".encode("ascii")))
 
     def _error(self, why: str = "") -> None:
         if why:
@@ -260,7 +283,7 @@ class SimModem:
         self._reply((), at.FINAL_ERROR)
 
     def _urc(self, line: str) -> None:
-        self._send(at.encode_urc(line))
+        self._send_at(at.encode_urc(line))
 
     # ------------------------------------------------------------------ input
     def receive(self, data: bytes) -> None:
@@ -334,6 +357,8 @@ class SimModem:
             self._reply()
         elif name == "+SMOD" and args == "?":
             self._reply([str(int(Smod.FFH))])
+        elif name == "+IPR" and self.config.ffh_only_115200 == "error" and args != "?":
+            self._error("this boot loader cannot change its baud rate")
         elif name == "+IPR":
             self._cmd_ipr(args)
         elif name == "+STP" and args == "":
@@ -366,7 +391,10 @@ class SimModem:
             self._error()
             return
         assert self.mode is not None
-        self._reply_tight([str(int(self.mode))])
+        if self.config.smod_reply == "blank":
+            self._reply([str(int(self.mode))])
+        else:
+            self._reply_tight([str(int(self.mode))])
 
     def _cmd_bmod(self, args: str) -> None:
         if args != "?":
@@ -377,7 +405,8 @@ class SimModem:
 
     def _cmd_smswboot(self, args: str) -> None:
         if args == "?":
-            self._reply([f"+SMSWBOOT: {self.flash.boot.name}"])
+            name = self.flash.boot.name
+            self._reply([name if self.config.smswboot_reply == "bare" else f"+SMSWBOOT: {name}"])
             return
         match = re.fullmatch(r"=\s*(\d+)\s*(?:,\s*(\d+))?", args)
         if not match:
@@ -396,6 +425,9 @@ class SimModem:
             return
         if self.faults.smswboot_error_for(mode, reboot):
             self._error(f"fault: AT+SMSWBOOT={mode},{reboot} refused")
+            return
+        if reboot and self.config.swboot_error:
+            self._error(f"swboot_error: AT+SMSWBOOT={mode},1 refused")
             return
         self.flash.boot = Boot(mode)
         self._note(f"next boot: {Boot(mode).name}")
@@ -431,6 +463,9 @@ class SimModem:
             return
         baud = int(match.group(1))
         self._reply()  # at the old rate
+        if self.mode == Smod.FFH and self.config.ffh_only_115200 == "ignore":
+            self._note(f"AT+IPR={baud} ignored: the boot loader stays at {self.wire.modem_baud}")
+            return
         self.wire.modem_baud = baud
         self._note(f"baud rate now {baud}")
 
@@ -441,10 +476,10 @@ class SimModem:
         if args == "":
             self._reply()
             self.flash.stored = bytearray()
-            self._enter_stp(StpPurpose.STORE, self.config.max_transfer)
+            self._enter_stp(StpPurpose.STORE, self.config.session_max_transfer(False))
         elif args.upper() in ('="ON_THE_FLY"', "=ON_THE_FLY"):
             self._reply()
-            self._enter_stp(StpPurpose.ON_THE_FLY, self.config.max_transfer)
+            self._enter_stp(StpPurpose.ON_THE_FLY, self.config.session_max_transfer(True))
         else:
             self._error()
 
@@ -487,7 +522,7 @@ class SimModem:
             self._reply()
 
     def _cmd_fsrdfile(self, args: str) -> None:
-        self._send(b"\r\n\r\nERROR\r\n")  # no crash dump: as observed, an extra blank line
+        self._send_at(b"\r\n\r\nERROR\r\n")  # no crash dump: as observed, an extra blank line
 
     def _cmd_showver(self, args: str) -> None:
         if args.replace(" ", "").lower() != '="showver"':
@@ -579,12 +614,14 @@ class SimModem:
         self.wire.modem_baud = self.faults.boot_baud(baud)
         self.mode = target
         self.idle.ready(self.engine.time)
-        self.echo = self.config.echo and target == Smod.FFF
+        self.echo = self.config.echoes(ECHO_MODES[target])
         self.cfun = 1
         self._commands.take_rest()
         self._note(f"booted {MODE_NAMES[target]} at {self.wire.modem_baud} baud")
         if target == Smod.FFF:
             self._urc("+SYSSTART")
+        elif target == Smod.FFH and self.config.sysffh:
+            self._send(b"+SYSFFH\r\n")  # framed as the boot loader's replies
         if self._pending_apply is not None:
             verdict = self._pending_apply
             self._pending_apply = None
@@ -592,8 +629,9 @@ class SimModem:
 
     # ------------------------------------------------------------------ STP
     def _enter_stp(self, purpose: StpPurpose, max_transfer: int) -> None:
-        self._stp = stp.StpSlave(max_transfer, reply_hcrc=self.config.reply_hcrc
-                                 and self.faults.reply_hcrc())
+        # The fault is asked first so that it is recorded even where the knob already says zero.
+        filled = self.faults.reply_hcrc() and self.config.reply_hcrc == "filled"
+        self._stp = stp.StpSlave(max_transfer, reply_hcrc=filled)
         self._stp_purpose = purpose
         self._sink = ImageSink()
         self._stored_len = 0
@@ -735,8 +773,8 @@ class SimModem:
             return
 
         def started() -> None:
-            self.mode = Smod.UPDATER
-            self.echo = False
+            self.mode = Smod(self.config.updater_smod)
+            self.echo = self.config.echoes("updater")
             self.idle.ready(self.engine.time)
             self._note(f"updater running at {self.wire.modem_baud} baud")
 
@@ -747,8 +785,8 @@ class SimModem:
         self._applying = True
         self.idle.busy()
         self._apply = (verdict, via)
-        self.flash.report = "on-going"
         kind = verdict.meta.kind if verdict.meta else None
+        self.flash.report = "No report" if self._unreported(kind, via) else "on-going"
         duration = self.config.bootrom_apply_s if kind == ImageKind.BOOTROM else self.config.apply_s
         self._note(f"applying {kind.value if kind else 'unknown'} image ({via}), {duration:g} s")
         if self.faults.power_loss_phase("apply"):
@@ -805,11 +843,22 @@ class SimModem:
                 self.flash.app_ok = True
             self.flash.report = "success"
             self._note(f"upgrade applied: now {meta.kind.value} {meta.version}")
+        if self._unreported(meta.kind if meta else None, via):
+            self.flash.report = "No report"
         self.flash.history.append(record)
         if via == "store":
             if not problem:
                 self.flash.boot = Boot.FFF  # the FFF method brings the modem back by itself
             self.reboot("upgrade finished", announce=True)
+        elif (not problem and self.config.self_reboot_after_otf and meta is not None
+              and meta.kind != ImageKind.BOOTROM):
+            self.flash.boot = Boot.FFF
+            self.reboot("image written: back to the application by itself", announce=True)
+
+    def _unreported(self, kind: ImageKind | None, via: str) -> bool:
+        """`bootrom_report=no-report`: a bootrom package sent ON_THE_FLY leaves no report."""
+        return (kind == ImageKind.BOOTROM and via == "on-the-fly"
+                and self.config.bootrom_report == "no-report")
 
     def _apply_problem(self, verdict: Received, via: str) -> str | None:
         if not verdict.ok:
