@@ -1,9 +1,10 @@
 """Modems that answer where the protocol reference is silent, played by the simulator.
 
-Each function makes the simulated modem of this test answer one variant point differently from
-the simulator's defaults (what a real modem may do: see docs/protocol-variants.md). They patch the
-simulator's command handlers for the duration of one test only (pytest's monkeypatch), so the
-client meets the variant through the same sim:// port a real run uses.
+The simulator plays most variant points with its own knobs (`updater_smod`, `bootrom_report`,
+`self_reboot_after_otf`, ... in sim/config.py). Each function here makes it answer one more point
+differently (what a real modem may do: see docs/protocol-variants.md) by patching its command
+handlers for the duration of one test only (pytest's monkeypatch), so the client meets the
+variant through the same sim:// port a real run uses.
 
 `CutPort` is a line that goes dead (or carries only garbage) from a chosen moment on: a modem that
 hangs mid-transfer, as seen from the host.
@@ -18,28 +19,15 @@ import pytest
 
 from sqnflash.sim import modem as sim_modem
 from sqnflash.sim.images import ImageKind
-from sqnflash.sim.modem import Boot, SimModem, Smod
+from sqnflash.sim.modem import SimModem
 from sqnflash.sim.protocol_sim import Serial as SimSerial
 
 Handler = Callable[[SimModem, str], None]
 
 
-def updater_smod(monkeypatch: pytest.MonkeyPatch, number: int) -> None:
-    """A running updater.elf answers `AT+SMOD?` with `number` (the simulator says 3)."""
-    original: Handler = sim_modem.UPDATER_COMMANDS["+SMOD"]
-
-    def smod(self: SimModem, args: str) -> None:
-        if args == "?" and self.mode == Smod.UPDATER:
-            self._reply_tight([str(number)])
-        else:
-            original(self, args)
-
-    monkeypatch.setitem(sim_modem.UPDATER_COMMANDS, "+SMOD", smod)
-
-
 def bootrom_report(monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
-    """After a bootrom package `AT+SMUPGRADE?` answers `No report`, `success`, an empty reply
-    (`none`) or ERROR (`error`) instead of the simulator's `on-going` then `success`."""
+    """After a bootrom package `AT+SMUPGRADE?` gets an empty reply (`none`) or ERROR (`error`):
+    beyond the simulator's `bootrom_report` knob (`success`, `no-report`)."""
     original_start = SimModem._start_apply
     original: Handler = sim_modem.UPDATER_COMMANDS["+SMUPGRADE"]
 
@@ -75,34 +63,18 @@ def no_report_after_image(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sim_modem.UPDATER_COMMANDS, "+SMUPGRADE", smupgrade)
 
 
-def self_reboot_after_otf(monkeypatch: pytest.MonkeyPatch, report: str) -> None:
-    """Once an ON_THE_FLY image is applied, the modem reboots into its application by itself and
-    its application then reports `report`."""
+def report_after_self_reboot(monkeypatch: pytest.MonkeyPatch, report: str) -> None:
+    """With the simulator's `self_reboot_after_otf=1`, the application it reboots into answers
+    `AT+SMUPGRADE?` with `report` (the simulator keeps `success`)."""
     original = SimModem._finish_apply
 
     def finish(self: SimModem, verdict: Any, via: str) -> None:
         original(self, verdict, via)
-        meta = verdict.meta
-        if via == "on-the-fly" and self.flash.report == "success" and meta is not None \
-                and meta.kind == ImageKind.FULL:
-            self.flash.boot = Boot.FFF
-            self.reboot("the updater finished", announce=True)
+        if via == "on-the-fly" and self.config.self_reboot_after_otf \
+                and self.flash.report == "success":
             self.flash.report = report
 
     monkeypatch.setattr(SimModem, "_finish_apply", finish)
-
-
-def ffh_keeps_its_rate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The boot loader answers ERROR to `AT+IPR=<rate>`: it talks at 115200 only."""
-    original = SimModem._ffh_command
-
-    def ffh(self: SimModem, name: str, args: str) -> None:
-        if name == "+IPR" and args.startswith("="):
-            self._error("this boot loader stays at 115200 baud")
-        else:
-            original(self, name, args)
-
-    monkeypatch.setattr(SimModem, "_ffh_command", ffh)
 
 
 def bootloader0_stays_factory(monkeypatch: pytest.MonkeyPatch) -> None:
