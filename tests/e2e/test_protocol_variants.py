@@ -278,3 +278,14 @@ def test_smswboot_refused_with_reboot_falls_back_to_no_reboot_and_reset(images: 
     run.upgrade(images.small_full, method=Method.ON_THE_FLY)
     assert run.state["version"] == TO
     assert said(run, "AT+SMSWBOOT=3,1 answered ERROR; trying AT+SMSWBOOT=3,0 and AT^RESET")
+
+
+def test_a_refused_stored_image_says_the_modem_runs_its_application_again(
+        images: Images) -> None:
+    run = Run("&fault_apply_fail=1")
+    with pytest.raises(ApplyFailed) as caught:
+        run.upgrade(images.diff)
+    error = caught.value
+    assert error.modem_state is not None
+    assert error.modem_state.startswith("in application (FFF), which reported 'fail'")
+    assert run.sim.modem.stp_sessions == 1 and run.state["version"] == FROM

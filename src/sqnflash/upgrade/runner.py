@@ -85,6 +85,7 @@ UPDATER_START_S = 120.0  # Pycom waits 100 x 1 s for a loaded updater.elf to ans
 # RESET frames, then the modem is looked for this long, so the run ends within 90 s of the silence.
 SILENT_CLOSE_ATTEMPTS = 3
 SILENT_LOOK_S = 15.0
+WHERE_LOOK_S = 20.0  # how long to look for the modem to say where it is in an error's state line
 ROLLBACK_LOOK_S = 5.0  # a modem that was just waited for in vain is looked for this long again
 _SILENT_STATE = ("not answering STP or AT at any rate: still inside the transfer session (it "
                  "leaves it by itself after a while) or without power")
@@ -672,19 +673,18 @@ class Runner:
             return False
 
     def _where(self) -> str:
-        """The modem's mode as a phrase for an error's state line ('?' when it does not say)."""
-        try:
-            return f"in {self.modem.mode().label}"
-        except SqnflashError:
-            return "in a mode it does not report"
+        """The modem's mode as a phrase for an error's state line (it may be rebooting: the
+        FFF method's updater reboots once it has reported)."""
+        mode = self._mode_now(WHERE_LOOK_S)
+        return f"in {mode.label}" if mode is not None else "not answering (rebooting?)"
 
     def _apply_failed(self, report: at.UpgradeReport, what: str) -> ApplyFailed:
         """A clean refusal: the modem checked the image and said no. Sending the same image again
         gets the same answer, so the run stops and says what the modem said and where it is."""
         where = self._where()
         if where == "in application (FFF)":
-            state = (f"{where}, which reported '{report.text}' for {what} and is not applying "
-                     "anything: its firmware was not changed")
+            state = (f"{where}, which reported '{report.text}' for {what}: it runs its "
+                     "application again and is not applying anything")
         else:
             state = (f"{where}, which reported '{report.text}' for {what} and is not applying "
                      "anything any more: its application may be incomplete")
