@@ -640,6 +640,11 @@ class Runner:
                 continue  # the unanswered poll already waited for its timeout
             silent_since = last_rate_check = None
             if report.state == at.UpgradeState.NO_REPORT:
+                if step.id == "send-bootrom":
+                    # No report is required after a bootrom package (see _after_bootrom).
+                    self.modem.note("AT+SMUPGRADE? answers 'No report' after 'on-going' for the "
+                                    "bootrom package; going on")
+                    return
                 no_report_since = now if no_report_since is None else no_report_since
                 if rebooted and self._in_application():
                     said = f"'{report.text}'" if report.text else "no report"
