@@ -677,17 +677,17 @@ class Runner:
         except SqnflashError:
             return False
 
-    def _where(self) -> str:
-        """The modem's mode as a phrase for an error's state line (it may be rebooting: the
+    def _where(self) -> tuple[Mode | None, str]:
+        """The modem's mode, and as a phrase for an error's state line (it may be rebooting: the
         FFF method's updater reboots once it has reported)."""
         mode = self._mode_now(WHERE_LOOK_S)
-        return f"in {mode.label}" if mode is not None else "not answering (rebooting?)"
+        return mode, f"in {mode.label}" if mode is not None else "not answering (rebooting?)"
 
     def _apply_failed(self, report: at.UpgradeReport, what: str) -> ApplyFailed:
         """A clean refusal: the modem checked the image and said no. Sending the same image again
         gets the same answer, so the run stops and says what the modem said and where it is."""
-        where = self._where()
-        if where == "in application (FFF)":
+        mode, where = self._where()
+        if mode == Mode.APPLICATION:
             state = (f"{where}, which reported '{report.text}' for {what}: it runs its "
                      "application again and is not applying anything")
         else:
@@ -701,7 +701,7 @@ class Runner:
         said = f"'{report.text}'" if report.text else "no report"
         return ApplyNotReported(
             f"AT+SMUPGRADE? still answers {said} {waited_s:.0f} s after {what} should have "
-            "started to apply", modem_state=f"{self._where()}, reporting {said}",
+            "started to apply", modem_state=f"{self._where()[1]}, reporting {said}",
             details={"report": report.text})
 
     def _verify(self, step: Step) -> None:
