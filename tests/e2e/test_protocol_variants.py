@@ -289,3 +289,23 @@ def test_a_refused_stored_image_says_the_modem_runs_its_application_again(
     assert error.modem_state is not None
     assert error.modem_state.startswith("in application (FFF), which reported 'fail'")
     assert run.sim.modem.stp_sessions == 1 and run.state["version"] == FROM
+
+
+def test_ctrl_c_while_storing_ends_the_session_and_puts_the_modem_back_at_once(
+        images: Images) -> None:
+    run = Run()
+    clock = run.modem.link.clock
+    stopped_at: list[float] = []
+
+    def interrupt(event: Event) -> None:
+        run.events.append(event)
+        if isinstance(event, TransferProgress) and event.done > 50_000 and not stopped_at:
+            stopped_at.append(clock.now())
+            raise KeyboardInterrupt
+
+    with pytest.raises(SqnflashError) as caught:
+        upgrade(run.modem, load_image(images.diff), emit=interrupt)
+    assert caught.value.code == "SQF-E901"
+    assert caught.value.modem_state is not None and "unchanged" in caught.value.modem_state
+    assert not run.sim.modem.in_stp and run.state["mode"] == "FFF"
+    assert clock.now() - stopped_at[0] <= 30  # not the 90 s a modem inside STP would cost

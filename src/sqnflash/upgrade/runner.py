@@ -92,6 +92,7 @@ _SILENT_STATE = ("not answering STP or AT at any rate: still inside the transfer
 SWITCH_ATTEMPTS = 3  # a modem that boots into the wrong mode is asked this many times
 MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted, apply failed)
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
+_TRANSFER_STEPS = ("store-image", "send-image", "send-bootrom", "send-updater")
 _ON_THE_FLY_APPLIES = ("apply", "send-bootrom")  # the modem is not expected to reboot in these
 _IN_FFH = "in the boot loader (FFH): run the same command again with --updater"
 _REFRESH_BOOTROM = Step("refresh-bootrom", "Send the bootrom package once more",
@@ -339,6 +340,10 @@ class Runner:
         look = ROLLBACK_LOOK_S if isinstance(error, NoResponse) or error.details.get("silent") \
             else self._reboot_s
         try:
+            if error.details.get("step") in _TRANSFER_STEPS and not error.details.get("silent"):
+                # A transfer cut short may leave the modem inside its STP session, where it
+                # answers no AT command: end it first (a modem in AT mode ignores the frames).
+                close_session(self.modem, attempts=SILENT_CLOSE_ATTEMPTS)
             mode = self.modem.wait_ready(None, look)
             if mode != Mode.APPLICATION:
                 self.emit(Note(f"putting the modem back into its application (it is in "
