@@ -21,7 +21,7 @@ from sqnflash.errors import (
     SqnflashError,
     TransferFailed,
 )
-from sqnflash.events import Event, TransferProgress
+from sqnflash.events import Event, StepStarted, TransferProgress
 from sqnflash.firmware import load_image
 from sqnflash.modem import Modem
 from sqnflash.protocol import stp
@@ -309,3 +309,20 @@ def test_ctrl_c_while_storing_ends_the_session_and_puts_the_modem_back_at_once(
     assert caught.value.modem_state is not None and "unchanged" in caught.value.modem_state
     assert not run.sim.modem.in_stp and run.state["mode"] == "FFF"
     assert clock.now() - stopped_at[0] <= 30  # not the 90 s a modem inside STP would cost
+
+
+def test_a_modem_that_never_comes_back_from_a_reboot_gets_a_verdict_within_90_s(
+        images: Images) -> None:
+    run = Run("&fault_silence_s=1000")  # silent for 1000 s after every reset
+    clock = run.modem.link.clock
+    began: list[float] = []
+
+    def watch(event: Event) -> None:
+        run.events.append(event)
+        if isinstance(event, StepStarted) and event.step == "switch-recovery":
+            began.append(clock.now())
+
+    with pytest.raises(NoResponse) as caught:
+        upgrade(run.modem, load_image(images.small_full), method=Method.ON_THE_FLY, emit=watch)
+    assert clock.now() - began[0] <= VERDICT_S
+    assert caught.value.modem_state is not None and "recover" in caught.value.modem_state

@@ -48,7 +48,8 @@ T = TypeVar("T")
 APP_BAUD = 921600  # the application's rate on Pycom boards
 BOOT_BAUD = 115200  # the boot loader's rate after a reset
 WAKE_TIMEOUT_S = 10.0  # a modem that is powered and booted answers within a second
-REBOOT_TIMEOUT_S = 90.0  # Pycom allows 300 s; a Monarch reboots in a few seconds
+REBOOT_TIMEOUT_S = 80.0  # Pycom allows 300 s; a Monarch reboots in a few seconds, and a
+# modem that never comes back gets its verdict (with the rollback) within 90 s
 SHUTDOWN_WAIT_S = 2.0  # +SHUTDOWN follows the OK of a reboot command at once
 PLUS_GUARD_S = 1.1  # Hayes escape: silence before and after "+++"
 POLL_TIMEOUT_S = 1.0  # a status poll: an awake modem answers in milliseconds

@@ -54,7 +54,7 @@ from sqnflash.modem import (
     StpUpload,
     TransferResult,
 )
-from sqnflash.modem.modem import UPGRADE_MODES
+from sqnflash.modem.modem import REBOOT_TIMEOUT_S, UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun, wait_not_applying
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
@@ -106,7 +106,7 @@ class Settings:
     block_size: int = PYCOM_BLOCK_CAP
     retries: int = 4
     apply_timeout_s: float = APPLY_TIMEOUT_S
-    reboot_timeout_s: float = 90.0
+    reboot_timeout_s: float = REBOOT_TIMEOUT_S
     max_restarts: int = MAX_RESTARTS
     min_baud: int = BOOT_BAUD  # a noisy line falls back to lower rates down to this one
 
