@@ -367,6 +367,15 @@ class LineTooNoisy(TransferError):
               "chargers, try --rtscts, then run the same command again.")
 
 
+class TransferSilent(TransferFailed):
+    code = "SQF-E407"
+    exit_code = 66
+    summary = "The modem stopped answering in the middle of a transfer and did not come back."
+    advice = ("Power-cycle the modem (unplug the board: its reset button does not reset the "
+              "modem), then run the same command again: sqnflash continues from the mode it "
+              "finds the modem in.")
+
+
 # --------------------------------------------------------------------------- E5xx upgrades
 
 

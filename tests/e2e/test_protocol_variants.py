@@ -19,7 +19,7 @@ from sqnflash.errors import (
     ApplyNotReported,
     NoResponse,
     SqnflashError,
-    TransferFailed,
+    TransferSilent,
 )
 from sqnflash.events import Event, StepStarted, TransferProgress
 from sqnflash.firmware import load_image
@@ -145,12 +145,12 @@ def test_a_modem_that_goes_silent_mid_transfer_gets_a_verdict_within_90_s(
                             op=stp.Op.BLOCK | stp.ACK, after=20)
     modem = Modem.open(port)
     clock = modem.link.clock
-    with pytest.raises(TransferFailed) as caught:
+    with pytest.raises(TransferSilent) as caught:
         upgrade(modem, load_image(images.small_full))
     assert port.cut_at is not None
     assert clock.now() - port.cut_at <= VERDICT_S
     error = caught.value
-    assert error.code == "SQF-E401"
+    assert error.code == "SQF-E407" and error.exit_code == 66 and "Power-cycle" in error.hint
     assert error.modem_state is not None and "not answering STP or AT" in error.modem_state
 
 

@@ -21,6 +21,7 @@ from sqnflash.errors import (
     TransferError,
     TransferFailed,
     TransferRefused,
+    TransferSilent,
     UnexpectedReply,
     UnknownMode,
 )
@@ -361,7 +362,8 @@ class Modem:
         try:
             mode = self.wait_ready(None, SESSION_CHECK_S)
         except (NoResponse, ModeSwitchFailed):
-            error.details["answers_at"] = False  # still in the session, or gone
-            return error
+            # Still inside the session, or gone: the caller may end the session and look again.
+            return TransferSilent(f"{error.cause}; the modem answers no AT command either",
+                                  details={**error.details, "answers_at": False})
         return SessionLost(f"the modem left the transfer session and is back in {mode.label} "
                            f"({error.cause})", details=dict(error.details))
