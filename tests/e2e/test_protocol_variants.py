@@ -326,3 +326,12 @@ def test_a_modem_that_never_comes_back_from_a_reboot_gets_a_verdict_within_90_s(
         upgrade(run.modem, load_image(images.small_full), method=Method.ON_THE_FLY, emit=watch)
     assert clock.now() - began[0] <= VERDICT_S
     assert caught.value.modem_state is not None and "recover" in caught.value.modem_state
+
+
+def test_smstpu_refused_once_right_after_the_boot_is_asked_again(
+        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
+    variants.refuses_once(monkeypatch, "+SMSTPU")
+    run = Run("&mode=recovery")
+    run.upgrade(images.small_full)
+    assert run.state["version"] == TO
+    assert said(run, 'AT+SMSTPU="ON_THE_FLY" answered ERROR; asking once more in 1 s')

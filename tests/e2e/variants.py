@@ -188,3 +188,19 @@ class CutPort(SimSerial):
             sim.read(65536, None if until is None else max(0.0, until - sim.clock.now()))
             if until is None or sim.clock.now() >= until:
                 return b""
+
+
+def refuses_once(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Updater and RECOVERY answer ERROR to the first command `name` (a modem not quite ready
+    after its boot), then accept it."""
+    original: Handler = sim_modem.UPDATER_COMMANDS[name]
+    refused: list[bool] = []
+
+    def once(self: SimModem, args: str) -> None:
+        if not refused:
+            refused.append(True)
+            self._error(f"variant: {name} refused once")
+        else:
+            original(self, args)
+
+    monkeypatch.setitem(sim_modem.UPDATER_COMMANDS, name, once)

@@ -60,6 +60,7 @@ WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not 
 SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
 WRONG_MODE_POLL_S = 0.5  # meanwhile, asked again this often (or at once when it reboots)
 SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
+STP_ENTRY_RETRY_S = 1.0  # §3.1 step 8: Pycom's pause before AT+SMSTPU
 SWBOOT_FALLBACK_WAIT_S = 5.0  # §3.1 step 6: between an ERROR to AT+SMSWBOOT=m,1 and =m,0
 # The modes in which `AT+SMSTPU="ON_THE_FLY"` takes an image. The reference does not say which of
 # them a Monarch 1 reports once updater.elf runs, or after `AT+SMSWBOOT=3,1` on every firmware
@@ -337,7 +338,14 @@ class Modem:
         `source`. The line is back in AT mode when this returns. A modem that stops answering
         and is then found answering AT commands has left the session: `SessionLost`."""
         try:
-            self.at.command(command, terminator=terminator)
+            reply = self.at.command(command, terminator=terminator, check=False)
+            if not reply.ok:
+                # Pycom waits 1 s after the modem first answers before it sends this: a modem
+                # that refuses it straight after its boot is asked once more after that second.
+                self._note(f"{command} answered {reply.final_line}; asking once more in "
+                           f"{STP_ENTRY_RETRY_S:g} s", "warning")
+                self.at.wait_urc(at_driver.BOOT_URC, STP_ENTRY_RETRY_S)
+                self.at.command(command, terminator=terminator)
         except CommandTimeout:
             # Pycom takes the first 4 bytes (`OK\r\n`, `\r\nOK` or `\nOK`) and goes on: an OK
             # whose line end never comes (the line is STP's from then on) is an OK.
