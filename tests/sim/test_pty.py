@@ -136,3 +136,16 @@ def test_pty_will_not_replace_a_file_with_its_link(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "--link" in result.stderr and "READY" not in result.stdout
     assert precious.read_text() == "keep me"
+
+
+def test_pty_variants_are_repeatable_and_checked(start_sim: StartSim, tmp_path: Path) -> None:
+    sim = start_sim("--variant", "lf", "--variant", "smod-blank", *QUICK)
+    with serial.Serial(str(sim.link), 921600, timeout=0.5) as port:
+        port.write(b"AT+SMOD?\r\n")
+        assert read_for(port, 0.5) == b"\n2\n\nOK\n"
+    sim.stop()
+    result = subprocess.run(
+        [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(tmp_path / "y"),
+         "--variant", "smod5"], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "unknown variant 'smod5'" in result.stderr
+    assert "smod4" in result.stderr  # the known ones are named

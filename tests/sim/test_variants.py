@@ -226,3 +226,22 @@ def test_sysffh_announces_the_boot_loader(open_port: OpenPort, sysffh: bool) -> 
     port.baudrate = 115200
     assert read_for(port, 1.0).replace(b"\x00", b"") == (b"+SYSFFH\r\n" if sysffh else b"")
     assert command(port, "AT+SMOD?") == b"0\r\nOK\r\n"
+
+
+def test_recovery_baud(open_port: OpenPort) -> None:
+    port = open_port(f"recovery_baud=115200&{FAST}")
+    assert command(port, "AT+SMSWBOOT=3,1") == b"\r\nOK\r\n"
+    read_until(port, b"+SHUTDOWN\r\n")
+    read_for(port, 1.0)
+    port.write(b"AT\r\n")
+    assert b"OK" not in read_for(port, 0.3)  # not at 921600 any more
+    port.baudrate = 115200
+    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
+    assert open_port("mode=recovery&recovery_baud=115200").sim.modem.wire.modem_baud == 115200
+
+
+@pytest.mark.parametrize(("shape", "reply"), [("framed", b"\r\nOK\r\n"), ("bare", b"OK\r\n")])
+def test_stpu_reply(open_port: OpenPort, shape: str, reply: bytes) -> None:
+    port = open_port(f"mode=recovery&stpu_reply={shape}")
+    assert command(port, 'AT+SMSTPU="ON_THE_FLY"') == reply
+    assert upload(port, image(ImageKind.FULL, size=SMALL)).done

@@ -36,6 +36,11 @@ is plausible:
   (format not published; Pycom only looks for the name).
 - `smod_reply` = tight, blank [tight]: `AT+SMOD?` observed as `\\r\\n2\\r\\nOK\\r\\n`; the other
   multi-line replies have a blank line before OK.
+- `recovery_baud` [921600]: the rate RECOVERY boots at. Pycom's C driver says a modem answering
+  at 115200 "is in FFH or RECOVERY mode"; its Python updater keeps 921600 after
+  `AT+SMSWBOOT=3,1`, and that worked. The sources disagree.
+- `stpu_reply` = framed, bare [framed]: `AT+SMSTPU[="ON_THE_FLY"]` answers `\\r\\nOK\\r\\n` or
+  `OK\\r\\n`; Pycom's check accepts `OK\\r\\n`, `\\r\\nOK` and `\\nOK` as its first 4 bytes.
 - `sysffh` = 0, 1 [0]: the boot loader announces itself with `+SYSFFH` after a reboot. Every
   bootrom image holds that string, but no published log shows it on the wire.
 """
@@ -102,13 +107,17 @@ VARIANTS: dict[str, Variant] = {
                              "AT+SMSWBOOT? answers the bare name (FFF) without a prefix"),
     "smod-blank": Variant({"smod_reply": "blank"},
                           "AT+SMOD? has a blank line before OK like other replies"),
+    "recovery-115200": Variant({"recovery_baud": "115200"},
+                               "RECOVERY boots at 115200 (Pycom's C driver), not 921600"),
+    "bare-stpu-ok": Variant({"stpu_reply": "bare"},
+                            "AT+SMSTPU answers OK\\r\\n without the leading line break"),
     "sysffh": Variant({"sysffh": "1"}, "the boot loader says +SYSFFH once it is up"),
     "combined": Variant({"updater_smod": "4", "bootrom_report": "no-report",
                          "echo": "app,recovery,updater", "max_transfer": "2048",
                          "reply_hcrc": "filled", "line_ending": "lf", "swboot_error": "1",
                          "self_reboot_after_otf": "1", "smswboot_reply": "bare",
-                         "smod_reply": "blank", "sysffh": "1"},
-                        "every alternative at once, but the boot loader's baud rate"),
+                         "smod_reply": "blank", "sysffh": "1", "stpu_reply": "bare"},
+                        "every alternative at once but the baud rates and bare CR"),
 }
 
 
@@ -137,6 +146,8 @@ class SimConfig:
     smswboot_reply: str = "named"
     smod_reply: str = "tight"
     sysffh: bool = False
+    recovery_baud: int = APP_BAUD
+    stpu_reply: str = "framed"
     app_baud: int = APP_BAUD
     ffh_baud: int = FFH_BAUD
     host_baud: int = APP_BAUD  # the rate a freshly opened in-process port starts at
@@ -194,6 +205,7 @@ class SimConfig:
             "ffh_only_115200": ("", "ignore", "error"),
             "smswboot_reply": ("named", "bare"),
             "smod_reply": ("tight", "blank"),
+            "stpu_reply": ("framed", "bare"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

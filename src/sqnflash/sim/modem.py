@@ -48,11 +48,12 @@ protocol variants: see `sqnflash.sim.config`):
   when it was started from RECOVERY (Pycom's resume with a stored file sends no `AT+SMSWBOOT=1,1`
   and expects the application back by itself); after a failure it reboots into the image that
   was selected before.
-- `AT+SMSTPU` stores at most `store_limit` bytes (4 MiB): the block that crosses the limit is
-  partly consumed (a residue), every later block comes back whole as residue, so the transfer
-  stalls and the host has to give up. Closed with a RESET, the stored part is an incomplete file
-  that `AT+SMUPGRADE` accepts and the updater reports as `fail`; abandoned without one, it is
-  dropped with the session and `AT+SMUPGRADE` answers ERROR (nothing stored).
+- `AT+SMSTPU` answers `\\r\\nOK\\r\\n` (`stpu_reply=bare`: `OK\\r\\n`) and stores at most
+  `store_limit` bytes (4 MiB): the block that crosses the limit is partly consumed (a residue),
+  every later block comes back whole as residue, so the transfer stalls and the host has to give
+  up. Closed with a RESET, the stored part is an incomplete file that `AT+SMUPGRADE` accepts and
+  the updater reports as `fail`; abandoned without one, it is dropped with the session and
+  `AT+SMUPGRADE` answers ERROR (nothing stored).
 - In STP mode, a session that sees no byte for `stp_idle_timeout_s` is abandoned and the modem goes
   back to AT commands; a partial ON_THE_FLY write leaves the application damaged.
 - ON_THE_FLY in the application accepts only a bootrom package. A differential image must be stored
@@ -172,9 +173,9 @@ class SimModem:
             app_ok=not config.broken_app,
             imei=config.imei,
         )
-        baud = config.ffh_baud if start_mode == Smod.FFH else config.app_baud
-        if config.mode == "updater" and config.ffh_only_115200:
-            baud = config.ffh_baud
+        baud = self._boot_baud(start_mode)
+        if config.mode == "updater":
+            baud = config.ffh_baud if config.ffh_only_115200 else config.app_baud
         self.wire = Wire(engine, self.receive, host_baud=config.host_baud, modem_baud=baud,
                          turnaround_s=config.turnaround_s, paced=config.paced)
         self.idle = IdleMeter()
@@ -474,14 +475,20 @@ class SimModem:
             self._error("an upgrade is being applied")
             return
         if args == "":
-            self._reply()
+            self._stpu_ok()
             self.flash.stored = bytearray()
             self._enter_stp(StpPurpose.STORE, self.config.session_max_transfer(False))
         elif args.upper() in ('="ON_THE_FLY"', "=ON_THE_FLY"):
-            self._reply()
+            self._stpu_ok()
             self._enter_stp(StpPurpose.ON_THE_FLY, self.config.session_max_transfer(True))
         else:
             self._error()
+
+    def _stpu_ok(self) -> None:
+        if self.config.stpu_reply == "bare":
+            self._send_at(b"OK\r\n")  # the first shape Pycom's 4-byte check accepts
+        else:
+            self._reply()
 
     def _cmd_smupgrade(self, args: str) -> None:
         if args == "?":
@@ -600,6 +607,11 @@ class SimModem:
         self.mode = None
         self._later(self.config.reboot_s, self._boot)
 
+    def _boot_baud(self, mode: Smod) -> int:
+        if mode == Smod.FFH:
+            return self.config.ffh_baud
+        return self.config.recovery_baud if mode == Smod.RECOVERY else self.config.app_baud
+
     def _boot(self) -> None:
         if self._pending_apply is not None:
             target = Smod.UPDATER
@@ -610,7 +622,7 @@ class SimModem:
                 self._note("application image damaged: booting RECOVERY")
         if target == Smod.FFF and self.faults.boot_into_recovery():
             target = Smod.RECOVERY
-        baud = self.config.ffh_baud if target == Smod.FFH else self.config.app_baud
+        baud = self._boot_baud(target)
         self.wire.modem_baud = self.faults.boot_baud(baud)
         self.mode = target
         self.idle.ready(self.engine.time)
