@@ -438,6 +438,15 @@ class LineTooNoisy(TransferError):
               "chargers, try --rtscts, then run the same command again.")
 
 
+class TransferSilent(TransferFailed):
+    code = "SQF-E407"
+    exit_code = 66
+    summary = "The modem stopped answering in the middle of a transfer and did not come back."
+    advice = ("Power-cycle the modem (unplug the board: its reset button does not reset the "
+              "modem), then run the same command again: sqnflash continues from the mode it "
+              "finds the modem in.")
+
+
 # --------------------------------------------------------------------------- E5xx upgrades
 
 
@@ -512,6 +521,15 @@ class ModemInTransfer(UpgradeError):
     summary = "The modem is stuck inside a transfer session an interrupted run left open."
     advice = ("Power-cycle the modem (unplug the board: its reset button does not reset the "
               "modem), then run the same command again.")
+
+
+class ApplyNotReported(UpgradeError):
+    code = "SQF-E510"
+    exit_code = 79
+    summary = "The modem gives no report of the upgrade it should be applying."
+    advice = ("Run `sqnflash info`: if it shows the new build in the application, the upgrade "
+              "went through. Otherwise run the same command again; if the modem keeps answering "
+              "'No report', check that the image is for this modem (`sqnflash check`).")
 
 
 # --------------------------------------------------------------------------- E6xx Pycom boards

@@ -51,10 +51,11 @@ def test_failures_are_listed_with_their_code_and_the_imei_filter_works(
 
 def test_the_same_command_again_continues_and_says_so(
         firmware: Firmware, capsys: pytest.CaptureFixture[str]) -> None:
-    """The modem failed twice to apply (the run stops in RECOVERY, after the point of no
-    return); running the same command again continues the journaled upgrade."""
+    """The modem refused the image once (the run stops in RECOVERY, after the point of no
+    return, without sending it again); running the same command again continues the journaled
+    upgrade."""
     name = f"hist-{uuid.uuid4().hex}"
-    url = f"sim://{name}?clock=virtual&version={FROM}&fault_apply_fail=2"
+    url = f"sim://{name}?clock=virtual&version={FROM}&fault_apply_fail=1"
     command = ["upgrade", "--port", url, str(firmware.path_of_full()), "--method", "on-the-fly"]
     try:
         assert main(command) == 70

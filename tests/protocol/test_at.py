@@ -181,6 +181,17 @@ def test_noise_after_a_reboot() -> None:
     ]
 
 
+@pytest.mark.parametrize(("command", "line"), [
+    ("AT", "+SMLOG: LOG_AT"), ("AT+SMOD?", "mode AT+SMOD?"), ("ATI1", "UE5.0 ATI1"),
+    ("AT", "OKAT")])
+def test_a_reply_line_that_ends_with_the_command_is_not_echo(command: str, line: str) -> None:
+    # A real reply (or URC) line must reach the caller even when it ends with the command text.
+    events, _ = read(command, f"{command}\r\r\n{line}\r\n\r\nOK\r\n".encode())
+    assert events[0] == Echo(command)
+    assert Echo(line) not in events
+    assert line in response_of(events).lines or Urc(line) in events
+
+
 def test_noise_inside_a_line() -> None:
     events, _ = read("AT+CGSN", b"\r\n35434\x006099225475\r\n\xff\x00\xfeO\x00K\r\n")
     assert events == [
@@ -280,7 +291,7 @@ def replies(draw: st.DrawFn) -> tuple[str, bytes, list[AtEvent], bytes]:
     for _ in range(draw(st.integers(0, 5))):
         kind = draw(st.sampled_from(["info", "urc", "noise"]))
         if kind == "info":
-            text = draw(info_text.filter(lambda s: not s.upper().endswith(command.upper())))
+            text = draw(info_text.filter(lambda s: s.upper() != command.upper()))
             events.append(Info(text))
             lines.append(text)
             wire += text.encode()
@@ -391,7 +402,8 @@ def test_command_splitter_does_not_keep_a_line_end_split_across_reads() -> None:
 @pytest.mark.parametrize(
     ("lines", "mode"),
     [(["2"], 2), (["", "2"], 2), (["+SMOD: 2"], 2), (["+SMOD:4"], 4), (["0"], 0),
-     ([" 3 "], 3)],
+     ([" 3 "], 3), (["SMOD: 4"], 4), (["+smod: 1"], 1), (["4,1"], 4), (["4 (RECOVERY)"], 4),
+     (["+SMOD: 3,0"], 3), (["+SYSSTART", "4"], 4)],
 )
 def test_parse_smod(lines: list[str], mode: int) -> None:
     assert parse_smod(lines) == mode
@@ -403,7 +415,8 @@ def test_parse_smod_from_the_wire() -> None:
         assert parse_smod(response_of(events).lines) == 2
 
 
-@pytest.mark.parametrize("lines", [[], ["OK"], ["+SMOD"], ["+SMOD: x"], ["²"], ["+SMOD 2"]])
+@pytest.mark.parametrize("lines", [[], ["OK"], ["+SMOD"], ["+SMOD: x"], ["²"], ["+SMOD 2"],
+                                   ["2.5"], ["mode 2"], ["+SMLOG: 2"]])
 def test_parse_smod_refuses(lines: list[str]) -> None:
     with pytest.raises(ReplyFormatError):
         parse_smod(lines)
@@ -412,7 +425,8 @@ def test_parse_smod_refuses(lines: list[str]) -> None:
 @pytest.mark.parametrize(
     ("lines", "name"),
     [(["+SMSWBOOT: FFF"], "FFF"), (["RECOVERY"], "RECOVERY"), (["+SMSWBOOT: 0 (FFH)"], "FFH"),
-     (["+SMSWBOOT: updater"], "UPDATER"), (["junk", "boot=FFF;"], "FFF")],
+     (["+SMSWBOOT: updater"], "UPDATER"), (["junk", "boot=FFF;"], "FFF"),
+     (["+SMSWBOOT: 3"], "RECOVERY"), (["+SMSWBOOT: 1,1"], "FFF"), (["0"], "FFH")],
 )
 def test_parse_smswboot(lines: list[str], name: str) -> None:
     assert parse_smswboot(lines) == name

@@ -540,7 +540,7 @@ def test_residue_is_sent_again() -> None:
     assert residues == [40, 40, 20, 0]
 
 
-def test_master_refuses_a_residue_larger_than_the_block() -> None:
+def test_a_residue_larger_than_the_block_is_a_damaged_reply_to_resend() -> None:
     master = StpMaster(1000)
     master.feed(encode_reply(Op.RESET, 0, 0))
     master.feed(encode_reply(Op.OPEN, 1, 1, struct.pack(">BBH", 1, 1, 2048)))
@@ -552,8 +552,14 @@ def test_master_refuses_a_residue_larger_than_the_block() -> None:
         BlockAccepted(0, 0, 1000)
     ]
     master.feed(encode_reply(Op.BLOCK_CMD, 1, 4))
-    with pytest.raises(StpProtocolError, match="residue of 1001"):
-        master.feed(encode_reply(Op.BLOCK, 1, 5, struct.pack(">H", 1001)))
+    # A residue larger than the block is a damaged reply: the same block is sent again.
+    (event,) = master.feed(encode_reply(Op.BLOCK, 1, 5, struct.pack(">H", 1001)))
+    assert isinstance(event, Refused) and "residue of 1001" in event.reason
+    request = master.request()
+    assert (request.op, request.tid, request.offset, request.length) == (Op.BLOCK, 5, 0, 1000)
+    assert master.feed(encode_reply(Op.BLOCK, 1, 5, struct.pack(">H", 0))) == [
+        BlockAccepted(1000, 1000, 0)
+    ]
 
 
 def test_nack_is_refused_and_the_same_request_is_sent_again() -> None:

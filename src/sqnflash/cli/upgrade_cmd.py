@@ -22,6 +22,7 @@ from sqnflash.cli.render import RichRenderer, json_sink, print_summary
 from sqnflash.events import EventSink
 from sqnflash.firmware import FirmwareFile, load_bootrom, load_image, load_updater
 from sqnflash.modem import ModemInfo
+from sqnflash.modem.rescue import wake_or_end_session
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import Method, Plan, Settings, plan_for, plan_upgrade, upgrade
 from sqnflash.upgrade.bridge import board_note
@@ -43,7 +44,9 @@ def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | Non
         board_data = board_info.to_dict()
     else:
         with open_modem(port, baud, rtscts, trace, trace_file, sink) as modem:
-            modem.wake()
+            # A modem an interrupted transfer left inside its STP session answers no AT command:
+            # the stale session is ended (as `recover` does) so that its state can be read.
+            wake_or_end_session(modem)
             details = modem.info()
     data = details.to_dict()
     if board_data is not None:

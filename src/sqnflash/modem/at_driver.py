@@ -149,6 +149,10 @@ class AtDriver:
         data, self._leftover = self._leftover, b""
         return data
 
+    def unterminated(self) -> bytes:
+        """Bytes of a line that has not ended yet (an `OK` sent without its line end)."""
+        return self._reader.buffered
+
     def discard_input(self) -> None:
         self._leftover = b""
         self._reader = at.AtReader()

@@ -33,7 +33,8 @@ FIRST_BLOCK_TIMEOUT_S = 30.0  # the first block waits for the flash erase
 BLOCK_TIMEOUT_S = 20.0  # no reply to a later block is awaited longer than this
 CLOSE_TIMEOUT_S = 2.0  # Pycom reads the closing reply for 2 s and does not decode it
 MIN_REPLY_WAIT_S = 0.25  # beyond the wire time: a modem answers a written block within this
-SILENCE_PATIENCE_S = 60.0  # a modem that answered nothing for this long is given up on
+SILENCE_PATIENCE_S = 40.0  # a modem that answered nothing for this long is given up on (the
+# run then ends the session and looks for the modem, and must reach a verdict within 90 s)
 PROBE_TIMEOUT_S = 1.5  # an exchange sent to learn whether the modem still holds a session
 SLOWEST_FACTOR = 4.0  # later blocks wait this many times the slowest reply seen
 SILENT_GROWTH = 1.5  # each silent attempt in a row waits this much longer (up to 4 times)

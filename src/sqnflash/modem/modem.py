@@ -6,7 +6,7 @@ modem needs and says precisely what went wrong when it does not answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from serial.serialutil import SerialBase
@@ -14,12 +14,14 @@ from serial.serialutil import SerialBase
 from sqnflash.errors import (
     BaudNegotiationFailed,
     CommandFailed,
+    CommandTimeout,
     ModeSwitchFailed,
     NoResponse,
     SessionLost,
     TransferError,
     TransferFailed,
     TransferRefused,
+    TransferSilent,
     UnexpectedReply,
     UnknownMode,
 )
@@ -47,7 +49,8 @@ T = TypeVar("T")
 APP_BAUD = 921600  # the application's rate on Pycom boards
 BOOT_BAUD = 115200  # the boot loader's rate after a reset
 WAKE_TIMEOUT_S = 10.0  # a modem that is powered and booted answers within a second
-REBOOT_TIMEOUT_S = 90.0  # Pycom allows 300 s; a Monarch reboots in a few seconds
+REBOOT_TIMEOUT_S = 80.0  # Pycom allows 300 s; a Monarch reboots in a few seconds, and a
+# modem that never comes back gets its verdict (with the rollback) within 90 s
 SHUTDOWN_WAIT_S = 2.0  # +SHUTDOWN follows the OK of a reboot command at once
 PLUS_GUARD_S = 1.1  # Hayes escape: silence before and after "+++"
 POLL_TIMEOUT_S = 1.0  # a status poll: an awake modem answers in milliseconds
@@ -57,6 +60,28 @@ WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not 
 SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
 WRONG_MODE_POLL_S = 0.5  # meanwhile, asked again this often (or at once when it reboots)
 SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
+STP_ENTRY_RETRY_S = 1.0  # §3.1 step 8: Pycom's pause before AT+SMSTPU
+SWBOOT_FALLBACK_WAIT_S = 5.0  # §3.1 step 6: between an ERROR to AT+SMSWBOOT=m,1 and =m,0
+# The modes in which `AT+SMSTPU="ON_THE_FLY"` takes an image. The reference does not say which of
+# them a Monarch 1 reports once updater.elf runs, or after `AT+SMSWBOOT=3,1` on every firmware
+# (SMOD 4 on the ones observed): any of them is where an image can be sent.
+UPGRADE_MODES = frozenset({Mode.FFH_TOOL, Mode.UPDATER, Mode.RECOVERY})
+
+Expected = Mode | Collection[Mode] | None
+
+
+def _modes(expected: Expected) -> frozenset[Mode] | None:
+    if expected is None:
+        return None
+    if isinstance(expected, Mode):
+        return frozenset({expected})
+    return frozenset(expected)
+
+
+def describe_modes(modes: Collection[Mode]) -> str:
+    """`recovery (upgrade mode)`, or `updater, recovery (upgrade mode) or ...` for several."""
+    labels = [mode.label for mode in sorted(modes)]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
 
 
 class Modem:
@@ -90,6 +115,10 @@ class Modem:
     def _note(self, text: str, level: str = "info") -> None:
         self.link.note(text)
         self.emit(Note(text, level))
+
+    def note(self, text: str, level: str = "info") -> None:
+        """Say `text` in the wire trace and as an event (which answer a variant point got)."""
+        self._note(text, level)
 
     # ------------------------------------------------------------------ waking up
     def _rates(self, first: int | None = None, *, extended: bool = False) -> list[int]:
@@ -145,12 +174,13 @@ class Modem:
             return True
         return False
 
-    def wait_ready(self, expected: Mode | None = None, timeout_s: float = REBOOT_TIMEOUT_S, *,
+    def wait_ready(self, expected: Expected = None, timeout_s: float = REBOOT_TIMEOUT_S, *,
                    grace_s: float = WRONG_MODE_GRACE_S) -> Mode:
         """Wait until the modem answers again (at whichever rate) and, if `expected` is given, runs
-        that mode. Returns the mode it runs."""
+        that mode (or one of those modes). Returns the mode it runs."""
+        wanted = _modes(expected)
         deadline = Deadline(self.link.clock, timeout_s)
-        first = self._rates(BOOT_BAUD if expected == Mode.FFH else APP_BAUD)[0]
+        first = self._rates(BOOT_BAUD if wanted == frozenset({Mode.FFH}) else APP_BAUD)[0]
         last: Mode | None = None
         wrong_since: float | None = None
         passes = 0
@@ -168,7 +198,7 @@ class Modem:
                     last = self.mode()
                 except (CommandFailed, UnexpectedReply):
                     continue
-                if expected is None or last == expected:
+                if wanted is None or last in wanted:
                     return last
                 wrong = True
                 break
@@ -182,13 +212,13 @@ class Modem:
                 if now - wrong_since >= grace_s:
                     break
                 self.at.wait_urc(at_driver.BOOT_URC, WRONG_MODE_POLL_S)
-        if last is not None and expected is not None:
+        if last is not None and wanted is not None:
             raise ModeSwitchFailed(
-                f"the modem came back in {last.label}, not in {expected.label}",
+                f"the modem came back in {last.label}, not in {describe_modes(wanted)}",
                 modem_state=f"in {last.label}", details={"mode": last.name.lower()},
             )
         raise NoResponse(f"the modem did not answer within {timeout_s:g} s"
-                         + (f" (waiting for {expected.label})" if expected else ""))
+                         + (f" (waiting for {describe_modes(wanted)})" if wanted else ""))
 
     # ------------------------------------------------------------------ state
     def mode(self) -> Mode:
@@ -235,9 +265,14 @@ class Modem:
     # ------------------------------------------------------------------ changing state
     def prepare(self) -> None:
         """What Pycom does before an upgrade: AT channel, echo off, tell the application, radio
-        off. Only `ATE0` matters to sqnflash; the others are courtesy and may answer ERROR."""
+        off. Every one of them may answer ERROR (Pycom ignores the answers)."""
         self.at.try_command("AT+BIND=AT")
-        self.at.command("ATE0")
+        # pysequans ignores ATE0's answer ("not necessarily supported"); echo is recognised
+        # and dropped anyway.
+        echo = self.at.try_command("ATE0")
+        if echo is None or not echo.ok:
+            self._note(f"ATE0 answered {echo.final_line if echo else 'nothing'}; the modem's "
+                       "echo, if any, is read and dropped")
         self.at.try_command('AT+SQNSUPGRADENTF="started"')
         self.at.try_command("AT+CFUN=4", timeout_s=10.0)
 
@@ -249,6 +284,8 @@ class Modem:
         if not reply.ok:
             self._note(f"AT+SMSWBOOT={number},1 answered {reply.final_line}; trying "
                        f"AT+SMSWBOOT={number},0 and AT^RESET instead", "warning")
+            # Pycom 1.2.1+ waits 5 s before the fallback (a modem busy after the refusal).
+            self.at.wait_urc(at_driver.BOOT_URC, SWBOOT_FALLBACK_WAIT_S)
             second = self.at.command(f"AT+SMSWBOOT={number},0", check=False)
             if not second.ok:
                 cause = (f"the modem refused to switch to {target.label}: AT+SMSWBOOT={number},1 "
@@ -262,8 +299,13 @@ class Modem:
                                        modem_state="unchanged: still in the mode it was in")
             self.at.command("AT^RESET")
         self.at.wait_urc("+SHUTDOWN", SHUTDOWN_WAIT_S)
-        # It was told to reboot: once it answers, it answers from the image it booted.
-        self.wait_ready(target, timeout_s, grace_s=SWITCHED_GRACE_S)
+        # It was told to reboot: once it answers, it answers from the image it booted. RECOVERY
+        # is wanted for the ON_THE_FLY transfer, which every upgrade mode takes.
+        wanted = UPGRADE_MODES if target == Mode.RECOVERY else target
+        came = self.wait_ready(wanted, timeout_s, grace_s=SWITCHED_GRACE_S)
+        if came != target:
+            self._note(f"after AT+SMSWBOOT={number} the modem answers AT+SMOD? with "
+                       f"{int(came)} ({came.label}), which takes an image as well")
 
     def negotiate_baud(self, target: int) -> None:
         """Move a modem (and the link) from its current rate to `target` with `AT+IPR`."""
@@ -297,7 +339,22 @@ class Modem:
         """Start STP with `command` (`AT+SMSTPU`, `AT+SMSTPU="ON_THE_FLY"`, `AT+STP`) and send
         `source`. The line is back in AT mode when this returns. A modem that stops answering
         and is then found answering AT commands has left the session: `SessionLost`."""
-        self.at.command(command, terminator=terminator)
+        try:
+            reply = self.at.command(command, terminator=terminator, check=False)
+            if not reply.ok:
+                # Pycom waits 1 s after the modem first answers before it sends this: a modem
+                # that refuses it straight after its boot is asked once more after that second.
+                self._note(f"{command} answered {reply.final_line}; asking once more in "
+                           f"{STP_ENTRY_RETRY_S:g} s", "warning")
+                self.at.wait_urc(at_driver.BOOT_URC, STP_ENTRY_RETRY_S)
+                self.at.command(command, terminator=terminator)
+        except CommandTimeout:
+            # Pycom takes the first 4 bytes (`OK\r\n`, `\r\nOK` or `\nOK`) and goes on: an OK
+            # whose line end never comes (the line is STP's from then on) is an OK.
+            if not self.at.unterminated().strip(b"\r\n\x00 ").endswith(b"OK"):
+                raise
+            self._note(f"{command} answered OK without a line end; starting the transfer")
+            self.at.discard_input()
         upload = StpUpload(self.link, source, block_cap=block_cap, retries=retries,
                            leftover=self.at.take_leftover(), on_progress=on_progress,
                            on_opened=on_opened, on_checkpoint=on_checkpoint)
@@ -315,6 +372,8 @@ class Modem:
         try:
             mode = self.wait_ready(None, SESSION_CHECK_S)
         except (NoResponse, ModeSwitchFailed):
-            return error
+            # Still inside the session, or gone: the caller may end the session and look again.
+            return TransferSilent(f"{error.cause}; the modem answers no AT command either",
+                                  details={**error.details, "answers_at": False})
         return SessionLost(f"the modem left the transfer session and is back in {mode.label} "
                            f"({error.cause})", details=dict(error.details))

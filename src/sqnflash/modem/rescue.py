@@ -94,12 +94,13 @@ def end_orphan_session(modem: Modem) -> bool:
     return False
 
 
-def close_session(modem: Modem) -> None:
+def close_session(modem: Modem, *, attempts: int = CLOSE_ATTEMPTS) -> bool:
     """End the STP session the modem is in (its closing RESET); the modem then processes what it
-    received and goes back to AT commands."""
-    _stp_reply(modem, stp.encode_request(stp.Op.RESET, 0, 0), stp.Op.RESET, CLOSE_TIMEOUT_S,
-               attempts=CLOSE_ATTEMPTS)
+    received and goes back to AT commands. True when the modem answered the RESET."""
+    answered = _stp_reply(modem, stp.encode_request(stp.Op.RESET, 0, 0), stp.Op.RESET,
+                          CLOSE_TIMEOUT_S, attempts=attempts) is not None
     modem.at.discard_input()
+    return answered
 
 
 def wait_not_applying(modem: Modem, timeout_s: float = APPLY_SETTLE_S) -> Mode:

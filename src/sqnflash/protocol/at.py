@@ -271,9 +271,9 @@ class AtReader:
     def _classify(self, line: str) -> AtEvent:
         pending = self._pending
         if pending is not None:
-            if line.upper() == pending.upper() or (
-                line.upper().endswith(pending.upper()) and line[:2].upper() != "AT"
-            ):
+            # Only a line that is the command is its echo: an information line that merely ends
+            # with the command's text (`+SMLOG: LOG_AT` while `AT` is pending) is a reply.
+            if line.upper() == pending.upper():
                 return Echo(line)
             final = _final_of(line)
             if final is not None:
@@ -302,32 +302,46 @@ class ReplyFormatError(ValueError):
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
+_SMOD_PREFIX = re.compile(r"^\+?SMOD\s*:\s*", re.IGNORECASE | re.ASCII)
+_LEADING_NUMBER = re.compile(r"^([0-9]+)(?![0-9.])\s*(?:[,;(].*)?$", re.ASCII)
+
+
 def parse_smod(lines: tuple[str, ...] | list[str]) -> int:
-    """AT+SMOD?: a bare number (0 FFH, 1 FFH+tool, 2 FFF, 3 updater, 4 recovery)."""
+    """AT+SMOD?: the mode number (0 FFH, 1 FFH+tool, 2 FFF, 3 updater, 4 recovery).
+
+    The reference shows a bare number; no firmware is known to add a `+SMOD:` prefix or a
+    comment after the number, but clients read it loosely (Walter `strtol`s the whole reply,
+    Pycom takes the first line that converts), so every such shape is read: `4`, `+SMOD: 4`,
+    `SMOD:4`, `4,1`, `4 (RECOVERY)`. A line with other text before the number is not a mode.
+    """
     for line in lines:
-        candidate = line
-        if line.upper().startswith("+SMOD"):
-            # Fixed: "+SMOD" without a colon raised IndexError instead of ReplyFormatError.
-            name, colon, value = line.partition(":")
-            if not colon or name.strip().upper() != "+SMOD":
-                continue
-            candidate = value
-        candidate = candidate.strip()
-        # Fixed: str.isdigit() accepts "²" and other Unicode digits, which int() then refused.
-        if _ASCII_DIGITS.fullmatch(candidate):
-            return int(candidate)
+        candidate = line.strip()
+        prefix = _SMOD_PREFIX.match(candidate)
+        if prefix is not None:
+            candidate = candidate[prefix.end():]
+        match = _LEADING_NUMBER.match(candidate)
+        if match is not None:
+            return int(match.group(1))
     raise ReplyFormatError(f"no mode number in AT+SMOD? reply {list(lines)!r}")
 
 
 BOOT_NAMES = ("RECOVERY", "UPDATER", "FFH", "FFF", "UNKNOWN")
+_BOOT_NUMBERS = {0: "FFH", 1: "FFF", 2: "UPDATER", 3: "RECOVERY"}  # AT+SMSWBOOT=<m> numbering
 
 
 def parse_smswboot(lines: tuple[str, ...] | list[str]) -> str:
-    """AT+SMSWBOOT?: the name of the image that boots next, matched by token."""
+    """AT+SMSWBOOT?: the name of the image that boots next, matched by token (the line's format
+    is not published): `+SMSWBOOT: RECOVERY`, `RECOVERY`, `+SMSWBOOT: 3 (RECOVERY)`; a line
+    with only the number (`+SMSWBOOT: 3`) is read with the write command's numbering."""
     for line in lines:
         for token in re.split(r"[^A-Za-z]+", line.upper()):
             if token in BOOT_NAMES:
                 return token
+    for line in lines:
+        value = line.split(":", 1)[1] if ":" in line else line
+        first = value.strip().split(",")[0].strip()
+        if _ASCII_DIGITS.fullmatch(first) and int(first) in _BOOT_NUMBERS:
+            return _BOOT_NUMBERS[int(first)]
     raise ReplyFormatError(f"no boot image name in AT+SMSWBOOT? reply {list(lines)!r}")
 
 

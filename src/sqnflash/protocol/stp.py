@@ -525,9 +525,10 @@ class StpMaster:
                 return Refused(frame, f"block reply has {len(frame.payload)} payload bytes, not 2")
             residue = U16.unpack(frame.payload)[0]
             if residue > req.length:
-                raise StpProtocolError(
-                    f"the modem reports a residue of {residue} bytes for a {req.length}-byte block"
-                )
+                # Replies carry no header CRC (hcrc 0 on hardware) and a zero payload CRC is not
+                # checked, so a damaged residue gets through the decoder: send the block again.
+                return Refused(frame, f"damaged reply: a residue of {residue} bytes for a "
+                                      f"{req.length}-byte block")
             consumed = req.length - residue
             self.offset += consumed
             self._abandoned.clear()
@@ -547,8 +548,9 @@ class StpMaster:
             return Ignored(frame, "late reply to a block given up")
         residue = U16.unpack(frame.payload)[0]
         if residue > length:
-            raise StpProtocolError(
-                f"the modem reports a residue of {residue} bytes for a {length}-byte block")
+            self._abandoned[frame.tid] = (offset, length)  # damaged: a good copy may follow
+            return Ignored(frame, f"damaged late reply: a residue of {residue} bytes for a "
+                                  f"{length}-byte block")
         consumed = length - residue
         self.offset += consumed
         self._abandoned.clear()

@@ -145,8 +145,9 @@ def continuation(journaled: Journaled, info: ModemInfo, modem: Modem) -> Continu
             and info.software_build == expected
 
     if step == "apply-stored":
-        if mode == Mode.UPDATER or (mode == Mode.APPLICATION and report() == at.UpgradeState.
-                                    ONGOING):
+        # The updater applies a stored image; which number it reports is not documented.
+        if mode == Mode.UPDATER or ((mode == Mode.APPLICATION or mode in _UPGRADE_MODES)
+                                    and report() == at.UpgradeState.ONGOING):
             return Continuation(first, apply_in_progress=True)
         if upgraded():
             return Continuation(journaled.index("verify"))

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqnflash.errors import (
     ApplyFailed,
     ApplyInterrupted,
+    ApplyNotReported,
     ApplyTimeout,
     BaudNegotiationFailed,
     CommandFailed,
@@ -29,8 +30,10 @@ from sqnflash.errors import (
     PortLost,
     SessionLost,
     SqnflashError,
+    TransferError,
     TransferFailed,
     TransferRefused,
+    UpdaterDidNotStart,
     VersionMismatch,
 )
 from sqnflash.events import (
@@ -45,7 +48,16 @@ from sqnflash.events import (
     Waiting,
 )
 from sqnflash.firmware import BlockSource, FileSource
-from sqnflash.modem import APP_BAUD, BOOT_BAUD, Modem, ModemInfo, StpUpload, TransferResult
+from sqnflash.modem import (
+    APP_BAUD,
+    BOOT_BAUD,
+    OLD_BOOTROM_BUILD,
+    Modem,
+    ModemInfo,
+    StpUpload,
+    TransferResult,
+)
+from sqnflash.modem.modem import REBOOT_TIMEOUT_S, UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun, wait_not_applying
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
@@ -64,11 +76,31 @@ APPLY_POLL_S = 0.5  # how often AT+SMUPGRADE? is asked: the modem's answer costs
 HEARTBEAT_S = 5.0  # a waiting event at least this often, even when nothing changes
 SILENT_RATE_CHECK_S = 5.0  # no answer to polls for this long: look for the modem at other rates
 PROGRESS_STEP = 0.01  # a progress event per 1 % of a transfer
+# `AT+SMUPGRADE?` still says `No report` this long after an apply should have started: it did not
+# start (Pycom polls through `No report` for 300 s and then gives up without a diagnosis).
+NO_REPORT_PATIENCE_S = 60.0
+# Nothing but silence or garbage at every rate this long while applying: a verdict, not a wait
+# (a reboot into the updater or the application takes seconds).
+APPLY_SILENCE_S = 60.0
+BOOTROM_SETTLE_S = 1.5  # §3.2 step 2: the field-proven client waits this long after the bootrom
+UPDATER_START_S = 120.0  # Pycom waits 100 x 1 s for a loaded updater.elf to answer AT
+# A transfer the modem stopped answering (neither STP nor AT): its session is ended with this many
+# RESET frames, then the modem is looked for this long, so the run ends within 90 s of the silence.
+SILENT_CLOSE_ATTEMPTS = 3
+SILENT_LOOK_S = 15.0
+WHERE_LOOK_S = 20.0  # how long to look for the modem to say where it is in an error's state line
+ROLLBACK_LOOK_S = 5.0  # a modem that was just waited for in vain is looked for this long again
+_SILENT_STATE = ("not answering STP or AT at any rate: still inside the transfer session (it "
+                 "leaves it by itself after a while) or without power")
 SWITCH_ATTEMPTS = 3  # a modem that boots into the wrong mode is asked this many times
 MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted, apply failed)
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
+_TRANSFER_STEPS = ("store-image", "send-image", "send-bootrom", "send-updater")
 _ON_THE_FLY_APPLIES = ("apply", "send-bootrom")  # the modem is not expected to reboot in these
 _IN_FFH = "in the boot loader (FFH): run the same command again with --updater"
+_REFRESH_BOOTROM = Step("refresh-bootrom", "Send the bootrom package once more",
+                        "showver still names the factory bootrom as Bootloader0",
+                        "upgraded; the bootrom refresh did not finish: run `sqnflash info`")
 
 
 @dataclass
@@ -77,7 +109,7 @@ class Settings:
     block_size: int = PYCOM_BLOCK_CAP
     retries: int = 4
     apply_timeout_s: float = APPLY_TIMEOUT_S
-    reboot_timeout_s: float = 90.0
+    reboot_timeout_s: float = REBOOT_TIMEOUT_S
     max_restarts: int = MAX_RESTARTS
     min_baud: int = BOOT_BAUD  # a noisy line falls back to lower rates down to this one
 
@@ -185,7 +217,7 @@ class Runner:
             "apply-stored": self._apply_stored,
             "send-image": self._send_image,
             "apply": self._apply,
-            "switch-application": lambda s: self._switch(Mode.APPLICATION),
+            "switch-application": self._switch_application,
             "verify": self._verify,
         }
 
@@ -272,12 +304,24 @@ class Runner:
         # (NoResponse is not among these: it comes after a long wait for the modem already.)
         if isinstance(error, (SessionLost, CommandTimeout, TransferFailed, TransferRefused,
                               BaudNegotiationFailed, CommandFailed)):
-            mode = self._mode_now()
+            if error.details.get("answers_at") is False:
+                # Nothing answered STP or AT: the modem may still hold the session, which keeps
+                # it from taking commands. End it, then look for the modem once more.
+                close_session(self.modem, attempts=SILENT_CLOSE_ATTEMPTS)
+                mode = self._mode_now(SILENT_LOOK_S)
+            else:
+                mode = self._mode_now()
+            if mode is None:
+                error.details["silent"] = True
+                if error.modem_state is None and isinstance(error, TransferError):
+                    error.modem_state = _SILENT_STATE
+                return None
             if isinstance(error, CommandFailed) and mode in START_MODES[step.id]:
                 return None  # refused where it should have been accepted: not a reboot
             back = restart_index(self.plan, mode, index) if mode is not None else None
             why = f"{error.cause}; the modem is in {mode.label if mode else '?'}"
-        elif isinstance(error, (ApplyFailed, ApplyInterrupted, ModeSwitchFailed)):
+        elif isinstance(error, (ApplyInterrupted, ModeSwitchFailed)):
+            # (Not ApplyFailed: a modem that checked the image and said no says it again.)
             if isinstance(error, ModeSwitchFailed) and step.id != "send-updater":
                 return None
             if step.id in self._retried:
@@ -301,10 +345,10 @@ class Runner:
             self.record.forget_transfer()
         return back
 
-    def _mode_now(self) -> Mode | None:
+    def _mode_now(self, timeout_s: float | None = None) -> Mode | None:
         """The mode the modem answers in, once it answers (it may be rebooting)."""
         try:
-            return self.modem.wait_ready(None, self._reboot_s)
+            return self.modem.wait_ready(None, self._reboot_s if timeout_s is None else timeout_s)
         except PortLost:
             raise  # nothing more can be asked: the run ends with this
         except SqnflashError:
@@ -328,8 +372,15 @@ class Runner:
 
     def _rollback(self, error: SqnflashError) -> None:
         """Before the point of no return: back into the application, radio as it was."""
+        # A modem that was just waited for in vain is not waited for as long again.
+        look = ROLLBACK_LOOK_S if isinstance(error, NoResponse) or error.details.get("silent") \
+            else self._reboot_s
         try:
-            mode = self.modem.wait_ready(None, self._reboot_s)
+            if error.details.get("step") in _TRANSFER_STEPS and not error.details.get("silent"):
+                # A transfer cut short may leave the modem inside its STP session, where it
+                # answers no AT command: end it first (a modem in AT mode ignores the frames).
+                close_session(self.modem, attempts=SILENT_CLOSE_ATTEMPTS)
+            mode = self.modem.wait_ready(None, look)
             if mode != Mode.APPLICATION:
                 self.emit(Note(f"putting the modem back into its application (it is in "
                                f"{mode.label})"))
@@ -384,8 +435,21 @@ class Runner:
 
     def _negotiate(self, step: Step) -> None:
         self.modem.wait_ready(Mode.FFH, self._reboot_s)
-        self.modem.negotiate_baud(min(self.settings.baud, self._fallback_baud or
-                                      self.settings.baud))
+        old = self.modem.link.baud
+        try:
+            self.modem.negotiate_baud(min(self.settings.baud, self._fallback_baud or
+                                          self.settings.baud))
+        except BaudNegotiationFailed as error:
+            # A boot loader that stays at its own rate still loads the updater, only slower
+            # (Pycom 1.2.0-1.2.2 ran the whole FFH stage at 115200).
+            if self.modem.fixed_baud is not None or not self._answers_at(old):
+                raise
+            self.modem.note(f"{error.cause}: the boot loader stays at {old} baud; "
+                            f"updater.elf is loaded at that rate", "warning")
+
+    def _answers_at(self, baud: int) -> bool:
+        self.modem.link.set_baud(baud)
+        return any(self.modem.at.probe() for _ in range(3))
 
     def _send(self, step: Step, command: str, source: BlockSource, what: str, *,
               terminator: str = "\r\n") -> TransferResult:
@@ -467,24 +531,70 @@ class Runner:
         assert self.plan.bootrom is not None
         self._send(step, 'AT+SMSTPU="ON_THE_FLY"', self.plan.bootrom,
                    f"bootrom package ({self.plan.bootrom_source})")
-        self._wait_apply(step)
+        self._after_bootrom(step)
+
+    def _after_bootrom(self, step: Step) -> None:
+        """§3.2 step 2: the field-proven client waits 1.5 s after the bootrom package and switches
+        to the boot loader; it never asks for a report there, and modems differ in what
+        `AT+SMUPGRADE?` says then (`No report`, `success`, nothing). The report is read once for
+        the trace; only a modem saying it is still busy is waited for, and only one that says
+        `fail` after having said it was busy has refused the bootrom."""
+        self.modem.at.wait_urc("+SYSSTART", BOOTROM_SETTLE_S)
+        report = self.modem.upgrade_report()
+        if report.state == at.UpgradeState.NONE:  # a modem that restarts after a bootrom
+            self.modem.wait_ready(None, self._reboot_s)
+            report = self.modem.upgrade_report()
+        busy = report.state == at.UpgradeState.ONGOING
+        if busy:
+            self.emit(Waiting(step.id, 0.0, "writing the bootrom"))
+            self._wait_apply(step)
+            return
+        said = f"'{report.text}'" if report.text else "nothing"
+        self.modem.note(f"after the bootrom package AT+SMUPGRADE? answers {said}; going on to "
+                        "the boot loader without waiting for a report, as the field-proven "
+                        "flow does")
 
     def _send_updater(self, step: Step) -> None:
         assert self.plan.updater is not None
         # The boot loader wants AT+STP ended by a bare line feed.
         self._send(step, "AT+STP", self.plan.updater.source(), self.plan.updater.name,
                    terminator="\n")
-        self.modem.wait_ready(Mode.UPDATER, self._reboot_s)
+        # Which number a running updater.elf reports is not documented (Pycom only waits for
+        # `AT`, then sends AT+SMSTPU="ON_THE_FLY"): any mode that takes an image will do.
+        try:
+            mode = self.modem.wait_ready(UPGRADE_MODES, max(self._reboot_s, UPDATER_START_S))
+        except NoResponse as error:
+            raise UpdaterDidNotStart(
+                f"{self.plan.updater.name} was loaded but the modem has not answered since "
+                f"({error.cause})", modem_state="not answering; after a power cycle it comes "
+                "back in the boot loader (FFH)") from error
+        self.modem.note(f"updater.elf runs: AT+SMOD? answers {int(mode)} ({mode.label})")
 
     def _store_image(self, step: Step) -> None:
         self._send(step, "AT+SMSTPU", self.plan.image.source(), self.plan.image.name)
 
     def _apply_stored(self, step: Step) -> None:
         if not self.apply_in_progress:  # a resumed run finds the modem applying already
-            self.modem.at.command("AT+SMUPGRADE", timeout_s=10.0)
+            self._start_stored_apply(self.plan.image.name)
         self.apply_in_progress = False
         self._wait_apply(step)
         self._back_to_application()
+
+    def _start_stored_apply(self, what: str) -> None:
+        """`AT+SMUPGRADE`. Pycom does not read its reply and goes straight to waiting for the
+        modem, which may reboot into its updater before its OK leaves: only an ERROR (nothing
+        stored, a file the modem finds invalid) stops here."""
+        reply = self.modem.at.try_command("AT+SMUPGRADE", timeout_s=10.0, resend_on_boot=False)
+        if reply is None:
+            self.modem.note("no reply to AT+SMUPGRADE (the modem may have rebooted at once); "
+                            "waiting for its report")
+        elif not reply.ok:
+            said = "; ".join(reply.lines)
+            raise CommandFailed(
+                f"the modem answered {reply.final_line} to AT+SMUPGRADE for {what}"
+                + (f" ({said})" if said else ""),
+                modem_state="in the application, unchanged: it did not start applying",
+                details={"command": "AT+SMUPGRADE", "reply": list(reply.lines)})
 
     def _send_image(self, step: Step) -> None:
         self._send(step, 'AT+SMSTPU="ON_THE_FLY"', self.plan.image.source(), self.plan.image.name)
@@ -492,16 +602,32 @@ class Runner:
     def _apply(self, step: Step) -> None:
         self._wait_apply(step)
 
+    def _switch_application(self, step: Step) -> None:
+        # Some modems reboot into the application by themselves once an ON_THE_FLY image is
+        # applied: switching again would only cost another reboot.
+        if self._mode_now(2.0) == Mode.APPLICATION:
+            self.modem.note("the modem is already back in its application")
+            return
+        self._switch(Mode.APPLICATION)
+
     def _wait_apply(self, step: Step) -> None:
-        """Poll `AT+SMUPGRADE?` until success or fail, with a heartbeat event meanwhile."""
+        """Poll `AT+SMUPGRADE?` until the modem says success or fail, with a heartbeat event
+        meanwhile. Every answer the reference leaves open gets a verdict instead of a long wait:
+        a modem back in its application after a reboot is done (the version check decides), a
+        `No report` that outlasts `NO_REPORT_PATIENCE_S` and silence (or garbage) that outlasts
+        `APPLY_SILENCE_S` end the wait with a coded error saying where the modem is."""
         start = self.clock.now()
         deadline = Deadline(self.clock, self.settings.apply_timeout_s)
+        what = "the bootrom" if step.id == "send-bootrom" else self.plan.image.name
         last_beat = -HEARTBEAT_S
         last_status = ""
         silent_since: float | None = None
+        last_rate_check: float | None = None
+        no_report_since: float | None = None
         # Applying ON_THE_FLY, the modem does not reboot unless something cut it short.
         boots, answered, rebooted = self.modem.at.boots_seen, False, False
         while True:
+            noise_before = self.modem.at.noise_bytes
             report = self.modem.upgrade_report()
             rebooted = rebooted or self.modem.at.boots_seen != boots or (
                 answered and report.state == at.UpgradeState.NONE)
@@ -516,34 +642,108 @@ class Runner:
                 self.emit(Waiting(step.id, now - start, status))
                 last_beat, last_status = now, status
             if report.state == at.UpgradeState.SUCCESS:
+                if step.id == "apply":
+                    self._trace_next_boot()
                 return
             if report.state == at.UpgradeState.FAIL:
-                what = "the bootrom" if step.id == "send-bootrom" else self.plan.image.name
                 if rebooted and step.id in _ON_THE_FLY_APPLIES:
                     raise ApplyInterrupted(
                         f"the modem restarted while applying {what} and then reported "
                         f"'{report.text}'", details={"report": report.text})
-                raise ApplyFailed(f"the modem reported '{report.text}' after applying {what}",
-                                  details={"report": report.text})
+                raise self._apply_failed(report, what)
             if deadline.expired():
                 raise ApplyTimeout(f"no result after {self.settings.apply_timeout_s:g} s "
                                    f"(last status: {status})")
             if report.state == at.UpgradeState.NONE:
+                no_report_since = None
                 silent_since = now if silent_since is None else silent_since
-                if now - silent_since >= SILENT_RATE_CHECK_S:
+                if now - silent_since >= APPLY_SILENCE_S:
+                    garbled = self.modem.at.noise_bytes - noise_before
+                    raise NoResponse(
+                        f"the modem has not answered AT+SMUPGRADE? for {now - silent_since:.0f} "
+                        f"s while applying {what}" + (" (only garbled bytes)" if garbled else ""),
+                        modem_state=("not answering at any rate: it may still be applying "
+                                     f"{what}, or have lost power"),
+                        advice=("Leave it powered for a few minutes, then run `sqnflash info` "
+                                "(it finds the modem at any rate and says where it is) and the "
+                                "same command again."))
+                if now - (last_rate_check if last_rate_check is not None else silent_since) \
+                        >= SILENT_RATE_CHECK_S:
                     # The modem may have come back at another rate (the updater, a reboot).
-                    silent_since = None
+                    last_rate_check = now
                     with contextlib.suppress(NoResponse):
                         if self.modem.wait_ready(None, APPLY_POLL_S * 2) == Mode.FFH:
                             # No image is applied from the boot loader: the power went, and
                             # with it the updater the image was being applied by.
                             raise ApplyInterrupted(
                                 f"the modem restarted into the boot loader while applying "
-                                f"{self.plan.image.name}", modem_state=_IN_FFH)
+                                f"{what}", modem_state=_IN_FFH)
                 continue  # the unanswered poll already waited for its timeout
-            silent_since = None
+            silent_since = last_rate_check = None
+            if report.state == at.UpgradeState.NO_REPORT:
+                if step.id == "send-bootrom":
+                    # No report is required after a bootrom package (see _after_bootrom).
+                    self.modem.note("AT+SMUPGRADE? answers 'No report' after 'on-going' for the "
+                                    "bootrom package; going on")
+                    return
+                no_report_since = now if no_report_since is None else no_report_since
+                if rebooted and self._in_application():
+                    said = f"'{report.text}'" if report.text else "no report"
+                    self.modem.note(f"the modem rebooted into its application after {what} "
+                                    f"and AT+SMUPGRADE? answers {said}; the version check "
+                                    "decides")
+                    return
+                if now - no_report_since >= NO_REPORT_PATIENCE_S:
+                    raise self._not_reported(report, what, now - no_report_since)
+            else:
+                no_report_since = None
             # Until the next poll: a URC (the modem rebooting) ends the wait early.
             self.modem.at.wait_urc("+SYSSTART", APPLY_POLL_S)
+
+    def _trace_next_boot(self) -> None:
+        """§3.1 step 12 polls `AT+SMSWBOOT?` for the name of the next boot image; its line format
+        is not published. sqnflash only reads it for the trace (by token), never waits on it."""
+        reply = self.modem.at.try_command("AT+SMSWBOOT?")
+        if reply is None or not reply.ok:
+            return
+        try:
+            self.modem.link.note(f"AT+SMSWBOOT? names {at.parse_smswboot(reply.lines)} as the "
+                                 "next boot image")
+        except at.ReplyFormatError:
+            self.modem.link.note(f"AT+SMSWBOOT? answered {list(reply.lines)!r}")
+
+    def _in_application(self) -> bool:
+        try:
+            return self.modem.mode() == Mode.APPLICATION
+        except SqnflashError:
+            return False
+
+    def _where(self) -> tuple[Mode | None, str]:
+        """The modem's mode, and as a phrase for an error's state line (it may be rebooting: the
+        FFF method's updater reboots once it has reported)."""
+        mode = self._mode_now(WHERE_LOOK_S)
+        return mode, f"in {mode.label}" if mode is not None else "not answering (rebooting?)"
+
+    def _apply_failed(self, report: at.UpgradeReport, what: str) -> ApplyFailed:
+        """A clean refusal: the modem checked the image and said no. Sending the same image again
+        gets the same answer, so the run stops and says what the modem said and where it is."""
+        mode, where = self._where()
+        if mode == Mode.APPLICATION:
+            state = (f"{where}, which reported '{report.text}' for {what}: it runs its "
+                     "application again and is not applying anything")
+        else:
+            state = (f"{where}, which reported '{report.text}' for {what} and is not applying "
+                     "anything any more: its application may be incomplete")
+        return ApplyFailed(f"the modem reported '{report.text}' after applying {what}",
+                           modem_state=state, details={"report": report.text})
+
+    def _not_reported(self, report: at.UpgradeReport, what: str,
+                      waited_s: float) -> ApplyNotReported:
+        said = f"'{report.text}'" if report.text else "no report"
+        return ApplyNotReported(
+            f"AT+SMUPGRADE? still answers {said} {waited_s:.0f} s after {what} should have "
+            "started to apply", modem_state=f"{self._where()[1]}, reporting {said}",
+            details={"report": report.text})
 
     def _verify(self, step: Step) -> None:
         self._back_to_application()
@@ -560,3 +760,29 @@ class Runner:
             self.emit(Note(f"the modem now reports build {after.software_build}; the image's "
                            "name does not say which build it installs, so this was not checked",
                            "warning"))
+        if (self.plan.flow == Flow.OLD_BOOTROM and after.old_bootrom
+                and after.software_build is not None
+                and after.software_build > OLD_BOOTROM_BUILD
+                and self.plan.bootrom is not None):
+            self._refresh_bootrom(after)
+
+    def _refresh_bootrom(self, after: ModemInfo) -> None:
+        """§3.2 step 5: when showver still names the factory bootrom as Bootloader0 after the
+        image went in, the field-proven client sends the bootrom package once more, stored in the
+        application (`AT+SMSTPU`, `AT+SMUPGRADE`). The upgrade itself is done and verified by
+        now, so a failure here is a warning, as long as the modem is back in its application."""
+        assert self.plan.bootrom is not None
+        self.emit(Note(f"showver still names bootrom {after.bootrom_build} as Bootloader0: "
+                       "sending the bootrom package once more by the FFF method, as the "
+                       "field-proven flow does"))
+        step = _REFRESH_BOOTROM
+        try:
+            self._send(step, "AT+SMSTPU", self.plan.bootrom, "bootrom package (refresh)")
+            self._start_stored_apply("the bootrom package")
+            self._wait_apply(step)
+        except SqnflashError as error:
+            self.emit(Note(f"refreshing the bootrom did not succeed ({error.code}: "
+                           f"{error.cause}); the new firmware is installed and verified",
+                           "warning"))
+        self._back_to_application()
+        self._after = self.modem.info()

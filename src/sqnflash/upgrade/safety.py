@@ -17,12 +17,14 @@ from __future__ import annotations
 from sqnflash.protocol.modes import Mode
 from sqnflash.upgrade.plan import Flow, Plan
 
+# Every mode in which AT+SMSTPU="ON_THE_FLY" takes a package (which one a modem reports after
+# AT+SMSWBOOT=3,1 or once updater.elf runs is not documented: see modem.UPGRADE_MODES).
 _UPGRADE_MODES = frozenset({Mode.RECOVERY, Mode.UPDATER, Mode.FFH_TOOL})
 START_MODES: dict[str, frozenset[Mode]] = {
     "prepare": frozenset({Mode.APPLICATION}),
     "switch-recovery": frozenset({Mode.APPLICATION}),
-    "send-bootrom": frozenset({Mode.RECOVERY}),
-    "switch-ffh": frozenset({Mode.RECOVERY}),
+    "send-bootrom": _UPGRADE_MODES,
+    "switch-ffh": _UPGRADE_MODES,
     "negotiate-baud": frozenset({Mode.FFH}),
     "send-updater": frozenset({Mode.FFH}),
     "store-image": frozenset({Mode.APPLICATION}),
