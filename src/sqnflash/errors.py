@@ -20,6 +20,9 @@ class SqnflashError(Exception):
     exit_code: ClassVar[int] = 1
     summary: ClassVar[str] = "Something went wrong."
     advice: ClassVar[str] = "Run again with --trace and report the output."
+    # The modem's state when the raiser does not know better: errors that can only happen
+    # before anything reached the modem say so, so that every error has a state line.
+    default_state: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -35,7 +38,7 @@ class SqnflashError(Exception):
                  modem_state: str | None = None, details: dict[str, Any] | None = None) -> None:
         self.cause = cause or self.summary
         self.hint = advice or self.advice
-        self.modem_state = modem_state
+        self.modem_state = modem_state or self.default_state
         self.details = details or {}
         super().__init__(self.cause)
 
@@ -62,6 +65,8 @@ class SqnflashError(Exception):
 
 class InputError(SqnflashError):
     """A file or an option is not usable; the modem was not touched."""
+
+    default_state = "unchanged: sqnflash stopped before sending it anything that changes it"
 
 
 class FileMissing(InputError):
@@ -260,12 +265,16 @@ class LinkError(SqnflashError):
     """The serial line itself failed."""
 
 
+_NOT_OPENED = "unchanged: the port could not be opened, so nothing reached the modem"
+
+
 class PortNotFound(LinkError):
     code = "SQF-E201"
     exit_code = 30
     summary = "The serial port does not exist."
     advice = ("Check the cable and the port name (`sqnflash ports` lists them); on Linux add your "
               "user to the dialout group.")
+    default_state = _NOT_OPENED
 
 
 class PortBusy(LinkError):
@@ -273,6 +282,7 @@ class PortBusy(LinkError):
     exit_code = 31
     summary = "The serial port is in use or cannot be opened."
     advice = "Close other terminals (screen, minicom, Pymakr, mpremote) that hold the port."
+    default_state = _NOT_OPENED
 
 
 class PortLost(LinkError):
@@ -287,6 +297,7 @@ class BadPortUrl(LinkError):
     exit_code = 33
     summary = "The port URL is not valid."
     advice = "Use a device name (/dev/ttyUSB0, COM5) or a pyserial URL (socket://host:port, sim://)."
+    default_state = _NOT_OPENED
 
 
 class ModemBusy(LinkError):
@@ -304,6 +315,7 @@ class LockFailed(LinkError):
     advice = ("sqnflash keeps a lock file per port beside its journal, so that no two runs share "
               "a modem: make that folder writable, or set SQNFLASH_JOURNAL to a file in a "
               "writable folder.")
+    default_state = _NOT_OPENED
 
 
 class NotASerialPort(LinkError):
@@ -312,6 +324,7 @@ class NotASerialPort(LinkError):
     summary = "The port names a file or device that is not a serial port."
     advice = ("Give the modem's serial device (/dev/ttyUSB0, /dev/ttyACM0, COM5) or a pyserial URL "
               "(socket://host:port); `ls /dev/tty*` shows the serial devices on Linux.")
+    default_state = _NOT_OPENED
 
 
 class ConnectionRefused(LinkError):
@@ -320,6 +333,7 @@ class ConnectionRefused(LinkError):
     summary = "Nothing accepts connections at the network address of the port URL."
     advice = ("Check the host and port number, and that the serial server (ser2net, a simulator "
               "started with `sqnflash sim --pty`, an RFC 2217 server) is running there.")
+    default_state = _NOT_OPENED
 
 
 # --------------------------------------------------------------------------- E3xx the modem
