@@ -148,6 +148,9 @@ class PycomBoard:
         self.repl = RawRepl(link)
         self.info: BoardInfo | None = None
         self.bridged = False
+        # uart() was sent and has not ended: the board takes no REPL input meanwhile, and goes
+        # on to bridge even if sqnflash stops following it.
+        self.bridge_running = False
         self._uart_baud: int | None = None
 
     def _note(self, text: str, level: str = "info") -> None:
@@ -377,6 +380,7 @@ class PycomBoard:
             # Give the modem's UART back: uart() opens it its own way.
             self.repl.run("_sqf.deinit()\n")
             self._uart_baud = None
+        self.bridge_running = True
         self.repl.submit(f"import sqnsupgrade\n{call}\n")
         collected: list[str] = []
         pending = [""]
@@ -396,6 +400,7 @@ class PycomBoard:
 
         done = self.repl.follow(BRIDGE_TIMEOUT_S, idle_s=BRIDGE_IDLE_S, on_output=relay,
                                 stop=stop)
+        self.bridge_running = False
         output = "".join(collected) + (done.stderr if done is not None else "")
         if pending[0].strip():
             self._note(f"board: {pending[0].strip()}")
@@ -419,7 +424,7 @@ class PycomBoard:
 
     def close(self) -> None:
         """Leave raw REPL if the board still runs it (never once it bridges the modem)."""
-        if self.repl.active and not self.bridged:
+        if self.repl.active and not self.bridged and not self.bridge_running:
             try:
                 self.repl.leave()
             except Exception:  # the board going away at the end changes nothing for the user

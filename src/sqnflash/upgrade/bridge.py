@@ -11,8 +11,16 @@ The order matters because a bridge cannot be undone without resetting the board,
    otherwise;
 4. the modem must answer through the bridge at 921600 baud.
 
-A board found already bridging (from an earlier run cut short) answers AT instead of a REPL: the
-session continues with the modem directly.
+A board found already bridging (from an earlier run cut short) has no REPL any more: the modem
+answers AT at 921600 baud where the REPL should be, and the session goes on with it through the
+bridge. A modem that an interrupted transfer left inside its STP session answers neither; for
+`upgrade` and `recover` the bridge is then assumed, and the upgrade's own look for a held or
+abandoned transfer session decides (nothing having answered at all means the port is not the
+board's, or the board is stuck: `BoardUnreachable`). `info` and plans, which must change nothing,
+stop there with that error instead of ending the session.
+
+Ctrl-C once the board runs `uart()` leaves it bridging (or about to): the error's state line says
+so, and that the same command again continues through the bridge.
 """
 
 from __future__ import annotations
@@ -24,20 +32,71 @@ from typing import Any
 
 from serial.serialutil import SerialBase
 
-from sqnflash.board import BRIDGE_BAUD, REPL_BAUD, BoardInfo, ModemProbe, PycomBoard
-from sqnflash.errors import BoardNoRepl, BridgeSilent, NoResponse
+from sqnflash.board import (
+    BRIDGE_BAUD,
+    REPL_BAUD,
+    BoardInfo,
+    ModemProbe,
+    PycomBoard,
+    looks_like_repl,
+)
+from sqnflash.board.repl import printable
+from sqnflash.errors import (
+    BoardNoRepl,
+    BoardUnreachable,
+    BridgeSilent,
+    Interrupted,
+    NoResponse,
+    ReplNotModem,
+)
 from sqnflash.events import EventSink, Note, discard
 from sqnflash.link import Link, Tracer, open_link
 from sqnflash.modem import APP_BAUD, Modem, ModemInfo
 from sqnflash.protocol.modes import Mode
+from sqnflash.timing import Clock
 
 BRIDGE_WAKE_S = 10.0  # the board switches its USB UART to 921600 half a second after saying so
+BRIDGED_PROBE_S = 2.0  # a modem awake behind a bridge answers AT within milliseconds
+HEARD_TAIL = 4096  # bytes of what the port said kept to recognise a REPL in it
+BRIDGING_STATE = ("The board still bridges its USB port to the modem: run the same command again "
+                  "(it finds the bridge and continues through it), or power-cycle the board "
+                  "(unplug it) to get its MicroPython REPL back.")
 LEAVE_BRIDGE = ("The board still bridges its USB port to the modem: press its reset button (or "
                 "unplug it and plug it in again) to get the MicroPython REPL back. sqnflash cannot "
                 "do it for you: while bridged the board runs no REPL, so machine.reset() cannot "
                 "be sent, and every byte goes to the modem.")
 
 Check = Callable[[ModemInfo], object]  # raises to stop before the bridge
+
+
+class HeardTail:
+    """A tracer that keeps the last bytes the port said (to recognise who answered) and passes
+    everything on to `inner`, the user's wire trace if any."""
+
+    def __init__(self, inner: Tracer | None) -> None:
+        self.inner = inner
+        self.tail = bytearray()
+        self.total = 0
+
+    def sent(self, data: bytes) -> None:
+        if self.inner is not None:
+            self.inner.sent(data)
+
+    def received(self, data: bytes) -> None:
+        self.total += len(data)
+        self.tail += data
+        if len(self.tail) > 2 * HEARD_TAIL:
+            del self.tail[:-HEARD_TAIL]
+        if self.inner is not None:
+            self.inner.received(data)
+
+    def note(self, text: str) -> None:
+        if self.inner is not None:
+            self.inner.note(text)
+
+    def use_clock(self, clock: Clock) -> None:
+        if self.inner is not None:
+            self.inner.use_clock(clock)
 
 
 @dataclass
@@ -47,6 +106,14 @@ class BoardSession:
     before: ModemInfo | None  # the modem as read through the board's REPL
     bridged_now: bool
     ffh: bool = False
+    answered: bool = True  # False: bridging assumed, nothing answered yet (see the docstring)
+    heard: HeardTail | None = None
+    heard_before: int = 0  # bytes the port had said when the bridge was assumed
+    no_repl: BoardNoRepl | None = None
+
+    def silent_since_found(self) -> bool:
+        return not self.answered and (self.heard is None
+                                      or self.heard.total == self.heard_before)
 
     def to_dict(self) -> dict[str, Any]:
         return {"board": self.board.to_dict() if self.board else None,
@@ -66,8 +133,12 @@ def needs_ffh(info: ModemInfo) -> bool:
     return info.mode == Mode.FFH or (info.mode == Mode.APPLICATION and info.old_bootrom)
 
 
-def board_note(info: ModemInfo) -> str:
-    """What changes in a plan made from the board's REPL once the board bridges the modem."""
+def board_note(info: ModemInfo, *, bridging: bool = False) -> str:
+    """What changes in a plan made from the board's REPL once the board bridges the modem;
+    `bridging`: the board was found bridging already (the plan was read through the bridge)."""
+    if bridging:
+        return ("The board already bridges its modem (an earlier run was cut short): the steps "
+                "run through that bridge at 921600 baud.")
     if needs_ffh(info):
         return ("Through a Pycom board, the board's sqnsupgrade.uart(True) flashes its own "
                 "bootrom copy, boots the boot loader and negotiates 921600 baud; sqnflash then "
@@ -76,34 +147,65 @@ def board_note(info: ModemInfo) -> str:
             "the steps run through the bridge at 921600 baud.")
 
 
+def with_bridging_state(state: str | None) -> str:
+    """The modem's state line of an error that leaves the board bridging."""
+    return f"{state.rstrip().rstrip('.')}. {BRIDGING_STATE}" if state else BRIDGING_STATE
+
+
 def _open(port: str | SerialBase, tracer: Tracer | None) -> Link:
     # The board's USB serial port carries no flow control.
     return open_link(port, baud=REPL_BAUD, rtscts=False, tracer=tracer)
 
 
-def _already_bridged(link: Link, emit: EventSink) -> Modem | None:
+def _bridged_modem(link: Link, emit: EventSink) -> tuple[Modem, bool]:
+    """The modem through a bridge an earlier run left, and whether it answered AT."""
     modem = Modem(link, emit=emit)
     modem.fixed_baud = BRIDGE_BAUD
     link.set_baud(BRIDGE_BAUD)
     try:
-        modem.wake(timeout_s=2.0)
+        modem.wake(timeout_s=BRIDGED_PROBE_S)
     except NoResponse:
-        return None
-    return modem
+        return modem, False
+    return modem, True
+
+
+FOUND_BRIDGING = ("the board already bridges its modem (from an earlier run cut short): its REPL "
+                  "is gone and the modem answers AT at 921600 baud; going on through the bridge")
+
+
+def _unreachable(no_repl: BoardNoRepl, port: str) -> BoardUnreachable:
+    return BoardUnreachable(
+        f"{no_repl.cause}, and no modem answers AT through a bridge at {BRIDGE_BAUD} baud on "
+        f"{port}", modem_state="unknown: nothing answered",
+        details=dict(no_repl.details))
 
 
 def inspect_board(port: str | SerialBase, *, tracer: Tracer | None = None,
-                  emit: EventSink = discard) -> tuple[BoardInfo, ModemInfo]:
-    """What the board is and what its modem says, through the REPL only: no bridge, the board is
-    left at its prompt."""
+                  emit: EventSink = discard) -> tuple[BoardInfo | None, ModemInfo]:
+    """What the board is and what its modem says, through the REPL only: no bridge is started,
+    the board is left at its prompt. A board found bridging already is read through its bridge
+    (BoardInfo None); one whose bridged modem does not answer AT is left as it is."""
     link = _open(port, tracer)
     board = PycomBoard(link, emit=emit)
+    bridging = False
     try:
-        info = board.identify()
+        try:
+            info = board.identify()
+        except BoardNoRepl as no_repl:
+            modem, answered = _bridged_modem(link, emit)
+            if not answered:
+                raise _unreachable(no_repl, link.name) from None
+            bridging = True
+            emit(Note(FOUND_BRIDGING))
+            return None, modem.info()
         if info.kind is None:
             board.check_bridge(info)  # says which board it is and that it has no modem
         probe = board.probe_modem()
         return info, modem_info(probe)
+    except KeyboardInterrupt:
+        if bridging:
+            raise Interrupted(modem_state=BRIDGING_STATE) from None
+        raise
     finally:
         board.close()
         link.close()
@@ -112,18 +214,22 @@ def inspect_board(port: str | SerialBase, *, tracer: Tracer | None = None,
 def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
                        emit: EventSink = discard, check: Check | None = None) -> BoardSession:
     """A Modem on the far side of the board's bridge (see the module's docstring)."""
-    link = _open(port, tracer)
+    heard = HeardTail(tracer)
+    link = _open(port, heard)
     board = PycomBoard(link, emit=emit)
     try:
         try:
             info = board.identify()
-        except BoardNoRepl:
-            modem = _already_bridged(link, emit)
-            if modem is None:
-                raise
-            emit(Note("the board already bridges its modem (from an earlier run): talking to "
-                      "the modem directly"))
-            return BoardSession(modem, None, None, bridged_now=False)
+        except BoardNoRepl as no_repl:
+            modem, answered = _bridged_modem(link, emit)
+            if answered:
+                emit(Note(FOUND_BRIDGING))
+            else:
+                emit(Note("no REPL and no answer to AT: the board may still bridge a modem that "
+                          "waits inside the transfer an interrupted run left; looking for that "
+                          "transfer through the bridge", "warning"))
+            return BoardSession(modem, None, None, bridged_now=False, answered=answered,
+                                heard=heard, heard_before=heard.total, no_repl=no_repl)
         board.check_bridge(info)
         before = modem_info(board.probe_modem())
         if check is not None:
@@ -132,6 +238,16 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
         if ffh:
             board.check_ffh(info)
         board.start_bridge(ffh=ffh)
+    except KeyboardInterrupt:
+        board.close()
+        link.close()
+        if board.bridge_running or board.bridged:
+            raise Interrupted(
+                "interrupted while the board started its bridge",
+                modem_state=with_bridging_state(
+                    "The board's sqnsupgrade.uart() goes on without sqnflash and ends in bridge "
+                    "mode")) from None
+        raise
     except BaseException:
         board.close()
         link.close()
@@ -145,7 +261,11 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
         raise BridgeSilent(f"after {'uart(True)' if ffh else 'uart()'} the modem does not answer "
                            f"AT through {link.name} at {BRIDGE_BAUD} baud",
                            modem_state="unknown: behind a bridge that does not answer") from exc
-    return BoardSession(modem, info, before, bridged_now=True, ffh=ffh)
+    except KeyboardInterrupt:
+        link.close()
+        raise Interrupted(modem_state=BRIDGING_STATE) from None
+    return BoardSession(modem, info, before, bridged_now=True, ffh=ffh, heard=heard,
+                        heard_before=heard.total)
 
 
 @contextlib.contextmanager
@@ -154,14 +274,24 @@ def modem_session(port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool 
                   board: str | None = None, check: Check | None = None) -> Iterator[Modem]:
     """The modem on `port`, closed afterwards; with `board`, the modem behind that board's bridge,
     after `check` accepted what the modem reported through the board (nothing is bridged if it
-    raises)."""
+    raises). Without `board`, a port that answers as a MicroPython REPL is named as a board's."""
     if board is not None:
         with board_session(port, tracer=tracer, emit=emit, check=check) as session:
             yield session.modem
         return
-    modem = Modem.open(port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit)
+    heard = HeardTail(tracer)
+    modem = Modem.open(port, baud=baud, rtscts=rtscts, tracer=heard, emit=emit)
     try:
         yield modem
+    except NoResponse as exc:
+        if looks_like_repl(bytes(heard.tail)):
+            raise ReplNotModem(
+                f"{modem.link.name} answers as a MicroPython REPL, not as a modem (heard "
+                f"{printable(bytes(heard.tail[-120:]), 120)!r}): it is a Pycom board's USB "
+                "port, and the modem sits behind the board's ESP32",
+                modem_state="untouched: nothing reached the modem",
+                details=dict(exc.details)) from exc
+        raise
     finally:
         modem.close()
 
@@ -170,10 +300,22 @@ def modem_session(port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool 
 def board_session(port: str | SerialBase, *, tracer: Tracer | None = None,
                   emit: EventSink = discard, check: Check | None = None
                   ) -> Iterator[BoardSession]:
-    """`open_through_board`, closed afterwards, with the note on how to leave bridge mode."""
+    """`open_through_board`, closed afterwards, with the note on how to leave bridge mode; a run
+    cut short says that the board still bridges."""
     session = open_through_board(port, tracer=tracer, emit=emit, check=check)
     try:
         yield session
+    except NoResponse as exc:
+        if session.no_repl is not None and session.silent_since_found():
+            raise _unreachable(session.no_repl, session.modem.link.name) from exc
+        exc.modem_state = with_bridging_state(exc.modem_state)
+        raise
+    except Interrupted as exc:
+        exc.modem_state = with_bridging_state(exc.modem_state)
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(modem_state=BRIDGING_STATE) from None
     finally:
         session.modem.close()
-        emit(Note(LEAVE_BRIDGE, "warning"))
+        if not session.silent_since_found():
+            emit(Note(LEAVE_BRIDGE, "warning"))

@@ -64,6 +64,9 @@ PROGRESS_STEP = 0.01  # a progress event per 1 % of a transfer
 SWITCH_ATTEMPTS = 3  # a modem that boots into the wrong mode is asked this many times
 MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted, apply failed)
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
+# After Ctrl-C the user wants out: a modem silent this long (inside the transfer the interrupt
+# cut, or rebooting) is left where the step's state line says rather than waited for.
+INTERRUPTED_ANSWER_S = 3.0
 _ON_THE_FLY_APPLIES = ("apply", "send-bootrom")  # the modem is not expected to reboot in these
 _IN_FFH = "in the boot loader (FFH): run the same command again with --updater"
 
@@ -292,8 +295,10 @@ class Runner:
 
     def _rollback(self, error: SqnflashError) -> None:
         """Before the point of no return: back into the application, radio as it was."""
+        interrupted = isinstance(error, Interrupted)
         try:
-            mode = self.modem.wait_ready(None, self._reboot_s)
+            mode = self.modem.wait_ready(
+                None, INTERRUPTED_ANSWER_S if interrupted else self._reboot_s)
             if mode != Mode.APPLICATION:
                 self.emit(Note(f"putting the modem back into its application (it is in "
                                f"{mode.label})"))
@@ -305,6 +310,8 @@ class Runner:
         except KeyboardInterrupt:
             return  # a second Ctrl-C: leave it where it is; modem_state says where
         except SqnflashError as problem:
+            if interrupted and isinstance(problem, NoResponse):
+                return  # left where the step's state line says (INTERRUPTED_ANSWER_S)
             error.modem_state = (f"{error.modem_state}; it could not be put back into its "
                                  f"application ({problem.cause}): run `sqnflash recover`")
 
