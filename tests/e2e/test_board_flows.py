@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import serial
 
+import sqnsupgrade
 from sqnflash.board import BoardInfo, PycomBoard, RawRepl
 from sqnflash.cli.main import main
 from sqnflash.cli.render import json_sink
@@ -315,3 +316,53 @@ def test_info_on_a_boards_port_without_board_says_to_add_it(
     assert "--board pycom" in text and "ESP32" in text
     sim = serial.serial_for_url(url).sim
     assert sim.modem.received_commands == []  # nothing reached the modem
+
+
+def test_sqnsupgrade_through_a_board_cut_short_then_run_again(
+        images: Images, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Pycom's API, `board='pycom'`: the same as the CLI, without a journal (the abandoned
+    session is ended and the store starts over)."""
+    url = (f"sim://drop-in-{uuid.uuid4().hex}?clock=virtual&board=gpy&release=1.20.2.r4"
+           f"&version={FROM}")
+    sim = serial.serial_for_url(url).sim
+    shown = sqnsupgrade._Printer.__call__
+    cut: list[float] = []
+
+    def printer(self: Any, event: Event) -> None:
+        shown(self, event)
+        if not cut and _third_sent(event):
+            cut.append(sim.clock.now())
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sqnsupgrade._Printer, "__call__", printer)
+    assert sqnsupgrade.run(url, str(images.diff), board="pycom") is False
+    assert sim.clock.now() - cut[0] < 5.0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "SQF-E901" in out and "still bridges" in out and "power-cycle the board" in out
+    assert sqnsupgrade.state(url, board="pycom") is None  # inside the session: no answer to AT
+    assert "SQF-E609" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert sqnsupgrade.run(url, str(images.diff), board="pycom") is True
+    assert "successfully updated" in capsys.readouterr().out
+    assert sqnsupgrade.state(url, board="pycom") == 2  # read through the bridge
+    assert sim.board.calls == ["uart()"] and sim.summary()["version"] == TO
+
+
+def test_ctrl_c_while_the_board_starts_its_bridge_says_it_goes_on(
+        images: Images, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = (f"sim://starting-{uuid.uuid4().hex}?clock=virtual&board=fipy&release=1.20.2.r4"
+           f"&version={FROM}")
+    sim = serial.serial_for_url(url).sim
+    ctrl_c = CtrlC(monkeypatch, sim, lambda e: isinstance(e, Note)
+                   and e.text.startswith("board: ") and "Welcome" in e.text)
+    args = ["upgrade", "--board", "pycom", "--port", url, str(images.diff), "--json"]
+    assert main(args) == 130
+    assert ctrl_c.seconds_since() < 5.0
+    error = _json(capsys.readouterr().out)[-1]
+    assert "uart() goes on without sqnflash" in error["modem_state"]
+    assert "still bridges" in error["modem_state"]
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert _json(capsys.readouterr().out)[-1]["after"]["software_build"] == TO

@@ -217,6 +217,7 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
     heard = HeardTail(tracer)
     link = _open(port, heard)
     board = PycomBoard(link, emit=emit)
+    ffh = False
     try:
         try:
             info = board.identify()
@@ -242,11 +243,15 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
         board.close()
         link.close()
         if board.bridge_running or board.bridged:
-            raise Interrupted(
-                "interrupted while the board started its bridge",
-                modem_state=with_bridging_state(
-                    "The board's sqnsupgrade.uart() goes on without sqnflash and ends in bridge "
-                    "mode")) from None
+            # The board's own run is not interrupted: in uart(True) it may be writing the
+            # modem's bootrom, which must not be cut.
+            going_on = ("The board's sqnsupgrade.uart(True) goes on without sqnflash (it may be "
+                        "writing the modem's bootrom: leave the board powered for a minute) and "
+                        "ends in bridge mode" if ffh else
+                        "The board's sqnsupgrade.uart() goes on without sqnflash and ends in "
+                        "bridge mode")
+            raise Interrupted("interrupted while the board started its bridge",
+                              modem_state=with_bridging_state(going_on)) from None
         raise
     except BaseException:
         board.close()
