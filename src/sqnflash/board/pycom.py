@@ -58,6 +58,13 @@ PLUS_GUARD_MS = 1150  # Pycom's LTE_PPP_BACK_OFF_TIME_MS around "+++"
 BRIDGE_IDLE_S = 330.0  # Pycom's module waits up to 300 s for a rebooting modem, silently
 BRIDGE_TIMEOUT_S = 900.0
 MIRROR_MARK = "MIRROR mode"  # "Going into MIRROR mode... please close this terminal ..."
+# Lines of Pycom's uart() (every released version) that say it still runs: a run cut short left
+# it going, and a Ctrl-C now would cut the board's own work on the modem (its bootrom, in
+# uart(True)).
+UART_RUNNING_MARKS = ("SQN3330 firmware updater", "with firmware version", "Preparing modem",
+                      "Attempting AT", "Sending ", "Session opened", "FFH mode", MIRROR_MARK)
+LISTEN_S = 0.5  # a board at its prompt says nothing; one that runs uart() prints its steps
+LISTEN_MORE_S = 5.0  # ...a board heard printing is listened to this long for one of them
 # What uart() prints when it gives up (every released version), and what it means.
 _FAILURES: tuple[tuple[str, type[BoardError]], ...] = (
     ("Could not detect your modem", BoardModemSilent),
@@ -421,6 +428,54 @@ class PycomBoard:
         what = str(exception) if exception else (text[-1] if text else "no output")
         raise BridgeFailed(f"the board's {call} ended without starting the bridge ({what})",
                            details={"board_output": output})
+
+    def await_running_bridge(self, listen_s: float = LISTEN_S) -> bool:
+        """Before anything is sent: if the board is heard still running uart() (a run cut short
+        left it going), wait for it instead of interrupting it. True once it bridges (the link
+        is then at BRIDGE_BAUD); False when it is quiet, runs something else, or uart() gave up
+        (its REPL prompt is back then)."""
+        heard = bytearray()
+        deadline = Deadline(self.link.clock, listen_s)
+        extended = False
+        while not any(mark.encode() in heard for mark in UART_RUNNING_MARKS):
+            if deadline.expired():
+                if not heard or extended:
+                    break
+                # Something runs: uart() between two of its lines, or the user's program.
+                extended = True
+                deadline = Deadline(self.link.clock, LISTEN_MORE_S)
+                continue
+            heard += self.link.read_some(deadline.remaining())
+        text = heard.decode("utf-8", "replace")
+        if not any(mark in text for mark in UART_RUNNING_MARKS):
+            return False
+        self._note("the board still runs sqnsupgrade.uart() from a run cut short: waiting for "
+                   "it to bridge the modem instead of interrupting it", "warning")
+        self.bridge_running = True
+        idle = Deadline(self.link.clock, BRIDGE_IDLE_S)
+        total = Deadline(self.link.clock, BRIDGE_TIMEOUT_S)
+        shown = 0
+        while not total.expired() and not idle.expired():
+            *lines, _ = text.replace("\r", "").split("\n")
+            for line in lines[shown:]:
+                if line.strip():
+                    self._note(f"board: {line.strip()}")
+            shown = max(shown, len(lines))
+            if any(MIRROR_MARK in line for line in lines):
+                self.bridge_running = False
+                self.bridged = True
+                self.link.set_baud(BRIDGE_BAUD)
+                self._note("the board now bridges its USB port to the modem at 921600 baud")
+                return True
+            if any(mark in line for line in lines for mark, _ in _FAILURES):
+                self.bridge_running = False
+                return False
+            data = self.link.read_some(total.earlier(idle.remaining()).remaining())
+            if data:
+                idle = Deadline(self.link.clock, BRIDGE_IDLE_S)
+                text += data.decode("utf-8", "replace")
+        self.bridge_running = False
+        return False
 
     def close(self) -> None:
         """Leave raw REPL if the board still runs it (never once it bridges the modem)."""

@@ -40,7 +40,7 @@ from sqnflash.board import (
     PycomBoard,
     looks_like_repl,
 )
-from sqnflash.board.repl import printable
+from sqnflash.board.repl import readable_lines
 from sqnflash.errors import (
     BoardNoRepl,
     BoardUnreachable,
@@ -189,6 +189,10 @@ def inspect_board(port: str | SerialBase, *, tracer: Tracer | None = None,
     board = PycomBoard(link, emit=emit)
     bridging = False
     try:
+        if board.await_running_bridge():
+            bridging = True
+            modem = _through_new_bridge(link, emit, "uart()")
+            return None, modem.info()
         try:
             info = board.identify()
         except BoardNoRepl as no_repl:
@@ -203,8 +207,9 @@ def inspect_board(port: str | SerialBase, *, tracer: Tracer | None = None,
         probe = board.probe_modem()
         return info, modem_info(probe)
     except KeyboardInterrupt:
-        if bridging:
-            raise Interrupted(modem_state=BRIDGING_STATE) from None
+        if bridging or board.bridge_running:
+            raise Interrupted(modem_state=with_bridging_state(
+                _GOING_ON if board.bridge_running else None)) from None
         raise
     finally:
         board.close()
@@ -218,7 +223,12 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
     link = _open(port, heard)
     board = PycomBoard(link, emit=emit)
     ffh = False
+    info: BoardInfo | None = None
+    before: ModemInfo | None = None
     try:
+        if board.await_running_bridge():
+            return BoardSession(_through_new_bridge(link, emit, "uart()"), None, None,
+                                bridged_now=True, heard=heard, heard_before=heard.total)
         try:
             info = board.identify()
         except BoardNoRepl as no_repl:
@@ -245,32 +255,41 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
         if board.bridge_running or board.bridged:
             # The board's own run is not interrupted: in uart(True) it may be writing the
             # modem's bootrom, which must not be cut.
-            going_on = ("The board's sqnsupgrade.uart(True) goes on without sqnflash (it may be "
-                        "writing the modem's bootrom: leave the board powered for a minute) and "
-                        "ends in bridge mode" if ffh else
-                        "The board's sqnsupgrade.uart() goes on without sqnflash and ends in "
-                        "bridge mode")
             raise Interrupted("interrupted while the board started its bridge",
-                              modem_state=with_bridging_state(going_on)) from None
+                              modem_state=with_bridging_state(
+                                  _GOING_ON_FFH if ffh else _GOING_ON)) from None
         raise
     except BaseException:
         board.close()
         link.close()
         raise
+    modem = _through_new_bridge(link, emit, "uart(True)" if ffh else "uart()")
+    return BoardSession(modem, info, before, bridged_now=True, ffh=ffh, heard=heard,
+                        heard_before=heard.total)
+
+
+_GOING_ON = ("The board's sqnsupgrade.uart() goes on without sqnflash and ends in bridge mode "
+             "(the next command waits for it rather than interrupting it)")
+_GOING_ON_FFH = ("The board's sqnsupgrade.uart(True) goes on without sqnflash (it may be writing "
+                 "the modem's bootrom: leave the board powered) and ends in bridge mode (the "
+                 "next command waits for it rather than interrupting it)")
+
+
+def _through_new_bridge(link: Link, emit: EventSink, call: str) -> Modem:
+    """The modem, once the board said it bridges: it must answer AT through the bridge."""
     modem = Modem(link, emit=emit)
     modem.fixed_baud = BRIDGE_BAUD
     try:
         modem.wake(timeout_s=BRIDGE_WAKE_S)
     except NoResponse as exc:
         link.close()
-        raise BridgeSilent(f"after {'uart(True)' if ffh else 'uart()'} the modem does not answer "
-                           f"AT through {link.name} at {BRIDGE_BAUD} baud",
+        raise BridgeSilent(f"after {call} the modem does not answer AT through {link.name} at "
+                           f"{BRIDGE_BAUD} baud",
                            modem_state="unknown: behind a bridge that does not answer") from exc
     except KeyboardInterrupt:
         link.close()
         raise Interrupted(modem_state=BRIDGING_STATE) from None
-    return BoardSession(modem, info, before, bridged_now=True, ffh=ffh, heard=heard,
-                        heard_before=heard.total)
+    return modem
 
 
 @contextlib.contextmanager
@@ -292,8 +311,8 @@ def modem_session(port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool 
         if looks_like_repl(bytes(heard.tail)):
             raise ReplNotModem(
                 f"{modem.link.name} answers as a MicroPython REPL, not as a modem (heard "
-                f"{printable(bytes(heard.tail[-120:]), 120)!r}): it is a Pycom board's USB "
-                "port, and the modem sits behind the board's ESP32",
+                f"{readable_lines(bytes(heard.tail))!r}): it is a Pycom board's USB port, and "
+                "the modem sits behind the board's ESP32",
                 modem_state="untouched: nothing reached the modem",
                 details=dict(exc.details)) from exc
         raise
