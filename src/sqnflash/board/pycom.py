@@ -42,7 +42,7 @@ from sqnflash.errors import (
 )
 from sqnflash.events import EventSink, Note, discard
 from sqnflash.link import Link
-from sqnflash.protocol import at
+from sqnflash.protocol import at, repl
 from sqnflash.protocol.modes import Mode
 from sqnflash.timing import Deadline
 
@@ -63,8 +63,9 @@ MIRROR_MARK = "MIRROR mode"  # "Going into MIRROR mode... please close this term
 # uart(True)).
 UART_RUNNING_MARKS = ("SQN3330 firmware updater", "with firmware version", "Preparing modem",
                       "Attempting AT", "Sending ", "Session opened", "FFH mode", MIRROR_MARK)
-LISTEN_S = 0.5  # a board at its prompt says nothing; one that runs uart() prints its steps
-LISTEN_MORE_S = 5.0  # ...a board heard printing is listened to this long for one of them
+IDLE_PROBE_S = 1.0  # a board at a prompt answers Ctrl-B with its banner within milliseconds
+PROMPT_SETTLE_S = 0.05  # after a `>>> `: at 115200 baud the rest of a line would follow at once
+QUIET_UART_S = 6.0  # a silent board is listened to this long for a uart() between two lines
 # What uart() prints when it gives up (every released version), and what it means.
 _FAILURES: tuple[tuple[str, type[BoardError]], ...] = (
     ("Could not detect your modem", BoardModemSilent),
@@ -159,6 +160,7 @@ class PycomBoard:
         # on to bridge even if sqnflash stops following it.
         self.bridge_running = False
         self._uart_baud: int | None = None
+        self._heard = bytearray()  # what the board said before sqnflash interrupted anything
 
     def _note(self, text: str, level: str = "info") -> None:
         self.link.note(text)
@@ -429,29 +431,43 @@ class PycomBoard:
         raise BridgeFailed(f"the board's {call} ended without starting the bridge ({what})",
                            details={"board_output": output})
 
-    def await_running_bridge(self, listen_s: float = LISTEN_S) -> bool:
-        """Before anything is sent: if the board is heard still running uart() (a run cut short
-        left it going), wait for it instead of interrupting it. True once it bridges (the link
-        is then at BRIDGE_BAUD); False when it is quiet, runs something else, or uart() gave up
-        (its REPL prompt is back then)."""
-        heard = bytearray()
+    def is_idle(self) -> bool | None:
+        """Before anything else is sent: is the board at a prompt (True), still running uart()
+        from a run cut short (None), or silent (False: busy with a program that prints nothing,
+        bridging, or not there)? Only Ctrl-B is sent: a board at a prompt answers it with its
+        banner and `>>>`; code that runs leaves it in the input buffer, uninterrupted."""
+        self._heard = bytearray()
+        self.link.write(repl.LEAVE_RAW)
+        deadline = Deadline(self.link.clock, IDLE_PROBE_S)
+        while not deadline.expired():
+            self._heard += self.link.read_some(deadline.remaining())
+            if _uart_running(self._heard):
+                return None
+            # A prompt is the last thing an idle board prints (uart()'s second line starts
+            # with `>>> ` too): it must end what was heard, and nothing follow it.
+            if self._heard.endswith(repl.FRIENDLY_PROMPT):
+                more = self.link.read_some(PROMPT_SETTLE_S)
+                if not more:
+                    return True
+                self._heard += more
+        return None if _uart_running(self._heard) else False
+
+    def hears_uart(self, listen_s: float = QUIET_UART_S) -> bool:
+        """Listen, sending nothing, for lines of a uart() still running."""
         deadline = Deadline(self.link.clock, listen_s)
-        extended = False
-        while not any(mark.encode() in heard for mark in UART_RUNNING_MARKS):
-            if deadline.expired():
-                if not heard or extended:
-                    break
-                # Something runs: uart() between two of its lines, or the user's program.
-                extended = True
-                deadline = Deadline(self.link.clock, LISTEN_MORE_S)
-                continue
-            heard += self.link.read_some(deadline.remaining())
-        text = heard.decode("utf-8", "replace")
-        if not any(mark in text for mark in UART_RUNNING_MARKS):
-            return False
+        while not _uart_running(self._heard) and not deadline.expired():
+            self._heard += self.link.read_some(deadline.remaining())
+        return _uart_running(self._heard)
+
+    def await_running_bridge(self) -> bool:
+        """Follow the uart() a run cut short left running (`is_idle` or `hears_uart` found it)
+        instead of interrupting it, which could cut the board's own work on the modem. True
+        once it bridges (the link is then at BRIDGE_BAUD); False when it gave up (its REPL
+        prompt is back then) or went silent."""
         self._note("the board still runs sqnsupgrade.uart() from a run cut short: waiting for "
                    "it to bridge the modem instead of interrupting it", "warning")
         self.bridge_running = True
+        text = self._heard.decode("utf-8", "replace")
         idle = Deadline(self.link.clock, BRIDGE_IDLE_S)
         total = Deadline(self.link.clock, BRIDGE_TIMEOUT_S)
         shown = 0
@@ -484,6 +500,10 @@ class PycomBoard:
                 self.repl.leave()
             except Exception:  # the board going away at the end changes nothing for the user
                 self.link.note("the board did not take Ctrl-B at the end")
+
+
+def _uart_running(heard: bytes | bytearray) -> bool:
+    return any(mark.encode() in heard for mark in UART_RUNNING_MARKS)
 
 
 def _literal(line: str) -> Any:

@@ -173,6 +173,36 @@ FOUND_BRIDGING = ("the board already bridges its modem (from an earlier run cut 
                   "is gone and the modem answers AT at 921600 baud; going on through the bridge")
 
 
+@dataclass
+class _Before:
+    """What the board was doing before sqnflash interrupted anything (`_before_the_repl`)."""
+
+    modem: Modem | None = None  # the modem through a bridge, when the board bridges
+    new_bridge: bool = False  # ...just finished by a uart() a run cut short left going
+    at_silent: bool = False  # nothing answered AT through a bridge
+
+
+def _before_the_repl(board: PycomBoard, link: Link, emit: EventSink) -> _Before:
+    """A board at its prompt goes on to its REPL (`modem` None). One still running uart() from
+    a run cut short is followed until it bridges, never interrupted (in uart(True) it may be
+    writing the modem's bootrom). One that answers nothing may already bridge the modem: AT at
+    921600 tells, before a Ctrl-C (needed to stop a silent program) is sent."""
+    idle = board.is_idle()
+    if idle:
+        return _Before()
+    if idle is False:
+        modem, answered = _bridged_modem(link, emit)
+        if answered:
+            emit(Note(FOUND_BRIDGING))
+            return _Before(modem)
+        link.set_baud(REPL_BAUD)
+        if not board.hears_uart():
+            return _Before(at_silent=True)
+    if board.await_running_bridge():
+        return _Before(_through_new_bridge(link, emit, "uart()"), new_bridge=True)
+    return _Before()
+
+
 def _unreachable(no_repl: BoardNoRepl, port: str) -> BoardUnreachable:
     return BoardUnreachable(
         f"{no_repl.cause}, and no modem answers AT through a bridge at {BRIDGE_BAUD} baud on "
@@ -189,15 +219,15 @@ def inspect_board(port: str | SerialBase, *, tracer: Tracer | None = None,
     board = PycomBoard(link, emit=emit)
     bridging = False
     try:
-        if board.await_running_bridge():
+        found = _before_the_repl(board, link, emit)
+        if found.modem is not None:
             bridging = True
-            modem = _through_new_bridge(link, emit, "uart()")
-            return None, modem.info()
+            return None, found.modem.info()
         try:
             info = board.identify()
         except BoardNoRepl as no_repl:
-            modem, answered = _bridged_modem(link, emit)
-            if not answered:
+            modem, answered = (None, False) if found.at_silent else _bridged_modem(link, emit)
+            if modem is None or not answered:
                 raise _unreachable(no_repl, link.name) from None
             bridging = True
             emit(Note(FOUND_BRIDGING))
@@ -226,13 +256,19 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
     info: BoardInfo | None = None
     before: ModemInfo | None = None
     try:
-        if board.await_running_bridge():
-            return BoardSession(_through_new_bridge(link, emit, "uart()"), None, None,
-                                bridged_now=True, heard=heard, heard_before=heard.total)
+        found = _before_the_repl(board, link, emit)
+        if found.modem is not None:
+            return BoardSession(found.modem, None, None, bridged_now=found.new_bridge,
+                                heard=heard, heard_before=heard.total)
         try:
             info = board.identify()
         except BoardNoRepl as no_repl:
-            modem, answered = _bridged_modem(link, emit)
+            if found.at_silent:
+                modem, answered = Modem(link, emit=emit), False
+                modem.fixed_baud = BRIDGE_BAUD
+                link.set_baud(BRIDGE_BAUD)
+            else:
+                modem, answered = _bridged_modem(link, emit)
             if answered:
                 emit(Note(FOUND_BRIDGING))
             else:
