@@ -309,15 +309,27 @@ def test_recover_through_a_board_left_bridging_mid_image(
 def test_info_on_a_boards_port_without_board_says_to_add_it(
         capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sim://repl-{uuid.uuid4().hex}?clock=virtual&board=fipy&release=1.20.2.r4"
-    assert main(["info", "--port", url]) == ReplNotModem.exit_code == 57
-    out = capsys.readouterr()
-    text = " ".join((out.out + out.err).split())
-    assert "SQF-E608" in text and "MicroPython REPL" in text
-    assert "Traceback (most recent call last)" in text  # what it heard, without the garbage
-    assert "\\x" not in text
-    assert "--board pycom" in text and "ESP32" in text
+    assert main(["info", "--port", url, "--json"]) == ReplNotModem.exit_code == 57
+    error = _json(capsys.readouterr().out)[-1]
+    assert error["code"] == "SQF-E608" and "MicroPython REPL" in error["cause"]
+    assert "<stdin>" in error["cause"] and "\\x" not in error["cause"]  # what it said, no garbage
+    assert "--board pycom" in error["advice"] and "ESP32" in error["advice"]
     sim = serial.serial_for_url(url).sim
     assert sim.modem.received_commands == []  # nothing reached the modem
+
+
+def test_upgrade_on_a_boards_port_without_board_stops_before_feeding_it_stp(
+        images: Images, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Binary STP frames typed into a REPL would put it into raw mode (0x01) or run (0x04)."""
+    url = f"sim://repl-{uuid.uuid4().hex}?clock=virtual&board=gpy&release=1.20.2.r4"
+    assert main(["upgrade", "--port", url, str(images.diff), "--journal",
+                 str(tmp_path / "journal.db")]) == 57
+    out = capsys.readouterr()
+    assert "--board pycom" in " ".join((out.out + out.err).split())
+    port = serial.serial_for_url(url, baudrate=115200, timeout=1.0)
+    port.write(b"\r")
+    assert bytes(port.read(64)).endswith(b">>> ")  # still at its friendly prompt
+    assert all(code.endswith("AT") for code in port.sim.board.executed)  # only ever "AT"
 
 
 def test_sqnsupgrade_through_a_board_cut_short_then_run_again(

@@ -99,6 +99,30 @@ class HeardTail:
             self.inner.use_clock(clock)
 
 
+class ReplGuard(HeardTail):
+    """On a port opened for a modem: once what it said shows a MicroPython REPL, the next byte
+    sqnflash would send (AT at other rates, STP frames: all of it input to the board's Python,
+    where 0x01 enters raw REPL and 0x04 runs it) raises ReplNotModem instead."""
+
+    def __init__(self, inner: Tracer | None, port: str) -> None:
+        super().__init__(inner)
+        self.port = port
+        self.repl_seen = False
+
+    def received(self, data: bytes) -> None:
+        super().received(data)
+        self.repl_seen = self.repl_seen or looks_like_repl(bytes(self.tail))
+
+    def sent(self, data: bytes) -> None:
+        if self.repl_seen:
+            raise ReplNotModem(
+                f"{self.port} answers as a MicroPython REPL, not as a modem (heard "
+                f"{readable_lines(bytes(self.tail))!r}): it is a Pycom board's USB port, and "
+                "the modem sits behind the board's ESP32",
+                modem_state="untouched: nothing reached the modem")
+        super().sent(data)
+
+
 @dataclass
 class BoardSession:
     modem: Modem
@@ -339,19 +363,10 @@ def modem_session(port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool 
         with board_session(port, tracer=tracer, emit=emit, check=check) as session:
             yield session.modem
         return
-    heard = HeardTail(tracer)
-    modem = Modem.open(port, baud=baud, rtscts=rtscts, tracer=heard, emit=emit)
+    guard = ReplGuard(tracer, port if isinstance(port, str) else str(port.port))
+    modem = Modem.open(port, baud=baud, rtscts=rtscts, tracer=guard, emit=emit)
     try:
         yield modem
-    except NoResponse as exc:
-        if looks_like_repl(bytes(heard.tail)):
-            raise ReplNotModem(
-                f"{modem.link.name} answers as a MicroPython REPL, not as a modem (heard "
-                f"{readable_lines(bytes(heard.tail))!r}): it is a Pycom board's USB port, and "
-                "the modem sits behind the board's ESP32",
-                modem_state="untouched: nothing reached the modem",
-                details=dict(exc.details)) from exc
-        raise
     finally:
         modem.close()
 
