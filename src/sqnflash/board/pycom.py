@@ -3,6 +3,10 @@
 The modem's UART is wired to the board's ESP32, not to USB. What sqnflash does through the board's
 REPL, in order, touching the modem only once the board has proven it can bridge it:
 
+0. Before anything is interrupted, Ctrl-B alone: a board at its prompt answers it with `>>>`, a
+   running program leaves it in the input buffer. A `uart()` that a run cut short left running is
+   recognised by its lines and followed to its bridge (`await_running_bridge`), since a Ctrl-C
+   would cut the board's own work on the modem.
 1. `os.uname()`: board type and firmware release.
 2. `import sqnsupgrade`, its `VERSION`, where it comes from and what it defines; whether
    `network.LTE.modem_upgrade_mode` exists. A board that cannot bridge stops here.
