@@ -14,11 +14,11 @@ The order matters because a bridge cannot be undone without resetting the board,
 Before the REPL is interrupted, the board is asked whether it is idle (Ctrl-B, see board/pycom.py):
 a `uart()` still running from a run cut short is followed to its bridge. A board found already
 bridging has no REPL any more: the modem answers AT at 921600 baud where the REPL should be, and
-the session goes on with it through the bridge. A modem that an interrupted transfer left inside its STP session answers neither; for
-`upgrade` and `recover` the bridge is then assumed, and the upgrade's own look for a held or
-abandoned transfer session decides (nothing having answered at all means the port is not the
-board's, or the board is stuck: `BoardUnreachable`). `info` and plans, which must change nothing,
-stop there with that error instead of ending the session.
+the session goes on with it through the bridge. A modem that an interrupted transfer left inside
+its STP session answers neither; for `upgrade` and `recover` the bridge is then assumed, and the
+upgrade's own look for a held or abandoned transfer session decides (nothing having answered at
+all means the port is not the board's, or the board is stuck: `BoardUnreachable`). `info` and
+plans, which must change nothing, stop there with that error instead of ending the session.
 
 Ctrl-C once the board runs `uart()` leaves it bridging (or about to): the error's state line says
 so, and that the same command again continues through the bridge.
