@@ -112,10 +112,14 @@ class ReplGuard(HeardTail):
         super().__init__(inner)
         self.port = port
         self.repl_seen = False
+        self.modem_seen = False  # a modem's `OK` line: from then on nothing is looked for
 
     def received(self, data: bytes) -> None:
         super().received(data)
-        self.repl_seen = self.repl_seen or looks_like_repl(bytes(self.tail))
+        if not (self.repl_seen or self.modem_seen):
+            tail = bytes(self.tail)
+            self.modem_seen = b"\r\nOK\r\n" in tail
+            self.repl_seen = not self.modem_seen and looks_like_repl(tail)
 
     def sent(self, data: bytes) -> None:
         if self.repl_seen:
