@@ -279,6 +279,10 @@ def test_a_board_found_bridging_is_read_and_planned_through_its_bridge(
                  str(images.diff), "--json"]) == 0
     plan = _json(capsys.readouterr().out)[-1]
     assert any("already bridges" in note for note in plan["plan"]["notes"])
+    assert main(["plan", "--board", "pycom", "--port", url, str(images.diff), "--json"]) == 0
+    plan = _json(capsys.readouterr().out)[-1]
+    assert plan["plan"]["steps"][1]["id"] == "store-image"
+    assert any("already bridges" in note for note in plan["plan"]["notes"])
     assert main(["info", "--board", "pycom", "--port", url]) == 0
     assert "bridging its USB port" in capsys.readouterr().out
 
@@ -299,8 +303,15 @@ def test_recover_through_a_board_left_bridging_mid_image(
     assert "still bridges" in _json(capsys.readouterr().out)[-1]["modem_state"]
     assert sim.summary()["mode"] == "RECOVERY" and sim.board.mirror
     monkeypatch.undo()
-    assert main(["recover", "--board", "pycom", "--port", url, str(images.small_full),
-                 "--json", "--journal", str(tmp_path / "journal.db")]) == 0
+    recover = ["recover", "--board", "pycom", "--port", url, str(images.small_full), "--json",
+               "--journal", str(tmp_path / "journal.db")]
+    # recover cut short in its turn: as quick, and it says the same.
+    ctrl_c = CtrlC(monkeypatch, sim, _third_sent)
+    assert main(recover) == 130
+    assert ctrl_c.seconds_since() < 5.0
+    assert "still bridges" in _json(capsys.readouterr().out)[-1]["modem_state"]
+    monkeypatch.undo()
+    assert main(recover) == 0
     result = _json(capsys.readouterr().out)[-1]
     assert result["after"]["mode"] == "application" and result["reflashed"]
     assert sim.summary()["version"] == TO and sim.summary()["mode"] == "FFF"
