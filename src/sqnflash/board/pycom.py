@@ -35,7 +35,7 @@ from sqnflash.board.releases import (
     UpgraderModule,
     module_by_version,
 )
-from sqnflash.board.repl import RawRepl
+from sqnflash.board.repl import RawRepl, readable_lines
 from sqnflash.errors import (
     BoardError,
     BoardFirmwareTooOld,
@@ -66,7 +66,8 @@ MIRROR_MARK = "MIRROR mode"  # "Going into MIRROR mode... please close this term
 # it going, and a Ctrl-C now would cut the board's own work on the modem (its bootrom, in
 # uart(True)).
 UART_RUNNING_MARKS = ("SQN3330 firmware updater", "with firmware version", "Preparing modem",
-                      "Attempting AT", "Sending ", "Session opened", "FFH mode", MIRROR_MARK)
+                      "Attempting AT", "Sending ", "Session opened", "FFH mode", "Your modem is",
+                      "bootrom", MIRROR_MARK)
 IDLE_PROBE_S = 1.0  # a board at a prompt answers Ctrl-B with its banner within milliseconds
 PROMPT_SETTLE_S = 0.05  # after a `>>> `: at 115200 baud the rest of a line would follow at once
 QUIET_UART_S = 6.0  # a silent board is listened to this long for a uart() between two lines
@@ -436,10 +437,11 @@ class PycomBoard:
                            details={"board_output": output})
 
     def is_idle(self) -> bool | None:
-        """Before anything else is sent: is the board at a prompt (True), still running uart()
-        from a run cut short (None), or silent (False: busy with a program that prints nothing,
-        bridging, or not there)? Only Ctrl-B is sent: a board at a prompt answers it with its
-        banner and `>>>`; code that runs leaves it in the input buffer, uninterrupted."""
+        """Before anything else is sent: may the board be interrupted (True: at a prompt, or
+        running a program that prints other things than uart()), is it still running uart()
+        from a run cut short (None), or is it silent (False: busy with a program that prints
+        nothing, bridging, or not there)? Only Ctrl-B is sent: a board at a prompt answers it
+        with its banner and `>>>`; code that runs leaves it in the input buffer."""
         self._heard = bytearray()
         self.link.write(repl.LEAVE_RAW)
         deadline = Deadline(self.link.clock, IDLE_PROBE_S)
@@ -454,7 +456,10 @@ class PycomBoard:
                 if not more:
                     return True
                 self._heard += more
-        return None if _uart_running(self._heard) else False
+        if _uart_running(self._heard):
+            return None
+        # Lines of text: a program of the user's (a bridge at the wrong rate makes no text).
+        return bool(readable_lines(bytes(self._heard)))
 
     def hears_uart(self, listen_s: float = QUIET_UART_S) -> bool:
         """Listen, sending nothing, for lines of a uart() still running."""
