@@ -398,3 +398,25 @@ def test_ctrl_c_while_the_board_starts_its_bridge_lets_it_finish(
                for line in lines if line["type"] == "note")
     assert sim.board.calls == ["uart()"]
     assert not any("KeyboardInterrupt" in line["text"] for line in lines if line["type"] == "note")
+
+
+def test_ctrl_c_while_the_board_writes_the_bootrom_does_not_cut_it_next_time(
+        images: Images, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """uart(True) on a factory modem: Ctrl-C while the board sends its bootrom copy, which it
+    does silently. The next run must not send the Ctrl-C that would stop the board mid-bootrom."""
+    url = (f"sim://bootrom-{uuid.uuid4().hex}?clock=virtual&board=gpy&release=1.20.2.r4"
+           f"&old_bootrom=1")
+    sim = serial.serial_for_url(url).sim
+    ctrl_c = CtrlC(monkeypatch, sim, lambda e: isinstance(e, Note)
+                   and e.text.startswith("board: Session opened"))
+    args = ["upgrade", "--board", "pycom", "--port", url, str(images.full), "--updater",
+            str(images.updater), "--json"]
+    assert main(args) == 130
+    assert ctrl_c.seconds_since() < 5.0
+    assert "writing the modem's bootrom" in _json(capsys.readouterr().out)[-1]["modem_state"]
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert _json(capsys.readouterr().out)[-1]["after"]["software_build"] == TO
+    assert sim.board.calls == ["uart(True)"] and sim.board.summary()["bootrom_sent"] == 55_570
+    assert sim.summary()["bootrom"] == 41065
