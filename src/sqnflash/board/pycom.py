@@ -24,6 +24,7 @@ the upgrade layer's job.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,9 +66,11 @@ MIRROR_MARK = "MIRROR mode"  # "Going into MIRROR mode... please close this term
 # Lines of Pycom's uart() (every released version) that say it still runs: a run cut short left
 # it going, and a Ctrl-C now would cut the board's own work on the modem (its bootrom, in
 # uart(True)).
-UART_RUNNING_MARKS = ("SQN3330 firmware updater", "with firmware version", "Preparing modem",
-                      "Attempting AT", "Sending ", "Session opened", "FFH mode", "Your modem is",
-                      "bootrom", MIRROR_MARK)
+# Only its own wording: a user's program printing "Sending ..." must still be interrupted.
+_UART_RUNNING = re.compile(
+    rb"SQN3330 firmware updater|with firmware version|Preparing modem for upgrade|"
+    rb"Attempting AT (?:wakeup|auto-negotiation)|Sending \d+ bytes|Session opened: version|"
+    rb"FFH mode is not necessary|Your modem is in \w+ mode|" + MIRROR_MARK.encode())
 IDLE_PROBE_S = 1.0  # a board at a prompt answers Ctrl-B with its banner within milliseconds
 PROMPT_SETTLE_S = 0.05  # after a `>>> `: at 115200 baud the rest of a line would follow at once
 QUIET_UART_S = 6.0  # a silent board is listened to this long for a uart() between two lines
@@ -512,7 +515,7 @@ class PycomBoard:
 
 
 def _uart_running(heard: bytes | bytearray) -> bool:
-    return any(mark.encode() in heard for mark in UART_RUNNING_MARKS)
+    return _UART_RUNNING.search(heard) is not None
 
 
 def _literal(line: str) -> Any:
