@@ -420,3 +420,14 @@ def test_ctrl_c_while_the_board_writes_the_bootrom_does_not_cut_it_next_time(
     assert _json(capsys.readouterr().out)[-1]["after"]["software_build"] == TO
     assert sim.board.calls == ["uart(True)"] and sim.board.summary()["bootrom_sent"] == 55_570
     assert sim.summary()["bootrom"] == 41065
+
+
+def test_a_port_where_neither_a_board_nor_a_bridge_answers_is_named_so(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # A modem in its boot loader at 115200 on the port itself: no REPL, and nothing at 921600.
+    url = "sim://?clock=virtual&mode=ffh"
+    assert main(["recover", "--board", "pycom", "--port", url, "--json"]) == \
+        BoardUnreachable.exit_code
+    lines = _json(capsys.readouterr().out)
+    assert lines[-1]["code"] == "SQF-E609" and "no MicroPython raw REPL" in lines[-1]["cause"]
+    assert LEAVE_BRIDGE not in [line.get("text") for line in lines]  # no bridge to leave
