@@ -608,6 +608,26 @@ class BridgeSilent(BoardError):
               "check with `sqnflash info --board pycom`.")
 
 
+class ReplNotModem(BoardError):
+    code = "SQF-E608"
+    exit_code = 57
+    summary = "The port answers as a MicroPython REPL: it is a Pycom board's, not the modem's."
+    advice = ("Run the same command with --board pycom: the modem sits behind the board's ESP32, "
+              "and sqnflash reaches it through the board's REPL (and, to upgrade it, through the "
+              "bridge the board makes).")
+
+
+class BoardUnreachable(BoardError):
+    code = "SQF-E609"
+    exit_code = 58
+    summary = "Neither the board's REPL nor a modem through its bridge answers."
+    advice = ("If an upgrade through this board was cut short during a transfer, the board still "
+              "bridges a modem that waits inside that transfer: run the same `sqnflash upgrade "
+              "--board pycom` command again (it continues the transfer) or `sqnflash recover "
+              "--board pycom` (it ends the transfer and brings the modem back). Otherwise check "
+              "the port, unplug the board, plug it in again and retry.")
+
+
 # --------------------------------------------------------------------------- E9xx
 
 

@@ -20,7 +20,8 @@ traceback. Underneath, sqnflash reads the modem's mode and plans the upgrade its
 - `debug=True` prints sqnflash's wire trace (every AT line and STP frame) to stderr;
 - every function also takes `board='pycom'`: the port is then a Pycom board's USB port, and the
   board is checked and made to bridge its modem first (what `sqnsupgrade.uart()` on the board and
-  closing the terminal did by hand).
+  closing the terminal did by hand). A call cut short (Ctrl-C) leaves the board bridging and says
+  so; the same call again finds the bridge and goes on through it.
 """
 
 from __future__ import annotations

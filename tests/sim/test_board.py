@@ -90,3 +90,22 @@ def test_uart_bridges_the_usb_port_to_the_modem_at_921600() -> None:
     port.baudrate = 115200  # the board's UART stays at 921600: what comes back is garbage
     port.write(b"AT\r\n")
     assert b"OK" not in bytes(port.read(64))
+
+
+def test_ctrl_b_waits_while_code_runs_as_micropython_buffers_it() -> None:
+    """What sqnflash relies on to tell an idle board from one still running uart(): only Ctrl-C
+    interrupts running code; Ctrl-B waits in the input buffer, and at a prompt gets the banner."""
+    port = board("board=fipy&release=1.20.2.r4")
+    port.write(repl.LEAVE_RAW)
+    assert bytes(port.read(4096)).endswith(b">>> ")  # idle: answered at once
+    port.write(repl.ENTER_RAW)
+    port.read(4096)
+    port.write(repl.encode_exec("import sqnsupgrade\nsqnsupgrade.uart()"))
+    port.timeout = 30.0
+    port.read_until(b"Welcome to the SQN3330 firmware updater")
+    port.write(repl.LEAVE_RAW)
+    out = bytes(port.read_until(b"via UART\r\n")).decode()
+    assert "Going into MIRROR mode" in out and "KeyboardInterrupt" not in out
+    port.timeout = 1.0
+    port.read(4096)  # the board bridges half a second after saying so
+    assert port.sim.board.mirror

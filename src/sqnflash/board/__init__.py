@@ -2,7 +2,8 @@
 
 from sqnflash.board.pycom import BRIDGE_BAUD, REPL_BAUD, BoardInfo, ModemProbe, PycomBoard
 from sqnflash.board.releases import MIN_BRIDGE_RELEASE, MIN_FFH_RELEASE, Release, UpgraderModule
-from sqnflash.board.repl import RawRepl
+from sqnflash.board.repl import RawRepl, looks_like_repl
 
 __all__ = ["BRIDGE_BAUD", "MIN_BRIDGE_RELEASE", "MIN_FFH_RELEASE", "REPL_BAUD", "BoardInfo",
-           "ModemProbe", "PycomBoard", "RawRepl", "Release", "UpgraderModule"]
+           "ModemProbe", "PycomBoard", "RawRepl", "Release", "UpgraderModule",
+           "looks_like_repl"]

@@ -3,6 +3,10 @@
 The modem's UART is wired to the board's ESP32, not to USB. What sqnflash does through the board's
 REPL, in order, touching the modem only once the board has proven it can bridge it:
 
+0. Before anything is interrupted, Ctrl-B alone: a board at its prompt answers it with `>>>`, a
+   running program leaves it in the input buffer. A `uart()` that a run cut short left running is
+   recognised by its lines and followed to its bridge (`await_running_bridge`), since a Ctrl-C
+   would cut the board's own work on the modem.
 1. `os.uname()`: board type and firmware release.
 2. `import sqnsupgrade`, its `VERSION`, where it comes from and what it defines; whether
    `network.LTE.modem_upgrade_mode` exists. A board that cannot bridge stops here.
@@ -20,6 +24,7 @@ the upgrade layer's job.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +36,7 @@ from sqnflash.board.releases import (
     UpgraderModule,
     module_by_version,
 )
-from sqnflash.board.repl import RawRepl
+from sqnflash.board.repl import RawRepl, readable_lines
 from sqnflash.errors import (
     BoardError,
     BoardFirmwareTooOld,
@@ -42,7 +47,7 @@ from sqnflash.errors import (
 )
 from sqnflash.events import EventSink, Note, discard
 from sqnflash.link import Link
-from sqnflash.protocol import at
+from sqnflash.protocol import at, repl
 from sqnflash.protocol.modes import Mode
 from sqnflash.timing import Deadline
 
@@ -58,6 +63,17 @@ PLUS_GUARD_MS = 1150  # Pycom's LTE_PPP_BACK_OFF_TIME_MS around "+++"
 BRIDGE_IDLE_S = 330.0  # Pycom's module waits up to 300 s for a rebooting modem, silently
 BRIDGE_TIMEOUT_S = 900.0
 MIRROR_MARK = "MIRROR mode"  # "Going into MIRROR mode... please close this terminal ..."
+# Lines of Pycom's uart() (every released version) that say it still runs: a run cut short left
+# it going, and a Ctrl-C now would cut the board's own work on the modem (its bootrom, in
+# uart(True)).
+# Only its own wording: a user's program printing "Sending ..." must still be interrupted.
+_UART_RUNNING = re.compile(
+    rb"SQN3330 firmware updater|with firmware version|Preparing modem for upgrade|"
+    rb"Attempting AT (?:wakeup|auto-negotiation)|Sending \d+ bytes|Session opened: version|"
+    rb"FFH mode is not necessary|Your modem is in \w+ mode|" + MIRROR_MARK.encode())
+IDLE_PROBE_S = 1.0  # a board at a prompt answers Ctrl-B with its banner within milliseconds
+PROMPT_SETTLE_S = 0.05  # after a `>>> `: at 115200 baud the rest of a line would follow at once
+QUIET_UART_S = 6.0  # a silent board is listened to this long for a uart() between two lines
 # What uart() prints when it gives up (every released version), and what it means.
 _FAILURES: tuple[tuple[str, type[BoardError]], ...] = (
     ("Could not detect your modem", BoardModemSilent),
@@ -148,7 +164,11 @@ class PycomBoard:
         self.repl = RawRepl(link)
         self.info: BoardInfo | None = None
         self.bridged = False
+        # uart() was sent and has not ended: the board takes no REPL input meanwhile, and goes
+        # on to bridge even if sqnflash stops following it.
+        self.bridge_running = False
         self._uart_baud: int | None = None
+        self._heard = bytearray()  # what the board said before sqnflash interrupted anything
 
     def _note(self, text: str, level: str = "info") -> None:
         self.link.note(text)
@@ -377,6 +397,7 @@ class PycomBoard:
             # Give the modem's UART back: uart() opens it its own way.
             self.repl.run("_sqf.deinit()\n")
             self._uart_baud = None
+        self.bridge_running = True
         self.repl.submit(f"import sqnsupgrade\n{call}\n")
         collected: list[str] = []
         pending = [""]
@@ -396,6 +417,7 @@ class PycomBoard:
 
         done = self.repl.follow(BRIDGE_TIMEOUT_S, idle_s=BRIDGE_IDLE_S, on_output=relay,
                                 stop=stop)
+        self.bridge_running = False
         output = "".join(collected) + (done.stderr if done is not None else "")
         if pending[0].strip():
             self._note(f"board: {pending[0].strip()}")
@@ -417,13 +439,83 @@ class PycomBoard:
         raise BridgeFailed(f"the board's {call} ended without starting the bridge ({what})",
                            details={"board_output": output})
 
+    def is_idle(self) -> bool | None:
+        """Before anything else is sent: may the board be interrupted (True: at a prompt, or
+        running a program that prints other things than uart()), is it still running uart()
+        from a run cut short (None), or is it silent (False: busy with a program that prints
+        nothing, bridging, or not there)? Only Ctrl-B is sent: a board at a prompt answers it
+        with its banner and `>>>`; code that runs leaves it in the input buffer."""
+        self._heard = bytearray()
+        self.link.write(repl.LEAVE_RAW)
+        deadline = Deadline(self.link.clock, IDLE_PROBE_S)
+        while not deadline.expired():
+            self._heard += self.link.read_some(deadline.remaining())
+            if _uart_running(self._heard):
+                return None
+            # A prompt is the last thing an idle board prints (uart()'s second line starts
+            # with `>>> ` too): it must end what was heard, and nothing follow it.
+            if self._heard.endswith(repl.FRIENDLY_PROMPT):
+                more = self.link.read_some(PROMPT_SETTLE_S)
+                if not more:
+                    return True
+                self._heard += more
+        if _uart_running(self._heard):
+            return None
+        # Lines of text: a program of the user's (a bridge at the wrong rate makes no text).
+        return bool(readable_lines(bytes(self._heard)))
+
+    def hears_uart(self, listen_s: float = QUIET_UART_S) -> bool:
+        """Listen, sending nothing, for lines of a uart() still running."""
+        deadline = Deadline(self.link.clock, listen_s)
+        while not _uart_running(self._heard) and not deadline.expired():
+            self._heard += self.link.read_some(deadline.remaining())
+        return _uart_running(self._heard)
+
+    def await_running_bridge(self) -> bool:
+        """Follow the uart() a run cut short left running (`is_idle` or `hears_uart` found it)
+        instead of interrupting it, which could cut the board's own work on the modem. True
+        once it bridges (the link is then at BRIDGE_BAUD); False when it gave up (its REPL
+        prompt is back then) or went silent."""
+        self._note("the board still runs sqnsupgrade.uart() from a run cut short: waiting for "
+                   "it to bridge the modem instead of interrupting it", "warning")
+        self.bridge_running = True
+        text = self._heard.decode("utf-8", "replace")
+        idle = Deadline(self.link.clock, BRIDGE_IDLE_S)
+        total = Deadline(self.link.clock, BRIDGE_TIMEOUT_S)
+        shown = 0
+        while not total.expired() and not idle.expired():
+            *lines, _ = text.replace("\r", "").split("\n")
+            for line in lines[shown:]:
+                if line.strip():
+                    self._note(f"board: {line.strip()}")
+            shown = max(shown, len(lines))
+            if any(MIRROR_MARK in line for line in lines):
+                self.bridge_running = False
+                self.bridged = True
+                self.link.set_baud(BRIDGE_BAUD)
+                self._note("the board now bridges its USB port to the modem at 921600 baud")
+                return True
+            if any(mark in line for line in lines for mark, _ in _FAILURES):
+                self.bridge_running = False
+                return False
+            data = self.link.read_some(total.earlier(idle.remaining()).remaining())
+            if data:
+                idle = Deadline(self.link.clock, BRIDGE_IDLE_S)
+                text += data.decode("utf-8", "replace")
+        self.bridge_running = False
+        return False
+
     def close(self) -> None:
         """Leave raw REPL if the board still runs it (never once it bridges the modem)."""
-        if self.repl.active and not self.bridged:
+        if self.repl.active and not self.bridged and not self.bridge_running:
             try:
                 self.repl.leave()
             except Exception:  # the board going away at the end changes nothing for the user
                 self.link.note("the board did not take Ctrl-B at the end")
+
+
+def _uart_running(heard: bytes | bytearray) -> bool:
+    return _UART_RUNNING.search(heard) is not None
 
 
 def _literal(line: str) -> Any:

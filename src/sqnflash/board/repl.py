@@ -28,6 +28,28 @@ HEARD_LIMIT = 80  # bytes of unexpected output quoted in an error message
 OutputCallback = Callable[[str], None]
 
 
+# What a MicroPython board prints when something else than its own tools talks to it: the
+# friendly prompt, a traceback for `AT` typed as Python, its banner, the raw REPL's greeting.
+_REPL_MARKS = (repl.FRIENDLY_PROMPT.strip(), b"Traceback (most recent call last)",
+               b"MicroPython", repl.RAW_BANNER.strip(), b"isn't defined")
+
+
+def looks_like_repl(data: bytes) -> bool:
+    """Whether `data`, heard on a port, came from a MicroPython REPL rather than a modem."""
+    return any(mark in data for mark in _REPL_MARKS)
+
+
+def readable_lines(data: bytes, count: int = 3) -> str:
+    """The last `count` lines of text in `data`, without the garbage other baud rates made of
+    the rest: what to quote to a user from a port that answered with text."""
+    lines = []
+    for raw in data.replace(b"\r", b"\n").split(b"\n"):
+        text = raw.strip()
+        if text and all(0x20 <= b < 0x7F for b in text):
+            lines.append(text.decode("ascii"))
+    return " | ".join(lines[-count:])
+
+
 def printable(data: bytes, limit: int = HEARD_LIMIT) -> str:
     text = "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in data[:limit])
     return text + ("..." if len(data) > limit else "")

@@ -221,8 +221,9 @@ def open_modem(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path
 
 
 def inspect_board_modem(port: str, trace: bool, trace_file: Path | None, emit: EventSink
-                        ) -> tuple[BoardInfo, ModemInfo]:
-    """A Pycom board and its modem, read through the board's REPL: no bridge is started."""
+                        ) -> tuple[BoardInfo | None, ModemInfo]:
+    """A Pycom board and its modem, read through the board's REPL: no bridge is started (a board
+    found bridging already is read through its bridge, and is None)."""
     refuse_non_serial(port)
     with wire_trace(trace, trace_file) as tracer, port_diagnosed(port):
         return inspect_board(port, tracer=tracer, emit=emit)

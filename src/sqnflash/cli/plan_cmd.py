@@ -147,12 +147,12 @@ def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path |
     settings = Settings(baud=max(baud, 115200), block_size=block_size)
     if board is not None:
         # Through the board's REPL: the modem is read without starting the bridge.
-        _, info = inspect_board_modem(port, trace, trace_file, note_sink(as_json))
+        found, info = inspect_board_modem(port, trace, trace_file, note_sink(as_json))
         plan = plan_for(info, image, updater=updater_file, bootrom=bootrom_file,
                         method=Method(method) if method else None, force=force,
                         allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
                         settings=settings)
-        plan.notes.append(board_note(info))
+        plan.notes.append(board_note(info, bridging=found is None))
         print_plan(info, plan, as_json=as_json)
         return
     with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem:

@@ -41,7 +41,8 @@ def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | Non
     board_data = None
     if board is not None:
         board_info, details = inspect_board_modem(port, trace, trace_file, sink)
-        board_data = board_info.to_dict()
+        # A board found bridging (an earlier run cut short) has no REPL to read it through.
+        board_data = board_info.to_dict() if board_info else {"port": port, "bridging": True}
     else:
         with open_modem(port, baud, rtscts, trace, trace_file, sink) as modem:
             # A modem an interrupted transfer left inside its STP session answers no AT command:
@@ -67,7 +68,10 @@ def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | Non
         ("IMEI", details.imei or "unknown"),
         ("baud", str(details.baud)),
     ]
-    if board_data is not None:
+    if board_data is not None and board_data.get("bridging"):
+        rows.append(("board", "bridging its USB port to the modem (its REPL is back after a "
+                              "reset or power cycle)"))
+    elif board_data is not None:
         rows.append(("board", f"{board_data['machine']}, firmware {board_data['release']}, "
                               f"sqnsupgrade {board_data['sqnsupgrade'] or 'none'}"
                               + ("" if board_data["uart"] else " (no uart(): cannot bridge)")))
@@ -107,9 +111,9 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
 
     if dry_run and board is not None:
         # Read through the board's REPL and plan from that: nothing is bridged.
-        _, before = inspect_board_modem(port, trace, trace_file, note_sink(as_json))
+        found, before = inspect_board_modem(port, trace, trace_file, note_sink(as_json))
         plan = check(before)
-        plan.notes.append(board_note(before))
+        plan.notes.append(board_note(before, bridging=found is None))
         print_plan(before, plan, as_json=as_json)
         return
     if dry_run:

@@ -96,6 +96,9 @@ SWITCH_ATTEMPTS = 3  # a modem that boots into the wrong mode is asked this many
 MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted, apply failed)
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
 _TRANSFER_STEPS = ("store-image", "send-image", "send-bootrom", "send-updater")
+# After Ctrl-C the user wants out: a modem silent this long (inside the transfer the interrupt
+# cut, or rebooting) is left where the step's state line says rather than waited for.
+INTERRUPTED_ANSWER_S = 3.0
 _ON_THE_FLY_APPLIES = ("apply", "send-bootrom")  # the modem is not expected to reboot in these
 _IN_FFH = "in the boot loader (FFH): run the same command again with --updater"
 _REFRESH_BOOTROM = Step("refresh-bootrom", "Send the bootrom package once more",
@@ -372,14 +375,20 @@ class Runner:
 
     def _rollback(self, error: SqnflashError) -> None:
         """Before the point of no return: back into the application, radio as it was."""
-        # A modem that was just waited for in vain is not waited for as long again.
-        look = ROLLBACK_LOOK_S if isinstance(error, NoResponse) or error.details.get("silent") \
-            else self._reboot_s
+        # A modem that was just waited for in vain is not waited for as long again, and after
+        # Ctrl-C the user wants out.
+        interrupted = isinstance(error, Interrupted)
+        if interrupted:
+            look = INTERRUPTED_ANSWER_S
+        elif isinstance(error, NoResponse) or error.details.get("silent"):
+            look = ROLLBACK_LOOK_S
+        else:
+            look = self._reboot_s
         try:
             if error.details.get("step") in _TRANSFER_STEPS and not error.details.get("silent"):
                 # A transfer cut short may leave the modem inside its STP session, where it
                 # answers no AT command: end it first (a modem in AT mode ignores the frames).
-                close_session(self.modem, attempts=SILENT_CLOSE_ATTEMPTS)
+                close_session(self.modem, attempts=1 if interrupted else SILENT_CLOSE_ATTEMPTS)
             mode = self.modem.wait_ready(None, look)
             if mode != Mode.APPLICATION:
                 self.emit(Note(f"putting the modem back into its application (it is in "
@@ -392,6 +401,8 @@ class Runner:
         except KeyboardInterrupt:
             return  # a second Ctrl-C: leave it where it is; modem_state says where
         except SqnflashError as problem:
+            if interrupted and isinstance(problem, NoResponse):
+                return  # left where the step's state line says (INTERRUPTED_ANSWER_S)
             error.modem_state = (f"{error.modem_state}; it could not be put back into its "
                                  f"application ({problem.cause}): run `sqnflash recover`")
 
