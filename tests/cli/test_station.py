@@ -287,3 +287,13 @@ def test_two_stations_upgrading_at_once_into_one_postgresql_journal_lose_no_reco
     for urls in stations.values():
         for url in urls:
             forget(url.split("//", 1)[1].split("?", 1)[0])
+
+
+def test_the_single_modem_commands_take_port_auto(
+        fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    listed(monkeypatch, [FakePort(fleet.urls[2]), FakePort("/dev/does-not-exist-8")])
+    assert main(["info", "--port", "auto", "--json"]) == 0
+    assert json_lines(capsys.readouterr().out)[-1]["imei"] == fleet.imei(3)
+    assert main(["info", "--port", "all", "--json"]) == 27
+    assert "takes one modem" in json_lines(capsys.readouterr().out)[-1]["cause"]

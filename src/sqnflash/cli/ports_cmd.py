@@ -156,6 +156,17 @@ def select_ports(values: Sequence[str], chosen: PortFilter, *, rtscts: bool = Fa
     return out
 
 
+def single_port(value: str, *, rtscts: bool = False) -> str:
+    """--port of the commands that take one modem: `auto` is the one modem found on the listed
+    ports; anything else is the port itself."""
+    word = value.strip().lower()
+    if word == ALL:
+        raise BadOption("--port all: this command takes one modem (`upgrade` takes several)")
+    if word != AUTO:
+        return value
+    return select_ports((value,), PortFilter(), rtscts=rtscts)[0]
+
+
 def _probe_columns(probe: Probe | None) -> list[str]:
     if probe is None:
         return []

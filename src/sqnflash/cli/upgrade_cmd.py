@@ -19,7 +19,7 @@ from sqnflash.cli.common import (
 from sqnflash.cli.history_cmd import journal_option, open_journal, station_option
 from sqnflash.cli.output import console, emit_json, print_error
 from sqnflash.cli.plan_cmd import note_sink, print_plan
-from sqnflash.cli.ports_cmd import PortFilter, port_filter_options, select_ports
+from sqnflash.cli.ports_cmd import PortFilter, port_filter_options, select_ports, single_port
 from sqnflash.cli.render import RichRenderer, json_sink, print_summary
 from sqnflash.cli.station_view import (
     JsonStation,
@@ -57,6 +57,7 @@ def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | Non
     board's REPL: no bridge is started, the board stays usable."""
     sink: EventSink = json_sink if as_json else RichRenderer(console)
     board_data = None
+    port = single_port(port, rtscts=rtscts)
     if board is not None:
         board_info, details = inspect_board_modem(port, trace, trace_file, sink)
         board_data = board_info.to_dict()
