@@ -91,6 +91,8 @@ class Station:
         self._work = work
         self._observe = observe
         self._threads: list[threading.Thread] = []
+        self._finished: list[threading.Event] = []
+        self._stopped: set[int] = set()
         self.interrupted = False
 
     def _run_one(self, device: Device) -> None:
@@ -125,38 +127,46 @@ class Station:
             self._observe(device, _Done())
 
     def run(self) -> list[Device]:
-        self._threads = [threading.Thread(target=self._run_one, args=(device,),
+        self._finished = [threading.Event() for _ in self.devices]
+        self._threads = [threading.Thread(target=self._guarded, args=(device, finished),
                                           name=f"upgrade {device.port}", daemon=True)
-                         for device in self.devices]
+                         for device, finished in zip(self.devices, self._finished, strict=True)]
         for thread in self._threads:
             thread.start()
-        try:
-            self._join()
-        except KeyboardInterrupt:
-            self.stop()
-            self._join_stopping()
+        while True:
+            try:
+                self._wait()
+                break
+            except KeyboardInterrupt:
+                # Every device is stopped once; a second Ctrl-C does not abandon a modem
+                # half-way through its rollback: the wait goes on.
+                self.stop()
         return self.devices
 
-    def _join(self) -> None:
-        for thread in self._threads:
-            while thread.is_alive():
-                thread.join(JOIN_POLL_S)
+    def _guarded(self, device: Device, finished: threading.Event) -> None:
+        try:
+            self._run_one(device)
+        except KeyboardInterrupt as stop:  # arrived just as the device's run ended
+            if device.status == "running":
+                device.status, device.error = INTERRUPTED, Interrupted.by(stop)
+        finally:
+            finished.set()
 
-    def _join_stopping(self) -> None:
-        """Wait for every device to leave its modem safe; a second Ctrl-C does not abandon a
-        modem half-way through its rollback."""
-        while any(thread.is_alive() for thread in self._threads):
-            try:
-                self._join()
-            except KeyboardInterrupt:
-                continue
+    def _wait(self) -> None:
+        # Events rather than Thread.join: a signal landing inside join() must not leave a
+        # thread looking finished while it still works.
+        for finished in self._finished:
+            while not finished.wait(JOIN_POLL_S):
+                pass
 
     def stop(self) -> None:
-        """Ctrl-C for every device still working (also usable from another thread)."""
+        """Ctrl-C for every device still working, once each (also from another thread)."""
         self.interrupted = True
-        for thread in self._threads:
-            if thread.is_alive() and thread.ident is not None:
-                _raise_in(thread.ident, KeyboardInterrupt)
+        for thread, finished in zip(self._threads, self._finished, strict=True):
+            if finished.is_set() or thread.ident is None or thread.ident in self._stopped:
+                continue
+            self._stopped.add(thread.ident)
+            _raise_in(thread.ident, KeyboardInterrupt)
 
 
 class _Done(Event):
