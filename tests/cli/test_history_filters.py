@@ -70,3 +70,16 @@ def test_history_reads_a_postgresql_journal(postgres_url: str,
     assert [(o["imei"], o["station"]) for o in out] == [("354346090000014", "south")]
     assert main(["history", "--journal", postgres_url, "--summary", "--csv"]) == 0
     assert capsys.readouterr().out.splitlines() == ["build,modems", "41019,2", "41065,1"]
+
+
+def test_the_environment_can_name_a_postgresql_journal(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SQNFLASH_JOURNAL", postgres_url)
+    monkeypatch.setenv("SQNFLASH_STATION", "east")
+    with Journal.open(None) as journal:  # the environment's journal, this station's name
+        assert journal.station == "east" and journal.where.startswith("postgresql://")
+        record(journal, "354346090000021", "completed")
+    assert main(["history", "--json"]) == 0
+    assert [(o["imei"], o["station"]) for o in lines(capsys.readouterr().out)] == [
+        ("354346090000021", "east")]

@@ -297,3 +297,40 @@ def test_the_single_modem_commands_take_port_auto(
     assert json_lines(capsys.readouterr().out)[-1]["imei"] == fleet.imei(3)
     assert main(["info", "--port", "all", "--json"]) == 27
     assert "takes one modem" in json_lines(capsys.readouterr().out)[-1]["cause"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_pty_fleet_upgrade_safely(image: Path, tmp_path: Path) -> None:
+    """The installed CLI, stopped mid-transfer as Ctrl-C or a closing terminal would: every
+    modem is put back into its old application and the journal says `interrupted`."""
+    exe = Path(sys.executable).with_name("sqnflash")
+    env = {**os.environ, "SQNFLASH_JOURNAL": str(tmp_path / "j.db")}
+    fleet = subprocess.Popen([str(exe), "sim", "--pty", "--count", "2"],
+                             stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert fleet.stdout is not None
+        ports = [fleet.stdout.readline().split()[1] for _ in range(2)]
+        run = subprocess.Popen([str(exe), "upgrade", str(image), *ports_args(ports), "--json"],
+                               stdout=subprocess.PIPE, text=True, env=env)
+        assert run.stdout is not None
+        transferring: set[str] = set()
+        for line in run.stdout:
+            event = json.loads(line)
+            if event["type"] == "progress" and event["done"] > 0:
+                transferring.add(event["port"])
+            if len(transferring) == 2:
+                run.send_signal(signal.SIGTERM)
+                break
+        rest = json_lines(run.stdout.read())
+        assert run.wait(timeout=60) == 130
+    finally:
+        fleet.send_signal(signal.SIGTERM)
+        out, _ = fleet.communicate(timeout=20)
+    result = next(o for o in rest if o["type"] == "result")
+    assert [d["status"] for d in result["devices"]] == ["interrupted", "interrupted"]
+    assert all("unchanged" in d["modem_state"] for d in result["devices"])
+    assert rest[-1]["code"] == "SQF-E901"
+    summaries = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [(s["version"], s["mode"], s["app_ok"]) for s in summaries] == [(FROM, "FFF", True)] * 2
+    with Journal.open(tmp_path / "j.db") as journal:
+        assert [r.outcome for r in journal.history()] == ["interrupted", "interrupted"]
