@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,3 +20,34 @@ def _journal_in_tmp(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("SQNFLASH_JOURNAL", str(path))
     monkeypatch.setenv("XDG_STATE_HOME", str(path.parent / "state"))
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL 16 server of this test session (the `pgserver` wheel), as a URL; skipped
+    only where it cannot start (the package missing, a platform it has no build for)."""
+    try:
+        import pgserver
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"PostgreSQL journal tests need pgserver and psycopg: {exc}")
+    try:
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    except Exception as exc:  # its own errors; what matters is that no server runs
+        pytest.skip(f"the test PostgreSQL server cannot start here: {exc}")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the session's server, for one test."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    address, mark, query = postgres_server.partition("?")
+    return f"{address.rpartition('/')[0]}/{name}{mark}{query}"

@@ -258,6 +258,22 @@ class OutputUnwritable(InputError):
               "not a folder.")
 
 
+class JournalDriverMissing(InputError):
+    code = "SQF-E133"
+    exit_code = 113
+    summary = "A PostgreSQL journal is asked for, but the PostgreSQL driver is not installed."
+    advice = ("Install it with `pip install 'sqnflash[postgres]'` (psycopg 3), or pass --journal "
+              "with a file to keep the journal in SQLite.")
+
+
+class NoModemFound(InputError):
+    code = "SQF-E134"
+    exit_code = 114
+    summary = "No serial port matching the selection answers as a Sequans modem."
+    advice = ("Run `sqnflash ports --probe` to see every port and what answers on it; check the "
+              "--vid, --pid, --serial-number and --match filters, the cables and the power.")
+
+
 # --------------------------------------------------------------------------- E2xx ports, links
 
 
@@ -334,6 +350,14 @@ class ConnectionRefused(LinkError):
     advice = ("Check the host and port number, and that the serial server (ser2net, a simulator "
               "started with `sqnflash sim --pty`, an RFC 2217 server) is running there.")
     default_state = _NOT_OPENED
+
+
+class PortAmbiguous(LinkError):
+    code = "SQF-E211"
+    exit_code = 115
+    summary = "--port auto found more than one modem."
+    advice = ("Name the port (--port DEVICE), narrow the selection with --vid, --pid, "
+              "--serial-number or --match, or upgrade them all with --port all.")
 
 
 # --------------------------------------------------------------------------- E3xx the modem
@@ -544,6 +568,24 @@ class ApplyNotReported(UpgradeError):
     advice = ("Run `sqnflash info`: if it shows the new build in the application, the upgrade "
               "went through. Otherwise run the same command again; if the modem keeps answering "
               "'No report', check that the image is for this modem (`sqnflash check`).")
+
+
+class StationIncomplete(UpgradeError):
+    code = "SQF-E512"
+    exit_code = 116
+    summary = "Not every modem of a multi-port upgrade was upgraded."
+    advice = ("The table (and --report) says, per port, the error code, the modem's state and "
+              "what to do; run the same command again: modems already done are skipped, "
+              "interrupted ones continue where they stopped.")
+
+
+class JournalUnreachable(UpgradeError):
+    code = "SQF-E513"
+    exit_code = 117
+    summary = "The PostgreSQL server of the shared journal cannot be reached."
+    advice = ("Check the URL (host, port, database, user, password), that the server runs and "
+              "accepts connections from this station (pg_hba.conf), and the network; nothing "
+              "was sent to any modem.")
 
 
 # --------------------------------------------------------------------------- E6xx Pycom boards

@@ -19,6 +19,7 @@ from sqnflash.cli.common import (
     port_options,
 )
 from sqnflash.cli.output import console, emit_json
+from sqnflash.cli.ports_cmd import single_port
 from sqnflash.cli.render import json_sink
 from sqnflash.errors import BadOption, NoImage, TooManyImages
 from sqnflash.events import Event, EventSink, Note
@@ -145,6 +146,7 @@ def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path |
     """
     image, updater_file, bootrom_file = sort_inputs(files, updater, bootrom, force=force)
     settings = Settings(baud=max(baud, 115200), block_size=block_size)
+    port = single_port(port, rtscts=rtscts)
     if board is not None:
         # Through the board's REPL: the modem is read without starting the bridge.
         found, info = inspect_board_modem(port, trace, trace_file, note_sink(as_json))

@@ -10,6 +10,7 @@ from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.common import board_option, check_input_paths, open_modem, port_options
 from sqnflash.cli.history_cmd import journal_option, open_journal
 from sqnflash.cli.output import console, emit_json
+from sqnflash.cli.ports_cmd import single_port
 from sqnflash.cli.render import RichRenderer, json_sink
 from sqnflash.events import EventSink
 from sqnflash.firmware import load_image, load_updater
@@ -37,6 +38,7 @@ def recover_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Pat
     IMAGE (a full .dup) written again. Each step says why it is needed.
     """
     files = (load_image(image) if image else None, load_updater(updater) if updater else None)
+    port = single_port(port, rtscts=rtscts)
     if board is not None:
         baud = BRIDGE_BAUD  # the bridge runs at one rate: the modem is never moved to another
     renderer = None if as_json else RichRenderer(console)

@@ -13,6 +13,7 @@ from sqnflash.cli.common import check_output_path
 from sqnflash.errors import BadOption
 from sqnflash.sim.config import MODES, VARIANTS, SimConfig, SimConfigError
 from sqnflash.sim.faults import FAULTS, FaultError
+from sqnflash.sim.fleet import fleet_imeis, serve_fleet
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.pty_server import PtyServer, run_until_signalled
 from sqnflash.sim.simulator import create
@@ -53,16 +54,23 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
               help="Behave like a protocol variant (repeatable; see `sqnflash sim variants`).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any other simulator setting (echo=1, apply_s=30, reboot_s=5, ...).")
+@click.option("--count", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="With --pty: this many modems, each on its own pseudo-terminal with its own "
+                   "IMEI (counted up from --imei).")
+@click.option("--device", "per_device", multiple=True, metavar="N:KEY=VALUE",
+              help="With --count: a setting for modem N only (1-based), e.g. "
+                   "3:fault_apply_fail=5 or 2:variant=smod4 (repeatable).")
 @click.pass_context
 def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | None,
         family: str | None, mode: str | None, old_bootrom: bool, imei: str | None,
         seed: int | None, faults: tuple[str, ...], settings: tuple[str, ...],
         board: str | None, release: str | None, uploaded: str | None,
-        variants: tuple[str, ...]) -> None:
+        variants: tuple[str, ...], count: int, per_device: tuple[str, ...]) -> None:
     """A simulated SQN3330 modem, for trying sqnflash and other tools without hardware.
 
     With --pty it prints `READY <device>` once the pseudo-terminal accepts bytes, serves until
-    SIGTERM or Ctrl-C, then prints a one-line JSON summary of the modem's final state.
+    SIGTERM or Ctrl-C, then prints a one-line JSON summary of the modem's final state. With
+    --count N it serves N modems, printing `READY <device> <IMEI>` for each, and N summaries.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -82,6 +90,9 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
     for name, value in _pairs(faults, "--fault").items():
         query[f"fault_{name}"] = value
     query["clock"] = "real"
+    if count > 1 or per_device:
+        _serve_fleet(query, count, per_device, link)
+        return
     try:
         # Encoded, so that a value holding '&', '+' or '=' reaches the setting as typed.
         config = SimConfig.from_query(urlencode(query))
@@ -99,6 +110,54 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
 
     run_until_signalled(server, ready)
     sys.stdout.write(json.dumps(simulator.summary()) + "\n")
+    sys.stdout.flush()
+
+
+def _device_settings(values: tuple[str, ...], count: int) -> dict[int, dict[str, str]]:
+    out: dict[int, dict[str, str]] = {}
+    for item in values:
+        number, colon, setting = item.partition(":")
+        if not colon or not number.strip().isdigit() or not 1 <= int(number) <= count:
+            raise BadOption(f"--device {item!r} must look like N:KEY=VALUE with N from 1 to "
+                            f"{count}")
+        out.setdefault(int(number), {}).update(_pairs((setting,), "--device"))
+    return out
+
+
+def _serve_fleet(query: dict[str, str], count: int, per_device: tuple[str, ...],
+                 link: Path | None) -> None:
+    """`--count N`: N modems with the same settings but their IMEI and their --device ones."""
+    overrides = _device_settings(per_device, count)
+    imeis = fleet_imeis(count, query.get("imei"))
+    servers: list[PtyServer] = []
+    simulators = []
+    try:
+        for number in range(1, count + 1):
+            one = {**query, "imei": imeis[number - 1], **overrides.get(number, {})}
+            try:
+                config = SimConfig.from_query(urlencode(one))
+                simulator = create(config)
+            except (SimConfigError, FaultError) as exc:
+                raise BadOption(f"modem {number}: {exc}") from exc
+            where = link.with_name(f"{link.name}-{number}") if link is not None else None
+            try:
+                servers.append(PtyServer(simulator, where))
+            except OSError as exc:
+                raise BadOption(f"--link {where}: {exc}") from exc
+            simulators.append((simulator, one["imei"]))
+    except BaseException:
+        for server in servers:
+            server.close()
+        raise
+
+    def ready(server: PtyServer) -> None:
+        imei = simulators[servers.index(server)][1]
+        sys.stdout.write(f"READY {server.device} {imei}\n")
+        sys.stdout.flush()
+
+    serve_fleet(servers, ready)
+    for simulator, _ in simulators:
+        sys.stdout.write(json.dumps(simulator.summary()) + "\n")
     sys.stdout.flush()
 
 

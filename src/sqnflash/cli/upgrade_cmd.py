@@ -11,21 +11,39 @@ from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.common import (
     board_option,
     check_input_paths,
+    check_output_path,
     inspect_board_modem,
     open_modem,
     port_options,
 )
-from sqnflash.cli.history_cmd import journal_option, open_journal
-from sqnflash.cli.output import console, emit_json
+from sqnflash.cli.history_cmd import journal_option, open_journal, station_option
+from sqnflash.cli.output import console, emit_json, print_error
 from sqnflash.cli.plan_cmd import note_sink, print_plan
+from sqnflash.cli.ports_cmd import PortFilter, port_filter_options, select_ports, single_port
 from sqnflash.cli.render import RichRenderer, json_sink, print_summary
+from sqnflash.cli.station_view import (
+    JsonStation,
+    PlainStation,
+    RichStation,
+    print_table,
+    write_report,
+)
+from sqnflash.errors import (
+    BadOption,
+    Interrupted,
+    NothingToDo,
+    SqnflashError,
+    StationIncomplete,
+)
 from sqnflash.events import EventSink
 from sqnflash.firmware import FirmwareFile, load_bootrom, load_image, load_updater
 from sqnflash.modem import ModemInfo
 from sqnflash.modem.rescue import wake_or_end_session
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
-from sqnflash.upgrade import Method, Plan, Settings, plan_for, plan_upgrade, upgrade
+from sqnflash.upgrade import Method, Plan, Settings, UpgradeResult, plan_for, plan_upgrade, upgrade
 from sqnflash.upgrade.bridge import board_note
+from sqnflash.upgrade.journal import default_station
+from sqnflash.upgrade.station import Device, Station
 
 
 @click.command()
@@ -39,6 +57,7 @@ def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | Non
     board's REPL: no bridge is started, the board stays usable."""
     sink: EventSink = json_sink if as_json else RichRenderer(console)
     board_data = None
+    port = single_port(port, rtscts=rtscts)
     if board is not None:
         board_info, details = inspect_board_modem(port, trace, trace_file, sink)
         # A board found bridging (an earlier run cut short) has no REPL to read it through.
@@ -93,7 +112,8 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
                 as_json: bool = False, block_size: int = PYCOM_BLOCK_CAP, retries: int = 4,
                 force: bool = False, dry_run: bool = False, allow_downgrade: bool = False,
                 allow_family_change: bool = False, board: str | None = None,
-                journal: Path | None = None, use_journal: bool = False) -> None:
+                journal: Path | str | None = None, use_journal: bool = False,
+                station: str | None = None) -> None:
     """`use_journal` records the upgrade in `journal` (default: the user's journal) and
     continues an interrupted one from it."""
     files = load_inputs(image, updater, bootrom, force=force)
@@ -129,7 +149,8 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
     sink: EventSink = json_sink if renderer is None else renderer
     try:
         with contextlib.ExitStack() as stack:
-            opened = stack.enter_context(open_journal(journal)) if use_journal else None
+            opened = (stack.enter_context(open_journal(journal, station)) if use_journal
+                      else None)
             modem = stack.enter_context(open_modem(
                 port, baud, rtscts, trace, trace_file, sink, board=board,
                 check=check if board is not None else None))
@@ -145,6 +166,104 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
         emit_json(result.to_dict())
     else:
         print_summary(console, result.to_dict())
+
+
+def _repeatable_port(command: click.Command) -> click.Command:
+    """`upgrade` takes --port more than once (the shared --port option takes one)."""
+    for param in command.params:
+        if param.name == "port" and isinstance(param, click.Option):
+            param.multiple = True
+            param.help = ("Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
+                          "rfc2217://host:port, sim://...); repeat it to upgrade several modems "
+                          "at once; `auto` is the one modem found on the ports the --vid, --pid, "
+                          "--serial-number and --match filters select, `all` every one of them. "
+                          "Default: $SQNFLASH_PORT (several separated by spaces).")
+    return command
+
+
+def _check_report(ctx: click.Context, param: click.Parameter, value: Path | None
+                  ) -> Path | None:
+    if value is not None and value.suffix.lower() not in (".csv", ".json"):
+        raise BadOption(f"--report {value}: the file name must end in .csv or .json")
+    return check_output_path(ctx, param, value)
+
+
+def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom: Path | None,
+                method: str | None, baud: int, rtscts: bool, as_json: bool, block_size: int,
+                retries: int, force: bool, dry_run: bool, allow_downgrade: bool,
+                allow_family_change: bool, journal: Path | str | None, station: str | None,
+                report: Path | None) -> None:
+    """The same upgrade on every port at once (upgrade/station.py); raises StationIncomplete
+    unless every modem ends up on the image."""
+    files = load_inputs(image, updater, bootrom, force=force)
+    name = station or default_station()
+    if dry_run:
+        refused = []
+        for port in ports:
+            if not as_json:
+                console.print(f"[bold]{port}[/]")
+            try:
+                run_upgrade(port, image, updater=updater, bootrom=bootrom, method=method,
+                            baud=baud, rtscts=rtscts, as_json=as_json, block_size=block_size,
+                            retries=retries, force=force, dry_run=True,
+                            allow_downgrade=allow_downgrade,
+                            allow_family_change=allow_family_change)
+            except SqnflashError as exc:
+                print_error(exc, as_json=as_json)
+                if not isinstance(exc, NothingToDo):
+                    refused.append(f"{port} ({exc.code})")
+        if refused:
+            raise StationIncomplete(f"no plan for {', '.join(refused)}")
+        return
+    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries)
+    chosen = Method(method) if method else None
+
+    def work(device: Device, sink: EventSink) -> UpgradeResult:
+        with contextlib.ExitStack() as stack:
+            opened = stack.enter_context(open_journal(journal, name))
+            modem = stack.enter_context(open_modem(device.port, baud, rtscts, False, None, sink))
+            try:
+                return upgrade(modem, files[0], updater=files[1], bootrom=files[2],
+                               method=chosen, settings=settings, force=force,
+                               allow_downgrade=allow_downgrade,
+                               allow_family_change=allow_family_change, emit=sink,
+                               journal=opened)
+            except NothingToDo:
+                # Said before anything changed: the table names the modem all the same.
+                with contextlib.suppress(SqnflashError):
+                    info = modem.info()
+                    device.imei, device.before_build = info.imei, info.software_build
+                raise
+
+    view: JsonStation | PlainStation | RichStation = (
+        JsonStation() if as_json else RichStation(console, ports) if console.is_terminal
+        else PlainStation(console))
+    runner = Station(ports, work, view)
+    try:
+        devices = runner.run()
+    finally:
+        if not isinstance(view, JsonStation):
+            view.close()
+    if report is not None:
+        write_report(report, devices, name)
+    ok = all(device.ok for device in devices)
+    if as_json:
+        emit_json({"type": "result", "ok": ok, "station": name,
+                   "devices": [device.to_dict() for device in devices]})
+    else:
+        print_table(console, devices)
+    if runner.interrupted:
+        raise Interrupted(modem_state="; ".join(
+            f"{d.port}: {d.status}" + (f" ({d.error.modem_state})"
+                                       if d.error is not None and d.error.modem_state else "")
+            for d in devices))
+    bad = [device for device in devices if not device.ok]
+    if bad:
+        raise StationIncomplete(
+            f"{len(bad)} of {len(devices)} modems were not upgraded: "
+            + ", ".join(f"{d.port} ({d.error.code if d.error is not None else d.status})"
+                        for d in bad),
+            details={"devices": [d.to_dict() for d in bad]})
 
 
 @click.command("upgrade")
@@ -171,21 +290,48 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
 @click.option("--allow-downgrade", is_flag=True, help="Install an image older than the modem's.")
 @click.option("--allow-family-change", is_flag=True,
               help="Switch the modem between CAT-M1 and NB-IoT firmware.")
+@port_filter_options
+@click.option("--report", type=click.Path(path_type=Path), callback=_check_report,
+              help="Several ports: also write the per-device result to this .csv or .json "
+                   "file.")
 @board_option
 @journal_option
-def upgrade_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
-                as_json: bool, image: Path, updater: Path | None, bootrom: Path | None,
-                method: str | None, block_size: int, retries: int, force: bool,
-                dry_run: bool, allow_downgrade: bool, allow_family_change: bool,
-                board: str | None, journal_path: Path | None) -> None:
+@station_option
+def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
+                trace_file: Path | None, as_json: bool, image: Path, updater: Path | None,
+                bootrom: Path | None, method: str | None, block_size: int, retries: int,
+                force: bool, dry_run: bool, allow_downgrade: bool, allow_family_change: bool,
+                vid: int | None, pid: int | None, serial_number: str | None, match: str | None,
+                report: Path | None, board: str | None, journal_path: Path | str | None,
+                station: str | None) -> None:
     """Upgrade the modem's firmware to IMAGE (.dup), from whatever state it is in.
 
     With --board pycom, PORT is a Pycom board's USB port: the board's firmware is checked, the
     modem is read and the files checked against it through the board's REPL, then the board
     bridges the modem (doing its own bootrom step first when the modem needs it) and the
-    upgrade runs through the bridge."""
-    run_upgrade(port, image, updater=updater, bootrom=bootrom, method=method, baud=baud,
-                rtscts=rtscts, trace=trace, trace_file=trace_file, as_json=as_json,
-                block_size=block_size, retries=retries, force=force, dry_run=dry_run,
-                allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                board=board, journal=journal_path, use_journal=True)
+    upgrade runs through the bridge.
+
+    With several ports (--port repeated, or --port all) every modem is upgraded at once, each
+    as a single run would be; one failing does not stop the others, Ctrl-C stops them all
+    safely. The exit status is 0 only when every modem ends up on IMAGE (upgraded now or
+    already); otherwise it is that of SQF-E512 (116), or 130 after Ctrl-C."""
+    ports = select_ports(port, PortFilter(vid, pid, serial_number, match), rtscts=rtscts)
+    if len(ports) == 1 and report is None:
+        run_upgrade(ports[0], image, updater=updater, bootrom=bootrom, method=method, baud=baud,
+                    rtscts=rtscts, trace=trace, trace_file=trace_file, as_json=as_json,
+                    block_size=block_size, retries=retries, force=force, dry_run=dry_run,
+                    allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
+                    board=board, journal=journal_path, use_journal=True, station=station)
+        return
+    if board is not None:
+        raise BadOption("--board takes one port: upgrade the boards one command each")
+    if trace or trace_file is not None:
+        raise BadOption("--trace and --trace-file take one port: trace one modem at a time")
+    run_station(ports, image, updater=updater, bootrom=bootrom, method=method, baud=baud,
+                rtscts=rtscts, as_json=as_json, block_size=block_size, retries=retries,
+                force=force, dry_run=dry_run, allow_downgrade=allow_downgrade,
+                allow_family_change=allow_family_change, journal=journal_path, station=station,
+                report=report)
+
+
+_repeatable_port(upgrade_cmd)

@@ -14,26 +14,41 @@ behind, and a record whose process no longer exists is reported as `interrupted`
 It is written after every step and every STP exchange, each write its own transaction in WAL mode:
 a process killed at any moment leaves a consistent journal behind, at most one exchange old, which
 is exactly what continuing a transfer needs (see modem/transfer.py).
+
+A production line shares one journal between its stations: `postgresql://user@host/db` (as
+`--journal` or `$SQNFLASH_JOURNAL`) keeps the same table in PostgreSQL, through psycopg 3 (the
+`postgres` extra). Both back ends get the same schema and the same migrations on first use; each
+row says which station (`--station`, default: the host name) ran the upgrade. Every write is one
+transaction on the row of its own upgrade, so stations writing at once never lose or interleave
+a record.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqnflash.errors import JournalError
+from sqnflash.errors import (
+    JournalDriverMissing,
+    JournalError,
+    JournalUnreachable,
+    SqnflashError,
+)
 from sqnflash.link.lock import pid_alive, state_dir
 from sqnflash.protocol.stp import Checkpoint
 
 ENV_VAR = "SQNFLASH_JOURNAL"
-SCHEMA_VERSION = 1
+STATION_ENV_VAR = "SQNFLASH_STATION"
+URL_SCHEMES = ("postgresql://", "postgres://")
+SCHEMA_VERSION = 2  # 2: the station column
 BUSY_TIMEOUT_S = 5.0  # two sqnflash processes on two modems share one journal
 # Outcomes: running (in progress, or the process was killed), completed, failed, interrupted
 # (Ctrl-C, SIGTERM, the port went away), superseded (a later upgrade of the same modem started over
@@ -70,19 +85,57 @@ CREATE TABLE IF NOT EXISTS upgrades (
     started_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     finished_at REAL,
-    pid INTEGER
+    pid INTEGER,
+    station TEXT
 );
 CREATE INDEX IF NOT EXISTS upgrades_by_modem ON upgrades (modem, outcome);
 CREATE INDEX IF NOT EXISTS upgrades_by_port ON upgrades (port, outcome);
 """
+# Columns added after the first release, each by one migration: (column, SQL type).
+_ADDED_COLUMNS = (("pid", "INTEGER"), ("station", "TEXT"))
+_PG_LOCK = 0x5351_4E46  # 'SQNF': one station at a time creates or migrates the schema
+
+
+def _pg_schema() -> str:
+    """The same table in PostgreSQL's words: 64-bit ids and times as double precision."""
+    return (_SCHEMA.replace("id INTEGER PRIMARY KEY", "id BIGSERIAL PRIMARY KEY")
+            .replace(" REAL", " DOUBLE PRECISION"))
+
+
+def is_url(target: object) -> bool:
+    """A PostgreSQL journal (`postgresql://...`) rather than an SQLite file."""
+    return isinstance(target, str) and target.strip().lower().startswith(URL_SCHEMES)
+
+
+def default_station() -> str:
+    """`$SQNFLASH_STATION`, else this computer's host name."""
+    return os.environ.get(STATION_ENV_VAR, "").strip() or socket.gethostname() or "unknown"
+
+
+def shown(target: Path | str) -> str:
+    """A journal's name for messages: a URL without its password."""
+    text = str(target)
+    if not is_url(text):
+        return text
+    scheme, _, rest = text.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if at and ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}{at}{host}"
 
 
 def default_path() -> Path:
-    """`$SQNFLASH_JOURNAL`, else the XDG state directory."""
+    """`$SQNFLASH_JOURNAL` (a file), else the XDG state directory."""
     explicit = os.environ.get(ENV_VAR)
-    if explicit:
+    if explicit and not is_url(explicit):
         return Path(explicit).expanduser()
     return state_dir() / "journal.db"
+
+
+def default_target() -> Path | str:
+    """`$SQNFLASH_JOURNAL` (a file or a postgresql:// URL), else the XDG state directory."""
+    explicit = os.environ.get(ENV_VAR, "").strip()
+    return explicit if is_url(explicit) else default_path()
 
 
 def modem_key(imei: str | None, port: str) -> str:
@@ -122,6 +175,7 @@ class UpgradeRecord:
     updated_at: float
     finished_at: float | None
     pid: int | None = None  # the process that runs (or ran) it
+    station: str | None = None  # the computer (or name given with --station) that runs it
     journal: Journal | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -152,7 +206,7 @@ class UpgradeRecord:
             "finished_at": _iso(self.finished_at) if self.finished_at else None,
             "before_build": self.before.get("software_build"),
             "after_build": (self.after or {}).get("software_build"),
-            "pid": self.pid,
+            "pid": self.pid, "station": self.station,
             **({"stopped": f"process {self.pid} ended without recording an outcome (killed)"}
                if self.process_gone else {}),
         }
@@ -210,7 +264,7 @@ def _iso(stamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(stamp))
 
 
-def _row_to_record(row: sqlite3.Row, journal: Journal) -> UpgradeRecord:
+def _row_to_record(row: Mapping[str, Any], journal: Journal) -> UpgradeRecord:
     transfer = json.loads(row["transfer"]) if row["transfer"] else None
     return UpgradeRecord(
         id=row["id"], modem=row["modem"], imei=row["imei"], port=row["port"],
@@ -226,43 +280,147 @@ def _row_to_record(row: sqlite3.Row, journal: Journal) -> UpgradeRecord:
         outcome=row["outcome"], error_code=row["error_code"], error=row["error"],
         modem_state=row["modem_state"], resumes=row["resumes"], started_at=row["started_at"],
         updated_at=row["updated_at"], finished_at=row["finished_at"], pid=row["pid"],
-        journal=journal)
+        station=row["station"], journal=journal)
+
+
+class _Database:
+    """One connection, SQLite or PostgreSQL, behind the few calls the journal makes: statements
+    are written once with `?` placeholders, rows come back as mappings."""
+
+    def __init__(self, connection: Any, *, postgres: bool, errors: tuple[type[BaseException], ...]
+                 ) -> None:
+        self.connection = connection
+        self.postgres = postgres
+        self.errors = errors
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
+        cursor = self.connection.execute(self._sql(sql), tuple(args))
+        if cursor.description is None:
+            return []
+        return list(cursor.fetchall())
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Statements that stand or fall together (a new upgrade and what it supersedes)."""
+        if self.postgres:
+            with self.connection.transaction():
+                yield
+            return
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _open_sqlite(target: Path) -> _Database:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                         check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise JournalError(
+            f"{target} was written by a newer sqnflash (journal version {version})",
+            advice="Upgrade sqnflash, or pass --journal with another file.")
+    db.executescript(_SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(upgrades)")}
+    for name, kind in _ADDED_COLUMNS:
+        if name in columns:
+            continue
+        try:  # a journal written before this column existed
+            db.execute(f"ALTER TABLE upgrades ADD COLUMN {name} {kind}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process just added it
+                raise
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    return _Database(db, postgres=False, errors=(sqlite3.Error,))
+
+
+def _open_postgres(url: str) -> _Database:
+    try:
+        import psycopg
+        from psycopg.rows import dict_row
+    except ImportError as exc:
+        raise JournalDriverMissing(
+            f"--journal {shown(url)}: the PostgreSQL driver (psycopg 3) is not installed") from exc
+    try:
+        connection = psycopg.connect(url, autocommit=True, row_factory=dict_row,
+                                     connect_timeout=10)
+    except psycopg.Error as exc:
+        raise JournalUnreachable(f"cannot connect to the journal {shown(url)}: "
+                                 f"{str(exc).strip().splitlines()[0] if str(exc) else exc}"
+                                 ) from exc
+    db = _Database(connection, postgres=True, errors=(psycopg.Error,))
+    try:
+        with db.transaction():
+            # Stations starting at once: one creates or migrates, the others wait and find it.
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK,))
+            db.execute("CREATE TABLE IF NOT EXISTS sqnflash_schema (version INTEGER NOT NULL)")
+            rows = db.execute("SELECT version FROM sqnflash_schema")
+            version = int(rows[0]["version"]) if rows else 0
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"{shown(url)} was written by a newer sqnflash (journal version {version})",
+                    advice="Upgrade sqnflash on this station.")
+            for statement in _pg_schema().split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            for name, kind in _ADDED_COLUMNS:
+                db.execute(f"ALTER TABLE upgrades ADD COLUMN IF NOT EXISTS {name} {kind}")
+            if not rows:
+                db.execute("INSERT INTO sqnflash_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                db.execute("UPDATE sqnflash_schema SET version=?", (SCHEMA_VERSION,))
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 class Journal:
-    """An open journal file. `Journal.open(path)`; `close()` or use as a context manager."""
+    """An open journal: `Journal.open(path or URL)`; `close()` or use as a context manager."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._db = connection
+    def __init__(self, database: _Database, path: Path | str, *,
+                 station: str | None = None) -> None:
+        self._db = database
         self.path = path
+        self.station = station or default_station()
+
+    @property
+    def where(self) -> str:
+        """The journal's name for messages (a URL without its password)."""
+        return shown(self.path)
 
     @classmethod
-    def open(cls, path: Path | str | None = None) -> Journal:
+    def open(cls, path: Path | str | None = None, *, station: str | None = None) -> Journal:
+        if is_url(path):
+            url = str(path).strip()
+            try:
+                return cls(_open_postgres(url), url, station=station)
+            except SqnflashError:
+                raise
+            except Exception as exc:  # psycopg's errors, without importing it here
+                raise JournalError(f"cannot use the journal {shown(url)}: {exc}") from exc
+        if path is None and is_url(os.environ.get(ENV_VAR, "").strip()):
+            return cls.open(default_target(), station=station)
         target = Path(path).expanduser() if path is not None else default_path()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                db.close()
-                raise JournalError(
-                    f"{target} was written by a newer sqnflash (journal version {version})",
-                    advice="Upgrade sqnflash, or pass --journal with another file.")
-            db.executescript(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(upgrades)")}
-            if "pid" not in columns:  # a journal written before runs recorded their process
-                try:
-                    db.execute("ALTER TABLE upgrades ADD COLUMN pid INTEGER")
-                except sqlite3.OperationalError as exc:
-                    if "duplicate column" not in str(exc):  # another process just added it
-                        raise
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            database = _open_sqlite(target)
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"cannot use the journal {target}: {exc}") from exc
-        return cls(db, target)
+        return cls(database, target, station=station)
 
     def close(self) -> None:
         self._db.close()
@@ -274,11 +432,11 @@ class Journal:
         self.close()
 
     @contextmanager
-    def _guard(self) -> Iterator[sqlite3.Connection]:
+    def _guard(self) -> Iterator[_Database]:
         try:
             yield self._db
-        except sqlite3.Error as exc:
-            raise JournalError(f"the journal {self.path} cannot be written: {exc}") from exc
+        except self._db.errors as exc:
+            raise JournalError(f"the journal {self.where} cannot be written: {exc}") from exc
 
     # ------------------------------------------------------------------ writing
     def begin(self, *, imei: str | None, port: str, image_name: str, image_sha256: str,
@@ -287,19 +445,22 @@ class Journal:
         """A new upgrade; earlier unfinished ones of the same modem are marked superseded."""
         now = time.time()
         key = modem_key(imei, port)
-        with self._guard() as db:
-            db.execute("UPDATE upgrades SET outcome='superseded', updated_at=? "
-                       "WHERE (modem=? OR port=?) AND outcome IN ('running','failed',"
-                       "'interrupted')", (now, key, port))
-            cursor = db.execute(
+        with self._guard() as db, db.transaction():
+            # The port alone identifies a modem only at this station: another station's
+            # /dev/ttyUSB0 is another modem.
+            here = "(port=? AND (station IS NULL OR station=?))"
+            which, args = ((f"(modem=? OR {here})", (key, port, self.station)) if imei
+                           else (here, (port, self.station)))
+            db.execute(f"UPDATE upgrades SET outcome='superseded', updated_at=? WHERE {which} "
+                       "AND outcome IN ('running','failed','interrupted')", (now, *args))
+            rows = db.execute(
                 "INSERT INTO upgrades (modem, imei, port, image_name, image_sha256, image_size, "
-                "updater_sha256, flow, method, steps, plan, before, started_at, updated_at, pid) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "updater_sha256, flow, method, steps, plan, before, started_at, updated_at, pid, "
+                "station) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (key, imei, port, image_name, image_sha256, image_size, updater_sha256, flow,
                  method, json.dumps(steps), json.dumps(plan, default=str),
-                 json.dumps(before), now, now, os.getpid()))
-            row_id = cursor.lastrowid
-        assert row_id is not None
+                 json.dumps(before), now, now, os.getpid(), self.station))
+            row_id = int(rows[0]["id"])
         record = self.get(row_id)
         assert record is not None
         return record
@@ -309,8 +470,9 @@ class Journal:
         key = modem_key(imei or record.imei, port)
         with self._guard() as db:
             db.execute("UPDATE upgrades SET outcome='running', resumes=resumes+1, port=?, "
-                       "modem=?, imei=COALESCE(?, imei), finished_at=NULL, updated_at=?, pid=? "
-                       "WHERE id=?", (port, key, imei, time.time(), os.getpid(), record.id))
+                       "modem=?, imei=COALESCE(?, imei), finished_at=NULL, updated_at=?, pid=?, "
+                       "station=? WHERE id=?",
+                       (port, key, imei, time.time(), os.getpid(), self.station, record.id))
         fresh = self.get(record.id)
         assert fresh is not None
         return fresh
@@ -324,8 +486,8 @@ class Journal:
     # ------------------------------------------------------------------ reading
     def get(self, row_id: int) -> UpgradeRecord | None:
         with self._guard() as db:
-            row = db.execute("SELECT * FROM upgrades WHERE id=?", (row_id,)).fetchone()
-        return _row_to_record(row, self) if row else None
+            rows = db.execute("SELECT * FROM upgrades WHERE id=?", (row_id,))
+        return _row_to_record(rows[0], self) if rows else None
 
     def unfinished(self, *, image_sha256: str, port: str,
                    imei: str | None = None) -> UpgradeRecord | None:
@@ -333,25 +495,65 @@ class Journal:
         by port), if any."""
         clauses, args = ["image_sha256=?", "outcome IN ('running','failed','interrupted')"], \
             [image_sha256]
+        # A port names a modem at one station only (records from before stations: any).
+        here = "(station IS NULL OR station=?)"
         if imei:
-            clauses.append("(imei=? OR (imei IS NULL AND port=?))")
-            args += [imei, port]
+            clauses.append(f"(imei=? OR (imei IS NULL AND port=? AND {here}))")
+            args += [imei, port, self.station]
         else:
-            clauses.append("port=?")
-            args.append(port)
+            clauses.append(f"port=? AND {here}")
+            args += [port, self.station]
         with self._guard() as db:
-            row = db.execute(f"SELECT * FROM upgrades WHERE {' AND '.join(clauses)} "
-                             "ORDER BY updated_at DESC, id DESC LIMIT 1", args).fetchone()
-        return _row_to_record(row, self) if row else None
+            rows = db.execute(f"SELECT * FROM upgrades WHERE {' AND '.join(clauses)} "
+                              "ORDER BY updated_at DESC, id DESC LIMIT 1", args)
+        return _row_to_record(rows[0], self) if rows else None
 
-    def history(self, *, imei: str | None = None, limit: int = 100) -> list[UpgradeRecord]:
-        """Upgrades, newest first; only those of one modem with `imei`."""
-        query, args = "SELECT * FROM upgrades", []
-        if imei:
-            query += " WHERE imei=?"
-            args.append(imei)
-        query += " ORDER BY started_at DESC, id DESC LIMIT ?"
-        args.append(str(limit))
+    def history(self, *, imei: str | None = None, limit: int | None = 100,
+                since: float | None = None, outcome: str | None = None,
+                station: str | None = None) -> list[UpgradeRecord]:
+        """Upgrades, newest first: only those of the modem with `imei`, started at or after
+        `since` (a Unix time), with that `outcome` (as it stands: a killed run is
+        `interrupted`), run at `station`."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        for clause, value in (("imei=?", imei), ("started_at>=?", since),
+                              ("station=?", station)):
+            if value is not None:
+                clauses.append(clause)
+                args.append(value)
+        if outcome in ("running", "interrupted"):  # both may be a run whose process is gone
+            clauses.append("outcome IN ('running','interrupted')")
+        elif outcome is not None:
+            clauses.append("outcome=?")
+            args.append(outcome)
+        query = "SELECT * FROM upgrades"
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY started_at DESC, id DESC"
         with self._guard() as db:
-            rows = db.execute(query, args).fetchall()
-        return [_row_to_record(row, self) for row in rows]
+            rows = db.execute(query, args)
+        records = [_row_to_record(row, self) for row in rows]
+        if outcome is not None:
+            records = [r for r in records if r.outcome_now == outcome]
+        return records if limit is None else records[:limit]
+
+    def builds(self, *, station: str | None = None) -> list[tuple[str, int]]:
+        """How many modems run which build, as far as the journal knows: each modem (by IMEI)
+        counts once, with the build its latest completed upgrade installed; most common
+        first."""
+        query, args = ("SELECT imei, image_name, after, finished_at FROM upgrades "
+                       "WHERE outcome='completed' AND imei IS NOT NULL", [])
+        if station is not None:
+            query += " AND station=?"
+            args.append(station)
+        with self._guard() as db:
+            rows = db.execute(query + " ORDER BY finished_at, id", args)
+        latest: dict[str, str] = {}
+        for row in rows:
+            after = json.loads(row["after"]) if row["after"] else {}
+            build = after.get("software_build")
+            latest[row["imei"]] = str(build) if build is not None else f"? ({row['image_name']})"
+        counts: dict[str, int] = {}
+        for build in latest.values():
+            counts[build] = counts.get(build, 0) + 1
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
