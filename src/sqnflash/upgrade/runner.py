@@ -739,14 +739,18 @@ class Runner:
         """A clean refusal: the modem checked the image and said no. Sending the same image again
         gets the same answer, so the run stops and says what the modem said and where it is."""
         mode, where = self._where()
+        advice = None
         if mode == Mode.APPLICATION:
             state = (f"{where}, which reported '{report.text}' for {what}: it runs its "
                      "application again and is not applying anything")
+            advice = ("The modem refused the image and still runs its application: check that "
+                      "the image is for this modem and its build (`sqnflash check`, `sqnflash "
+                      "info`); a full image of the release is the safest choice.")
         else:
             state = (f"{where}, which reported '{report.text}' for {what} and is not applying "
                      "anything any more: its application may be incomplete")
         return ApplyFailed(f"the modem reported '{report.text}' after applying {what}",
-                           modem_state=state, details={"report": report.text})
+                           advice=advice, modem_state=state, details={"report": report.text})
 
     def _not_reported(self, report: at.UpgradeReport, what: str,
                       waited_s: float) -> ApplyNotReported:
