@@ -15,8 +15,9 @@ from typing import Any
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from sqnflash.sim.config import SimConfigError
+from sqnflash.sim.factory import from_url
 from sqnflash.sim.faults import FaultError
-from sqnflash.sim.simulator import Simulator, from_url
+from sqnflash.sim.simulator import Simulator
 
 
 class Serial(SerialBase):  # type: ignore[misc]
