@@ -53,22 +53,31 @@ class UpgraderLink:
         self.board.stdout(text + "\n")
 
     # ------------------------------------------------------------------ talking to the modem
-    def command(self, command: str, timeout_s: float = 1.0, terminator: str = "\r\n") -> Gen:
-        board = self.board
-        board.uart_rx.clear()
-        reader = at.AtReader()
-        reader.begin(command)
-        board.modem_send(at.encode_command(command, terminator))
+    def poll(self, timeout_s: float, feed: Callable[[bytes], bool]) -> Gen:
+        """Read UART1 every POLL_S until `feed` (given what arrived) is satisfied, or timeout."""
         waited = 0.0
         while waited < timeout_s:
             yield POLL_S
             waited += POLL_S
-            data = bytes(board.uart_rx)
-            board.uart_rx.clear()
-            for event in reader.feed(data):
-                if isinstance(event, at.Final):
-                    return event.response
-        return None
+            data = bytes(self.board.uart_rx)
+            self.board.uart_rx.clear()
+            if feed(data):
+                return True
+        return False
+
+    def command(self, command: str, timeout_s: float = 1.0, terminator: str = "\r\n") -> Gen:
+        self.board.uart_rx.clear()
+        reader = at.AtReader()
+        reader.begin(command)
+        finals: list[at.AtResponse] = []
+
+        def feed(data: bytes) -> bool:
+            finals.extend(e.response for e in reader.feed(data) if isinstance(e, at.Final))
+            return bool(finals)
+
+        self.board.modem_send(at.encode_command(command, terminator))
+        yield from self.poll(timeout_s, feed)
+        return finals[0] if finals else None
 
     def wakeup(self, tries: int = 10, message: str | None = "Attempting AT wakeup...") -> Gen:
         if message:
@@ -139,24 +148,23 @@ class UpgraderLink:
             data = blob[request.offset : request.offset + request.length] \
                 if request.needs_data else b""
             board.modem_send(master.encode(request, data))
-            moved = False
-            waited = 0.0
-            while not moved and waited < 5.0:
-                yield POLL_S
-                waited += POLL_S
-                chunk = bytes(board.uart_rx)
-                board.uart_rx.clear()
-                for event in master.feed(chunk):
-                    if isinstance(event, stp.SessionOpened):
-                        self.print(f"Session opened: version {event.version}, max transfer "
-                                   f"{event.max_transfer} bytes")
-                    if isinstance(event, (stp.SessionOpened, stp.BlockAccepted, stp.Advanced)):
-                        moved = True
+            moved = yield from self.poll(5.0, lambda chunk: self._moved(master.feed(chunk)))
             failures = 0 if moved else failures + 1
             if failures > 4:
                 return False
         board.bootrom_sent += len(blob)
         return True
+
+    def _moved(self, events: list[stp.MasterEvent]) -> bool:
+        """Whether the transfer moved on; a session opening is reported as Pycom's module does."""
+        moved = False
+        for event in events:
+            if isinstance(event, stp.SessionOpened):
+                self.print(f"Session opened: version {event.version}, max transfer "
+                           f"{event.max_transfer} bytes")
+            if isinstance(event, (stp.SessionOpened, stp.BlockAccepted, stp.Advanced)):
+                moved = True
+        return moved
 
     def bootrom_stage(self) -> Gen:
         """Flash the board's bootrom copy, then boot the modem's boot loader (FFH)."""

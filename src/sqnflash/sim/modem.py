@@ -115,14 +115,6 @@ class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
     def __init__(self, config: SimConfig, engine: Engine) -> None:
         super().__init__(config, engine, ModemProfile.monarch1(config, MONARCH1_COMMANDS))
 
-    @property
-    def booting(self) -> bool:
-        return self.mode is None
-
-    @property
-    def in_stp(self) -> bool:
-        return self._stp is not None
-
     def summary(self) -> dict[str, Any]:
         return {
             "mode": MODE_NAMES[self.mode] if self.mode is not None else "BOOTING",
