@@ -230,10 +230,6 @@ class SimConfig:
             if name not in VARIANTS:
                 raise SimConfigError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
-    def echoes(self, mode: str) -> bool:
-        """Whether `mode` (app, recovery, updater, ffh) echoes after its boot."""
-        return mode in self.echo.split(",")
-
     @property
     def line_end(self) -> bytes:
         return LINE_ENDINGS[self.line_ending]

@@ -110,10 +110,12 @@ SUPPORTED_BAUDS = MONARCH1_BAUDS
 
 
 class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
-    """One simulated Monarch 1 modem behind one wire."""
+    """One simulated modem behind one wire: a Monarch 1 unless another profile is given."""
 
-    def __init__(self, config: SimConfig, engine: Engine) -> None:
-        super().__init__(config, engine, ModemProfile.monarch1(config, MONARCH1_COMMANDS))
+    def __init__(self, config: SimConfig, engine: Engine,
+                 profile: ModemProfile | None = None) -> None:
+        super().__init__(config, engine,
+                         profile or ModemProfile.monarch1(config, MONARCH1_COMMANDS))
 
     def summary(self) -> dict[str, Any]:
         return {
