@@ -20,10 +20,9 @@ public record is silent:
   `modem_upgrade_mode` from 1.18.1) and `sqnsupgrade`. The G01 runs the GPy's firmware (Pycom's
   firmware tree has no G01 board), so it reports `sysname='GPy'` and uses the GPy's modem pins.
 - `sqnsupgrade` is built in from 1.18.1 (1.20.0.rc0 on the 1.20 branch; 1.19.x has none). Which
-  version a release carries follows protocol-reference §5.1: the first module (no `VERSION`) on
-  1.18.1 to 1.18.1.r2 and 1.20.0.rc0/rc1; 1.2.0 from 1.18.1.r3; 1.2.1 on 1.20.0.rc2; 1.2.2 from
-  1.18.2 and 1.20.0.rc7; 1.2.3 from 1.18.2.r2 and 1.20.0.rc8; 1.2.5 from 1.18.2.r4 and
-  1.20.0.rc9; 1.2.6 from 1.20.0.rc13. Releases without it import an uploaded copy when
+  version a release carries, and what each version does, is the table of
+  `sqnflash.firmware.pycom_releases` (protocol-reference §5.1), which the board code of sqnflash
+  uses too. Releases without it import an uploaded copy when
   `uploaded=script` (the March-July 2018 pycom-libraries script: `run()` only) or
   `uploaded=folder` (the library folder uploaded whole: an empty package); the built-in module
   wins over uploads, as Pycom's documentation says.
