@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import sqnflash  # noqa: F401  (registers sim://)
+import sqnflash.link  # noqa: F401  (registers sim://)
 from sqnflash import faultmatrix as fm
 
 _FILES: fm.Files | None = None
