@@ -6,7 +6,8 @@ modem needs and says precisely what went wrong when it does not answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import contextlib
+from collections.abc import Callable, Collection, Iterator
 from typing import TypeVar
 
 from serial.serialutil import SerialBase
@@ -87,14 +88,15 @@ def describe_modes(modes: Collection[Mode]) -> str:
 class Modem:
     """Talk to one modem. Open with `Modem.open(port)`; `close()` or use as a context manager."""
 
-    def __init__(self, link: Link, *, emit: EventSink = discard) -> None:
+    def __init__(self, link: Link, *, emit: EventSink = discard,
+                 fixed_baud: int | None = None) -> None:
+        """`fixed_baud`: behind a bridge (a Pycom board's UART mirror) the line runs at one
+        fixed rate, and trying others only feeds the modem garbage."""
         self.link = link
         self.emit = emit
         self.at = AtDriver(link)
         self.mode_seen: Mode | None = None
-        # Behind a bridge (a Pycom board's UART mirror) the line runs at one fixed rate: trying
-        # others only feeds the modem garbage.
-        self.fixed_baud: int | None = None
+        self.fixed_baud = fixed_baud
         for text in link.take_notices():  # e.g. a lock taken over from a run that was killed
             emit(Note(text, "warning"))
 
@@ -111,6 +113,16 @@ class Modem:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def reporting_to(self, emit: EventSink) -> Iterator[Modem]:
+        """The driver's own notes (fallbacks, baud changes) go to `emit` for the length of one
+        operation (an upgrade, a recovery), then back to where they went before."""
+        before, self.emit = self.emit, emit
+        try:
+            yield self
+        finally:
+            self.emit = before
 
     def _note(self, text: str, level: str = "info") -> None:
         self.link.note(text)

@@ -82,8 +82,7 @@ def _open(port: str | SerialBase, tracer: Tracer | None) -> Link:
 
 
 def _already_bridged(link: Link, emit: EventSink) -> Modem | None:
-    modem = Modem(link, emit=emit)
-    modem.fixed_baud = BRIDGE_BAUD
+    modem = Modem(link, emit=emit, fixed_baud=BRIDGE_BAUD)
     link.set_baud(BRIDGE_BAUD)
     try:
         modem.wake(timeout_s=2.0)
@@ -136,8 +135,7 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
         board.close()
         link.close()
         raise
-    modem = Modem(link, emit=emit)
-    modem.fixed_baud = BRIDGE_BAUD
+    modem = Modem(link, emit=emit, fixed_baud=BRIDGE_BAUD)
     try:
         modem.wake(timeout_s=BRIDGE_WAKE_S)
     except NoResponse as exc:

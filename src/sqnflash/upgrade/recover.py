@@ -177,10 +177,10 @@ def recover(modem: Modem, image: FirmwareFile | None = None, *,
             updater: FirmwareFile | None = None, settings: Settings | None = None,
             emit: EventSink = discard, journal: Journal | None = None) -> RecoverResult:
     """Bring `modem` back to a working application (see the module docstring)."""
-    modem.emit = emit
     try:
-        return Recovery(modem, image, updater, settings=settings, emit=emit,
-                        journal=journal).run()
+        with modem.reporting_to(emit):
+            return Recovery(modem, image, updater, settings=settings, emit=emit,
+                            journal=journal).run()
     except SqnflashError as error:
         error.details.setdefault("command", "recover")
         raise

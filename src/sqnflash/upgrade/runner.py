@@ -180,11 +180,12 @@ class Runner:
     def __init__(self, modem: Modem, plan: Plan, before: ModemInfo, *, emit: EventSink,
                  settings: Settings | None = None, record: StepRecorder | None = None,
                  start_at: int = 0, held: HeldTransfer | None = None,
-                 found: dict[str, Any] | None = None) -> None:
+                 found: dict[str, Any] | None = None, apply_in_progress: bool = False) -> None:
         """`record` journals the progress; `start_at` and `held` continue an interrupted
-        upgrade (see upgrade/resume.py). `before` is the modem before the upgrade began (from
-        the journal, for a continued one); `found` is the modem as this run found it, which the
-        plan is shown with (default: `before`)."""
+        upgrade (see upgrade/resume.py), `apply_in_progress` one whose modem is applying the
+        stored image already (it is not asked to apply again). `before` is the modem before
+        the upgrade began (from the journal, for a continued one); `found` is the modem as this
+        run found it, which the plan is shown with (default: `before`)."""
         self.modem = modem
         self.plan = plan
         self.before = before
@@ -204,7 +205,7 @@ class Runner:
         self._retried: set[str] = set()
         self._cfun_before: int | None = None
         self._fallback_baud: int | None = None  # a noisy line made the transfers slower
-        self.apply_in_progress = False
+        self.apply_in_progress = apply_in_progress
         self._journaled_end = False  # the record has its outcome
         self._actions: dict[str, Callable[[Step], None]] = {
             "prepare": self._prepare,
