@@ -10,10 +10,11 @@ from sqnflash.modem.rescue import wake_or_end_session
 from sqnflash.upgrade import resume
 from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
+from sqnflash.upgrade.steps import StepId
 from sqnflash.upgrade.runner import Runner, Settings, UpgradeResult
 
-__all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "UpgradeResult", "make_plan",
-           "plan_for", "plan_upgrade", "upgrade"]
+__all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "StepId", "UpgradeResult",
+           "make_plan", "plan_for", "plan_upgrade", "upgrade"]
 
 
 def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,

@@ -70,6 +70,7 @@ from sqnflash.upgrade.safety import (
     restart_index,
     retry_index,
 )
+from sqnflash.upgrade.steps import StepId
 
 APPLY_TIMEOUT_S = 600.0  # Pycom's docs: "unless hanging for more than 5 minutes do not interrupt"
 APPLY_POLL_S = 0.5  # how often AT+SMUPGRADE? is asked: the modem's answer costs it nothing
@@ -95,10 +96,12 @@ _SILENT_STATE = ("not answering STP or AT at any rate: still inside the transfer
 SWITCH_ATTEMPTS = 3  # a modem that boots into the wrong mode is asked this many times
 MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted, apply failed)
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
-_TRANSFER_STEPS = ("store-image", "send-image", "send-bootrom", "send-updater")
-_ON_THE_FLY_APPLIES = ("apply", "send-bootrom")  # the modem is not expected to reboot in these
+_TRANSFER_STEPS = (StepId.STORE_IMAGE, StepId.SEND_IMAGE, StepId.SEND_BOOTROM,
+                   StepId.SEND_UPDATER)
+# the modem is not expected to reboot in these
+_ON_THE_FLY_APPLIES = (StepId.APPLY, StepId.SEND_BOOTROM)
 _IN_FFH = "in the boot loader (FFH): run the same command again with --updater"
-_REFRESH_BOOTROM = Step("refresh-bootrom", "Send the bootrom package once more",
+_REFRESH_BOOTROM = Step(StepId.REFRESH_BOOTROM, "Send the bootrom package once more",
                         "showver still names the factory bootrom as Bootloader0",
                         "upgraded; the bootrom refresh did not finish: run `sqnflash info`")
 
@@ -208,18 +211,18 @@ class Runner:
         self.apply_in_progress = apply_in_progress
         self._journaled_end = False  # the record has its outcome
         self._actions: dict[str, Callable[[Step], None]] = {
-            "prepare": self._prepare,
-            "switch-recovery": lambda s: self._switch(Mode.RECOVERY),
-            "send-bootrom": self._send_bootrom,
-            "switch-ffh": lambda s: self._switch(Mode.FFH),
-            "negotiate-baud": self._negotiate,
-            "send-updater": self._send_updater,
-            "store-image": self._store_image,
-            "apply-stored": self._apply_stored,
-            "send-image": self._send_image,
-            "apply": self._apply,
-            "switch-application": self._switch_application,
-            "verify": self._verify,
+            StepId.PREPARE: self._prepare,
+            StepId.SWITCH_RECOVERY: lambda s: self._switch(Mode.RECOVERY),
+            StepId.SEND_BOOTROM: self._send_bootrom,
+            StepId.SWITCH_FFH: lambda s: self._switch(Mode.FFH),
+            StepId.NEGOTIATE_BAUD: self._negotiate,
+            StepId.SEND_UPDATER: self._send_updater,
+            StepId.STORE_IMAGE: self._store_image,
+            StepId.APPLY_STORED: self._apply_stored,
+            StepId.SEND_IMAGE: self._send_image,
+            StepId.APPLY: self._apply,
+            StepId.SWITCH_APPLICATION: self._switch_application,
+            StepId.VERIFY: self._verify,
         }
 
     @property
@@ -323,7 +326,7 @@ class Runner:
             why = f"{error.cause}; the modem is in {mode.label if mode else '?'}"
         elif isinstance(error, (ApplyInterrupted, ModeSwitchFailed)):
             # (Not ApplyFailed: a modem that checked the image and said no says it again.)
-            if isinstance(error, ModeSwitchFailed) and step.id != "send-updater":
+            if isinstance(error, ModeSwitchFailed) and step.id != StepId.SEND_UPDATER:
                 return None
             if step.id in self._retried:
                 return None  # once: a second failure is the image's, not the line's
@@ -619,7 +622,7 @@ class Runner:
         `APPLY_SILENCE_S` end the wait with a coded error saying where the modem is."""
         start = self.clock.now()
         deadline = Deadline(self.clock, self.settings.apply_timeout_s)
-        what = "the bootrom" if step.id == "send-bootrom" else self.plan.image.name
+        what = "the bootrom" if step.id == StepId.SEND_BOOTROM else self.plan.image.name
         last_beat = -HEARTBEAT_S
         last_status = ""
         silent_since: float | None = None
@@ -643,7 +646,7 @@ class Runner:
                 self.emit(Waiting(step.id, now - start, status))
                 last_beat, last_status = now, status
             if report.state == at.UpgradeState.SUCCESS:
-                if step.id == "apply":
+                if step.id == StepId.APPLY:
                     self._trace_next_boot()
                 return
             if report.state == at.UpgradeState.FAIL:
@@ -682,7 +685,7 @@ class Runner:
                 continue  # the unanswered poll already waited for its timeout
             silent_since = last_rate_check = None
             if report.state == at.UpgradeState.NO_REPORT:
-                if step.id == "send-bootrom":
+                if step.id == StepId.SEND_BOOTROM:
                     # No report is required after a bootrom package (see _after_bootrom).
                     self.modem.note("AT+SMUPGRADE? answers 'No report' after 'on-going' for the "
                                     "bootrom package; going on")
