@@ -10,8 +10,8 @@ from sqnflash.modem.rescue import wake_or_end_session
 from sqnflash.upgrade import resume
 from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
-from sqnflash.upgrade.steps import StepId
 from sqnflash.upgrade.runner import Runner, Settings, UpgradeResult
+from sqnflash.upgrade.steps import StepId
 
 __all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "StepId", "UpgradeResult",
            "make_plan", "plan_for", "plan_upgrade", "upgrade"]
