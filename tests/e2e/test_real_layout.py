@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sqnflash.cli.main import main
-from sqnflash.protocol.caba import MAGIC_PACK, MAGIC_UPGR, encode_element
+from sqnflash.firmware.caba import MAGIC_PACK, MAGIC_UPGR, encode_element
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import forget, named
 

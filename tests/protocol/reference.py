@@ -1,7 +1,7 @@
 """Independent reference checksums, written from the text of protocol.md §6.
 
 Deliberately naive (one word at a time, no incremental state) so that it cannot share a bug with
-`sqnflash.protocol.crc`. Only the tests use it.
+`sqnflash.protocol.crc` and `sqnflash.firmware.checksums`. Only the tests use it.
 """
 
 from __future__ import annotations

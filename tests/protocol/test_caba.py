@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sqnflash.protocol import caba
-from sqnflash.protocol.caba import (
+from sqnflash.firmware import caba
+from sqnflash.firmware.caba import (
     CheckKind,
     ContainerReader,
     ContainerReport,

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sqnflash.protocol.crc import Fletcher32, crc16, crc32, fletcher32
+from sqnflash.firmware.checksums import Fletcher32, crc32, fletcher32
+from sqnflash.protocol.crc import crc16
 
 from .reference import fletcher32_reference
 

@@ -27,6 +27,7 @@ from sqnflash.errors import (
     NotAnElf,
     WrongFileKind,
 )
+from sqnflash.firmware import caba
 from sqnflash.firmware.catalogue import KnownFile, load_catalogue
 from sqnflash.firmware.elf import ElfInfo, read_elf
 from sqnflash.firmware.inspect import (
@@ -38,7 +39,6 @@ from sqnflash.firmware.inspect import (
 )
 from sqnflash.firmware.names import family_of_lr, parse_name
 from sqnflash.firmware.source import BlockSource, BytesSource, FileSource
-from sqnflash.protocol import caba
 
 READ_CHUNK = 1 << 20  # identification reads files in pieces: memory stays flat for 64 MB images
 MIN_FIRMWARE_SIZE = 128  # Pycom refuses anything smaller; it cannot be firmware

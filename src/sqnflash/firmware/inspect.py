@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqnflash.protocol import caba
+from sqnflash.firmware import caba
 
 BUILD_STRING = re.compile(rb"(\d+\.\d+\.\d+\.\d+) \[(\d{4,6})\] by robot-soft")
 _OVERLAP = 64  # a build string split between two chunks is still found
