@@ -1,6 +1,6 @@
 """Rehearsing with real firmware: the simulator installs files it did not make.
 
-The images here are built the way real releases are laid out (protocol-reference 4.1), without
+The images here are built the way real releases are laid out (docs/protocol.md §7), without
 sqnflash's generator: other data, other build-string positions, an unknown file name. What the
 modem reports afterwards must come from the file's own build strings.
 """

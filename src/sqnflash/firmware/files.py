@@ -2,8 +2,8 @@
 
 A file is judged by what is publicly known of real files: its name (`CATM1-<build>.dup`,
 `NB1-<build>.dup`, `upgdiff_<from>-to-<to>.dup`, `updater.elf`), its size, and its container
-(`PACK`/`UPGR` packages whose every trailer must verify, protocol.md §6). A truncated or corrupted
-download is refused here, before the modem is touched.
+(`PACK`/`UPGR` packages whose every trailer must verify, docs/protocol.md §7). A truncated or
+corrupted download is refused here, before the modem is touched.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Real packages carry Sequans build strings in clear (`5.1.1.0 [38638] by robot-soft at ...` in the
 updater and fff parts of Monarch 1 images, `8.0.5.13 [59577] by robot-soft at ...` in Monarch 2
-ones, protocol-reference 4.1). They tell what a file installs even when it was renamed, so they
+ones, docs/protocol.md §7). They tell what a file installs even when it was renamed, so they
 are collected while the file streams past, at no extra read.
 """
 

@@ -3,7 +3,7 @@
 The one copy of these facts: the board client (`sqnflash.board.releases` re-exports them) and the
 simulated board both read them here.
 
-Facts (protocol-reference §5.1, from the tags of Pycom's firmware repository): no release before
+Facts (docs/protocol.md §8, from the tags of Pycom's firmware repository): no release before
 1.18.1 (nor any 1.19.x) has a built-in `sqnsupgrade`; every release from 1.18.1 (August 2018) on has
 one with `uart()`, whose `ffh_mode` step (the board flashes its own copy of the bootrom, boots the
 modem's boot loader and negotiates 921600 baud) falls back to `AT+SMSWBOOT=m,0` + `AT^RESET` when

@@ -61,8 +61,8 @@ WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not 
 SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
 WRONG_MODE_POLL_S = 0.5  # meanwhile, asked again this often (or at once when it reboots)
 SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
-STP_ENTRY_RETRY_S = 1.0  # §3.1 step 8: Pycom's pause before AT+SMSTPU
-SWBOOT_FALLBACK_WAIT_S = 5.0  # §3.1 step 6: between an ERROR to AT+SMSWBOOT=m,1 and =m,0
+STP_ENTRY_RETRY_S = 1.0  # docs/protocol.md §6.1 step 8: Pycom's pause before AT+SMSTPU
+SWBOOT_FALLBACK_WAIT_S = 5.0  # docs/protocol.md §6.1 step 6: ERROR to =m,1, then =m,0
 # The modes in which `AT+SMSTPU="ON_THE_FLY"` takes an image. The reference does not say which of
 # them a Monarch 1 reports once updater.elf runs, or after `AT+SMSWBOOT=3,1` on every firmware
 # (SMOD 4 on the ones observed): any of them is where an image can be sent.

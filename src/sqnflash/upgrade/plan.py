@@ -1,8 +1,8 @@
 """Decide, before anything is changed, which steps take this modem to this image, and why.
 
-The three flows of protocol.md §5 and the two resumes are each a list of steps; which one applies
-follows from the mode the modem is in, its bootrom, the image and the method. Anything that would
-make the upgrade fail later is refused here, while the modem is still untouched.
+The three flows of docs/protocol.md §6 and the two resumes are each a list of steps; which one
+applies follows from the mode the modem is in, its bootrom, the image and the method. Anything that
+would make the upgrade fail later is refused here, while the modem is still untouched.
 """
 
 from __future__ import annotations

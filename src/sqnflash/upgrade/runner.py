@@ -83,7 +83,7 @@ NO_REPORT_PATIENCE_S = 60.0
 # Nothing but silence or garbage at every rate this long while applying: a verdict, not a wait
 # (a reboot into the updater or the application takes seconds).
 APPLY_SILENCE_S = 60.0
-BOOTROM_SETTLE_S = 1.5  # §3.2 step 2: the field-proven client waits this long after the bootrom
+BOOTROM_SETTLE_S = 1.5  # docs/protocol.md §6.2 step 2: the wait after the bootrom
 UPDATER_START_S = 120.0  # Pycom waits 100 x 1 s for a loaded updater.elf to answer AT
 # A transfer the modem stopped answering (neither STP nor AT): its session is ended with this many
 # RESET frames, then the modem is looked for this long, so the run ends within 90 s of the silence.
@@ -538,11 +538,11 @@ class Runner:
         self._after_bootrom(step)
 
     def _after_bootrom(self, step: Step) -> None:
-        """§3.2 step 2: the field-proven client waits 1.5 s after the bootrom package and switches
-        to the boot loader; it never asks for a report there, and modems differ in what
-        `AT+SMUPGRADE?` says then (`No report`, `success`, nothing). The report is read once for
-        the trace; only a modem saying it is still busy is waited for, and only one that says
-        `fail` after having said it was busy has refused the bootrom."""
+        """docs/protocol.md §6.2 step 2: the field-proven client waits 1.5 s after the bootrom
+        package and switches to the boot loader; it never asks for a report there, and modems
+        differ in what `AT+SMUPGRADE?` says then (`No report`, `success`, nothing). The report is
+        read once for the trace; only a modem saying it is still busy is waited for, and only one
+        that says `fail` after having said it was busy has refused the bootrom."""
         self.modem.at.wait_urc("+SYSSTART", BOOTROM_SETTLE_S)
         report = self.modem.upgrade_report()
         if report.state == at.UpgradeState.NONE:  # a modem that restarts after a bootrom
@@ -705,8 +705,9 @@ class Runner:
             self.modem.at.wait_urc("+SYSSTART", APPLY_POLL_S)
 
     def _trace_next_boot(self) -> None:
-        """§3.1 step 12 polls `AT+SMSWBOOT?` for the name of the next boot image; its line format
-        is not published. sqnflash only reads it for the trace (by token), never waits on it."""
+        """docs/protocol.md §6.1 step 12 polls `AT+SMSWBOOT?` for the name of the next boot
+        image; its line format is not published. sqnflash only reads it for the trace (by token),
+        never waits on it."""
         reply = self.modem.at.try_command("AT+SMSWBOOT?")
         if reply is None or not reply.ok:
             return
@@ -771,10 +772,11 @@ class Runner:
             self._refresh_bootrom(after)
 
     def _refresh_bootrom(self, after: ModemInfo) -> None:
-        """§3.2 step 5: when showver still names the factory bootrom as Bootloader0 after the
-        image went in, the field-proven client sends the bootrom package once more, stored in the
-        application (`AT+SMSTPU`, `AT+SMUPGRADE`). The upgrade itself is done and verified by
-        now, so a failure here is a warning, as long as the modem is back in its application."""
+        """docs/protocol.md §6.2 step 5: when showver still names the factory bootrom as
+        Bootloader0 after the image went in, the field-proven client sends the bootrom package
+        once more, stored in the application (`AT+SMSTPU`, `AT+SMUPGRADE`). The upgrade itself is
+        done and verified by now, so a failure here is a warning, as long as the modem is back in
+        its application."""
         assert self.plan.bootrom is not None
         self.emit(Note(f"showver still names bootrom {after.bootrom_build} as Bootloader0: "
                        "sending the bootrom package once more by the FFF method, as the "
