@@ -7,8 +7,8 @@ Prints one row per fault class (runs, completed, stopped with a diagnosis, recov
 not complete, and as its last line
 `fault-matrix: N runs, U unrecoverable`. Exits 1 when a case is unrecoverable or when an upgrade
 at 1 % byte corruption did not complete. Runs on the simulator's virtual clock: the minutes a real
-modem would take pass in milliseconds. See src/sqnflash/faultmatrix.py for the classes and
-outcomes.
+modem would take pass in milliseconds. See src/sqnflash/tools/faultmatrix.py for the classes
+and outcomes.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import sqnflash  # noqa: F401  (registers sim://)
-from sqnflash import faultmatrix as fm
+import sqnflash.link  # noqa: F401  (registers sim://)
+from sqnflash.tools import faultmatrix as fm
 
 _FILES: fm.Files | None = None
 

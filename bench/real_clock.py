@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import sqnflash  # noqa: F401  (registers sim://)
+import sqnflash.link  # noqa: F401  (registers sim://)
 from sqnflash.cli.demo_cmd import FROM_BUILD, SCENARIOS, TO_BUILD
 from sqnflash.firmware import load_image, load_updater
 from sqnflash.modem import Modem

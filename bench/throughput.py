@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import sqnflash  # noqa: F401  (registers sim://)
+import sqnflash.link  # noqa: F401  (registers sim://)
 from sqnflash.firmware import load_image
 from sqnflash.modem import Modem
 from sqnflash.sim.config import SimConfig

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import sqnflash  # noqa: F401  (registers sim://)
+import sqnflash.link  # noqa: F401  (registers sim://)
 from sqnflash.firmware import load_image, load_updater
 from sqnflash.modem import Modem
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import sqnflash  # noqa: F401  (registers the sim:// URL handler with pyserial)
+import sqnflash.link  # noqa: F401  (registers the sim:// URL handler with pyserial)
 
 
 @pytest.fixture(autouse=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from sqnflash import errordoc, errors
+from sqnflash import errors
+from sqnflash.tools import errordoc
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 
 
 def test_docs_errors_md_is_current() -> None:
     assert DOC.read_text(encoding="utf-8") == errordoc.render(), (
-        "docs/errors.md is out of date: run `python -m sqnflash.errordoc > docs/errors.md`")
+        "docs/errors.md is out of date: run `python -m sqnflash.tools.errordoc > docs/errors.md`")
 
 
 def test_every_error_class_has_a_code_cause_and_advice_of_its_own() -> None:

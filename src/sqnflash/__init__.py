@@ -1,11 +1,9 @@
-"""sqnflash: inspect, upgrade and rescue the firmware of Sequans Monarch LTE modems."""
+"""sqnflash: inspect, upgrade and rescue the firmware of Sequans Monarch LTE modems.
+
+Importing the package changes nothing outside it: the `sim://` URL handler is registered with
+pyserial by `sqnflash.link` (imported by anything that opens a port), see `register_sim_url`.
+"""
 
 from __future__ import annotations
 
-import serial
-
 __version__ = "0.1.0"
-
-# Make sim:// available to every pyserial user in this process.
-if "sqnflash.sim" not in serial.protocol_handler_packages:
-    serial.protocol_handler_packages.append("sqnflash.sim")

@@ -1,6 +1,6 @@
 """Switching a modem between CAT-M1 and NB-IoT with a full image of the other family.
 
-Full images can switch the radio (protocol-reference: Pycom documents it); differential images
+Full images can switch the radio (docs/protocol.md §7: Pycom documents it); differential images
 patch one build of one family and must be refused before anything is sent.
 """
 

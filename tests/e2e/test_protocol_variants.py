@@ -83,7 +83,7 @@ def test_no_report_is_required_after_the_bootrom_package(
     run = Run(f"&old_bootrom=1&bootrom_report={knob}")
     result = run.upgrade(images.small_full, updater=images.updater)
     assert run.state["version"] == TO and run.state["bootrom"] != 33080
-    assert result.step_times["send-bootrom"] < 60  # went on, as §3.2 step 2 does
+    assert result.step_times["send-bootrom"] < 60  # went on, as docs/protocol.md §6.2 step 2 does
     shown = {"No report": "'No report'", "success": "'success'"}.get(answer, "nothing")
     assert said(run, f"after the bootrom package AT+SMUPGRADE? answers {shown}")
 
@@ -221,7 +221,7 @@ def test_info_on_a_modem_stuck_inside_a_transfer_session_ends_it_and_reports(
         forget(name)
 
 
-# --------------------------------------------------------------------------- §3.2 step 5
+# ------------------------------------------------------------ docs/protocol.md §6.2 step 5
 
 
 def test_a_bootloader0_still_factory_after_the_image_gets_the_bootrom_once_more(

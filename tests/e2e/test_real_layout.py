@@ -1,6 +1,6 @@
 """Rehearsing with real firmware: the simulator installs files it did not make.
 
-The images here are built the way real releases are laid out (protocol-reference 4.1), without
+The images here are built the way real releases are laid out (docs/protocol.md §7), without
 sqnflash's generator: other data, other build-string positions, an unknown file name. What the
 modem reports afterwards must come from the file's own build strings.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sqnflash.cli.main import main
-from sqnflash.protocol.caba import MAGIC_PACK, MAGIC_UPGR, encode_element
+from sqnflash.firmware.caba import MAGIC_PACK, MAGIC_UPGR, encode_element
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import forget, named
 

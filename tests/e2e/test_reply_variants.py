@@ -1,7 +1,8 @@
 """The driver against modems that frame their replies differently from our simulator.
 
-protocol.md leaves the reply framing open (leading blank line or not, CRLF or bare LF, echo), so a
-scripted port answers with each variant and the driver must read the same facts from all of them.
+docs/protocol.md leaves the reply framing open (leading blank line or not, CRLF or bare LF, echo),
+so a scripted port answers with each variant and the driver must read the same facts from all of
+them.
 """
 
 from __future__ import annotations

@@ -79,8 +79,8 @@ def report_after_self_reboot(monkeypatch: pytest.MonkeyPatch, report: str) -> No
 
 def bootloader0_stays_factory(monkeypatch: pytest.MonkeyPatch) -> None:
     """showver keeps naming the factory bootrom (33080) as Bootloader0 after a bootrom package
-    written ON_THE_FLY, as observed on modems upgraded by Pycom's recovery method (reference
-    §1.3), until the package is applied once more from the application's store."""
+    written ON_THE_FLY, as observed on modems upgraded by Pycom's recovery method (docs/protocol.md
+    §4), until the package is applied once more from the application's store."""
     original_finish = SimModem._finish_apply
     original_lines = SimModem.showver_lines
 

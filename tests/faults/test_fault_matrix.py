@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sqnflash import faultmatrix as fm
+from sqnflash.tools import faultmatrix as fm
 
 CLASSES = list(fm.FAULT_CLASSES)
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ BUILD_STRING = b"5.1.1.0 [41065] by robot-soft at 2019-01-15 10:00:00\0"
 
 
 def element(magic: bytes, description: bytes, payload: bytes, trailer: int) -> bytes:
-    """An element laid out byte by byte from protocol.md §6 with a golden trailer; the trailer
+    """An element laid out byte by byte from docs/protocol.md §7 with a golden trailer; the trailer
     is also recomputed with the independent reference so a typo in a constant shows."""
     head = magic + struct.pack("<HHIHHH", 3, 0, len(payload), 1, 4, len(description))
     assert fletcher32_reference(head + description + payload) == trailer

@@ -1,7 +1,7 @@
-"""Independent reference checksums, written from the text of protocol.md §6.
+"""Independent reference checksums, written from the text of docs/protocol.md §7.
 
 Deliberately naive (one word at a time, no incremental state) so that it cannot share a bug with
-`sqnflash.protocol.crc`. Only the tests use it.
+`sqnflash.protocol.crc` and `sqnflash.firmware.checksums`. Only the tests use it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ def _fold(value: int) -> int:
 
 
 def fletcher32_reference(data: bytes) -> int:
-    """Sequans' Fletcher-32 as protocol.md describes it.
+    """Sequans' Fletcher-32 as docs/protocol.md §7 describes it.
 
     16-bit big-endian words; both sums start at 0xFFFF; both are folded after every block of 360
     words (the last block may be shorter); a trailing odd byte is added as `byte << 8` to s1, then

@@ -99,7 +99,7 @@ def test_command_name(command: str, name: str) -> None:
     "wire",
     [
         b"\r\n2\r\n\r\nOK\r\n",  # blank line before OK (other commands)
-        b"\r\n2\r\nOK\r\n",  # as captured in FFF (protocol-reference §1.1)
+        b"\r\n2\r\nOK\r\n",  # as captured in FFF (docs/protocol.md §2)
         b"2\r\nOK\r\n",  # without the leading blank line
         b"\n2\n\nOK\n",  # bare LF
         b"\r2\r\rOK\r",  # bare CR

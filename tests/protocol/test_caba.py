@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sqnflash.protocol import caba
-from sqnflash.protocol.caba import (
+from sqnflash.firmware import caba
+from sqnflash.firmware.caba import (
     CheckKind,
     ContainerReader,
     ContainerReport,
@@ -32,12 +32,12 @@ def le32(value: int) -> bytes:
 
 
 def hand_element(magic: bytes, description: bytes, payload: bytes, kind: int = 1) -> bytes:
-    """An element laid out byte by byte from protocol.md §6, with its trailer computed by the
+    """An element laid out byte by byte from docs/protocol.md §7, with its trailer computed by the
     independent reference checksums."""
     head = (
         magic  # magic[4]
         + le16(3)  # version 3 ...
-        + le16(0)  # ... (a u32 in protocol.md: the flags half is 0)
+        + le16(0)  # ... (flags, 0)
         + le32(len(payload))  # payload length
         + le16(kind)  # check kind: 1 Fletcher-32, 4 CRC-32
         + le16(4)  # trailer length

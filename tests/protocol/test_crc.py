@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sqnflash.protocol.crc import Fletcher32, crc16, crc32, fletcher32
+from sqnflash.firmware.checksums import Fletcher32, crc32, fletcher32
+from sqnflash.protocol.crc import crc16
 
 from .reference import fletcher32_reference
 
@@ -60,7 +61,7 @@ def test_crc32_is_zlib_crc32(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        # Worked by hand from protocol.md §6.
+        # Worked by hand from docs/protocol.md §7.
         # Nothing: both sums stay 0xFFFF.
         (b"", 0xFFFF_FFFF),
         # One word 0x0102 (big-endian): s1 = 0x10101 -> 0x0102, s2 = 0x20100 -> 0x0102.

@@ -67,7 +67,7 @@ def frames_only(items: list[Frame | DecodeError]) -> list[Frame]:
 
 
 def hand_header(magic: bytes, op: int, sid: int, plen: int, tid: int, pcrc: int) -> bytes:
-    """A header built field by field from protocol.md §3, hcrc over the header with hcrc zero."""
+    """A header built field by field from docs/protocol.md §5 (hcrc over the header, hcrc 0)."""
     without = magic + bytes([op, sid]) + plen.to_bytes(2, "big") + tid.to_bytes(4, "big")
     hcrc = binascii.crc_hqx(without + b"\0\0" + pcrc.to_bytes(2, "big"), 0)
     return without + hcrc.to_bytes(2, "big") + pcrc.to_bytes(2, "big")
@@ -76,7 +76,7 @@ def hand_header(magic: bytes, op: int, sid: int, plen: int, tid: int, pcrc: int)
 # --------------------------------------------------------------------------- golden vectors
 
 GOLDEN_REQUESTS = [
-    # (op, sid, tid, payload, wire bytes) written out from protocol.md §3 / reference §2.6
+    # (op, sid, tid, payload, wire bytes) written out from docs/protocol.md §5
     (Op.RESET, 0, 0, b"", "66617374 00 00 0000 00000000 8ae3 0000"),
     (Op.OPEN, 1, 1, b"", "66617374 01 01 0000 00000001 fb8e 0000"),
     (Op.BLOCK_CMD, 1, 2, h("07e0"), "66617374 02 01 0002 00000002 27b8 64b9 07e0"),
@@ -89,7 +89,7 @@ GOLDEN_REQUESTS = [
 def test_request_golden_bytes(op: Op, sid: int, tid: int, payload: bytes, wire: str) -> None:
     expected = h(wire)
     assert encode_request(op, sid, tid, payload) == expected
-    # and the vector itself follows the rules of protocol.md, field by field
+    # and the vector itself follows the rules of docs/protocol.md §5, field by field
     pcrc = binascii.crc_hqx(payload, 0) if payload else 0
     assert expected == hand_header(FAST, op, sid, len(payload), tid, pcrc) + payload
 

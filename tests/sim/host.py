@@ -1,7 +1,7 @@
 """A minimal host for driving the simulator in tests: AT commands and STP uploads over a port.
 
 Deliberately small and independent of sqnflash's own modem/upgrade layers: these tests check the
-simulator against protocol.md, so the host side uses only pyserial and the sans-I/O STP master.
+simulator against docs/protocol.md, so the host side uses only pyserial and the sans-I/O STP master.
 """
 
 from __future__ import annotations

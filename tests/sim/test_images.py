@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from sqnflash.cli.main import cli, main
 from sqnflash.firmware import FileKind, identify
+from sqnflash.firmware.caba import MAGIC_PACK, MAGIC_UPGR, encode_element, read_container
 from sqnflash.firmware.elf import read_elf
-from sqnflash.protocol.caba import MAGIC_PACK, MAGIC_UPGR, encode_element, read_container
 from sqnflash.sim.images import (
     Family,
     ImageKind,

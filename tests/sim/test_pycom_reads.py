@@ -1,4 +1,4 @@
-"""What Pycom's sqnsupgrade reads, byte for byte (protocol.md §2): fixed counts, no framing."""
+"""What Pycom's sqnsupgrade reads, byte for byte (docs/protocol.md §2): fixed counts, no framing."""
 
 from __future__ import annotations
 

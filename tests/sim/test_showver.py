@@ -1,4 +1,4 @@
-"""showver's boot loader lines follow the flash (protocol-reference §1.3): Bootloader0 is the
+"""showver's boot loader lines follow the flash (docs/protocol.md §4): Bootloader0 is the
 bootrom and changes only when a bootrom package is flashed; an upgrade writes the boot loader
 slot (1 or 2) that is not active and moves the `*` to it."""
 

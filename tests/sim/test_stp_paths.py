@@ -195,7 +195,7 @@ def test_differential_image_on_the_fly_fails_without_harm(open_port: OpenPort) -
 ])
 def test_a_full_image_installs_its_own_family(open_port: OpenPort, modem: Family,
                                              image_family: Family) -> None:
-    # Full images switch a modem between CAT-M1 and NB-IoT (protocol-reference: Pycom documents
+    # Full images switch a modem between CAT-M1 and NB-IoT (docs/protocol.md §7: Pycom documents
     # it); the radio the modem reports afterwards is the image's.
     port = open_port(f"family={modem.value}&{FAST}")
     full = image(ImageKind.FULL, image_family, size=SMALL)

@@ -1,12 +1,13 @@
-"""Pycom firmware releases and the `sqnsupgrade` module each one carries.
+"""Pycom firmware releases and their `sqnsupgrade` modules, for the board client.
 
-The facts live in `sqnflash.firmware.pycom_releases`, below both the board code and the
-simulator, so that each is written down once; this module keeps the board's names for them.
+The facts live one layer down, in `sqnflash.firmware.pycom_releases`, so that the simulated board
+reads the same table; this module keeps the board's names for them.
 """
 
 from sqnflash.firmware.pycom_releases import (
     CHECKS_BOOTROM_MODULE,
     FFH_MODULE,
+    FIRST_MODULE_VERSION,
     MIN_BRIDGE_RELEASE,
     MIN_FFH_RELEASE,
     MODULES,
@@ -15,19 +16,9 @@ from sqnflash.firmware.pycom_releases import (
     UpgraderModule,
     module_by_version,
     module_of,
-    version_tuple,
 )
+from sqnflash.firmware.versions import version_tuple
 
-__all__ = [
-    "CHECKS_BOOTROM_MODULE",
-    "FFH_MODULE",
-    "MIN_BRIDGE_RELEASE",
-    "MIN_FFH_RELEASE",
-    "MODULES",
-    "Release",
-    "ReleaseError",
-    "UpgraderModule",
-    "module_by_version",
-    "module_of",
-    "version_tuple",
-]
+__all__ = ["CHECKS_BOOTROM_MODULE", "FFH_MODULE", "FIRST_MODULE_VERSION", "MIN_BRIDGE_RELEASE",
+           "MIN_FFH_RELEASE", "MODULES", "Release", "ReleaseError", "UpgraderModule",
+           "module_by_version", "module_of", "version_tuple"]

@@ -287,19 +287,6 @@ def load_catalogue() -> Catalogue:
     return parse_catalogue(json.loads(text))
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
-    """'8.0.4.0' -> (8, 0, 4, 0); non-numeric tails ('5.0.0.0d') are cut at the first letter."""
-    parts = []
-    for piece in version.split("."):
-        digits = ""
-        for char in piece:
-            if not char.isdigit():
-                break
-            digits += char
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
-
-
 # --------------------------------------------------------------------------- README section
 
 

@@ -1,6 +1,6 @@
 """`updater.elf` (Monarch 1) and `mtools.elf` (Monarch 2) checked as ELF files, with pyelftools.
 
-What is known of the real files (protocol-reference 4.1): 32-bit, big-endian executables for the
+What is known of the real files (docs/protocol.md §7): 32-bit, big-endian executables for the
 modem's Andes (NDS32) core, entry 0x1000, with a `.versionString` section holding the build
 string (`6.0.0.0 [37781] by robot-soft at ...`). The boot loader loads the file into RAM as it
 is, so a truncated file (section or segment data past the end) is refused here.

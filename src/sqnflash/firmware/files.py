@@ -2,8 +2,8 @@
 
 A file is judged by what is publicly known of real files: its name (`CATM1-<build>.dup`,
 `NB1-<build>.dup`, `upgdiff_<from>-to-<to>.dup`, `updater.elf`), its size, and its container
-(`PACK`/`UPGR` packages whose every trailer must verify, protocol.md §6). A truncated or corrupted
-download is refused here, before the modem is touched.
+(`PACK`/`UPGR` packages whose every trailer must verify, docs/protocol.md §7). A truncated or
+corrupted download is refused here, before the modem is touched.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqnflash.errors import (
     NotAnElf,
     WrongFileKind,
 )
+from sqnflash.firmware import caba
 from sqnflash.firmware.catalogue import KnownFile, load_catalogue
 from sqnflash.firmware.elf import ElfInfo, read_elf
 from sqnflash.firmware.inspect import (
@@ -38,7 +39,6 @@ from sqnflash.firmware.inspect import (
 )
 from sqnflash.firmware.names import family_of_lr, parse_name
 from sqnflash.firmware.source import BlockSource, BytesSource, FileSource
-from sqnflash.protocol import caba
 
 READ_CHUNK = 1 << 20  # identification reads files in pieces: memory stays flat for 64 MB images
 MIN_FIRMWARE_SIZE = 128  # Pycom refuses anything smaller; it cannot be firmware

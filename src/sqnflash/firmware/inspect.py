@@ -2,7 +2,7 @@
 
 Real packages carry Sequans build strings in clear (`5.1.1.0 [38638] by robot-soft at ...` in the
 updater and fff parts of Monarch 1 images, `8.0.5.13 [59577] by robot-soft at ...` in Monarch 2
-ones, protocol-reference 4.1). They tell what a file installs even when it was renamed, so they
+ones, docs/protocol.md §7). They tell what a file installs even when it was renamed, so they
 are collected while the file streams past, at no extra read.
 """
 
@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqnflash.protocol import caba
+from sqnflash.firmware import caba
 
 BUILD_STRING = re.compile(rb"(\d+\.\d+\.\d+\.\d+) \[(\d{4,6})\] by robot-soft")
 _OVERLAP = 64  # a build string split between two chunks is still found

@@ -1,6 +1,6 @@
 """What an official file name says: family, the build it installs, the build a diff patches.
 
-Names seen in public releases (protocol-reference 4.2):
+Names seen in public releases (docs/protocol.md §7):
 `CATM1-38638.dup`, `NB1-37781.dup`, `FIPY_GPY_CATM1_33988.dup`, `FIPY_NB1_35351.dup`,
 `FIPY_GPY_NB1-37365.dup`, `upgdiff_38638-to-39529.dup`, `CATM1-5.2-48829-1.dup` (two-step
 releases carry the LR version and a step number), `LR5.2.1.0-48829-1.dup`, and on Monarch 2
@@ -22,7 +22,7 @@ _FAMILY_OF_RAT = {"CATM1": "CAT-M1", "NB1": "NB-IoT"}
 
 
 def family_of_lr(lr: str | None) -> str | None:
-    """LR 5.x is CAT-M1, LR 6.x NB-IoT, LR 8.x Monarch 2 (protocol.md §4)."""
+    """LR 5.x is CAT-M1, LR 6.x NB-IoT, LR 8.x Monarch 2 (docs/protocol.md §4)."""
     if not lr:
         return None
     return {"5": "CAT-M1", "6": "NB-IoT", "8": "Monarch 2"}.get(lr.split(".", 1)[0])

@@ -1,6 +1,9 @@
 """Pycom firmware releases and the `sqnsupgrade` module each one carries.
 
-Facts (protocol-reference §5.1, from the tags of Pycom's firmware repository): no release before
+The one copy of these facts: the board client (`sqnflash.board.releases` re-exports them) and the
+simulated board both read them here.
+
+Facts (docs/protocol.md §8, from the tags of Pycom's firmware repository): no release before
 1.18.1 (nor any 1.19.x) has a built-in `sqnsupgrade`; every release from 1.18.1 (August 2018) on has
 one with `uart()`, whose `ffh_mode` step (the board flashes its own copy of the bootrom, boots the
 modem's boot loader and negotiates 921600 baud) falls back to `AT+SMSWBOOT=m,0` + `AT^RESET` when
@@ -19,10 +22,13 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
+from sqnflash.firmware.versions import version_tuple
+
 MIN_BRIDGE_RELEASE = "1.18.1"
 MIN_FFH_RELEASE = "1.18.2 (or 1.20.0.rc2)"
 FFH_MODULE = (1, 2, 1)  # sqnsupgrade with the AT+SMSWBOOT=0,0 + AT^RESET fallback
 CHECKS_BOOTROM_MODULE = (1, 2, 6)  # uart(True) leaves a modem with a recent bootrom alone
+FIRST_MODULE_VERSION = "2018-08"  # the first built-in module, which had no VERSION
 
 _STAGES = {"b": 0, "rc": 1, "": 2, "r": 3}
 _RELEASE = re.compile(r"^\s*(\d+)\.(\d+)\.(\d+)(?:\.(b|rc|r)(\d+))?", re.IGNORECASE)
@@ -84,6 +90,8 @@ class UpgraderModule:
 
     @property
     def version_tuple(self) -> tuple[int, ...]:
+        if self.version == FIRST_MODULE_VERSION:
+            return (0,)  # it had no VERSION: older than every numbered module
         return version_tuple(self.version)
 
     @property
@@ -95,16 +103,8 @@ class UpgraderModule:
         return self.version_tuple >= CHECKS_BOOTROM_MODULE
 
 
-def version_tuple(text: str) -> tuple[int, ...]:
-    """`1.2.6` -> (1, 2, 6); the unversioned first module sorts before 1.2.0."""
-    parts = re.findall(r"\d+", text)
-    if not re.fullmatch(r"\d+(\.\d+)*", text.strip()):
-        return (0,)
-    return tuple(int(p) for p in parts)
-
-
 _FIRST = UpgraderModule(
-    "2018-08", ("run", "uart", "version"),
+    FIRST_MODULE_VERSION, ("run", "uart", "version"),
     "uart(ffh_mode=False, mfile=None, retry=False, resume=False, color=0x050505, debug=False)",
     38638, 54_854)
 _V120 = UpgraderModule(

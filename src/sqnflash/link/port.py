@@ -19,7 +19,7 @@ import contextlib
 import errno
 import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import serial
 from serial.serialutil import SerialBase, SerialException
@@ -47,6 +47,29 @@ _NOT_FOUND = {errno.ENOENT, errno.ENODEV, errno.ENXIO}
 _BUSY = {errno.EBUSY, errno.EACCES, errno.EPERM, errno.EAGAIN}
 
 
+SIM_HANDLER_PACKAGE = "sqnflash.sim"  # holds `protocol_sim`, pyserial's module for `sim://`
+
+
+def register_sim_url() -> None:
+    """Let pyserial open `sim://` URLs (a simulated modem), in this process, from now on.
+
+    pyserial looks URL schemes up in `serial.protocol_handler_packages`, a process-wide list:
+    it is extended here, when a port is about to be opened, and not as a side effect of importing
+    sqnflash. Importing `sqnflash.link` calls this, so outside code that wants
+    `serial.serial_for_url("sim://...")` imports `sqnflash.link` first."""
+    if SIM_HANDLER_PACKAGE not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append(SIM_HANDLER_PACKAGE)
+
+
+@runtime_checkable
+class ClockedPort(Protocol):
+    """A port whose other end keeps its own time (the simulator's `sim://` port, which may run on
+    a virtual clock): the link measures its deadlines on that clock, not on the real one."""
+
+    @property
+    def sim_clock(self) -> Clock | None: ...
+
+
 class Tracer(Protocol):
     """Sees every byte that crosses the line (see `sqnflash.link.trace`)."""
 
@@ -71,7 +94,7 @@ class Link:
         self._locks = [lock] if lock is not None else []
         self.lost = False  # an I/O call failed: the device is gone
         self.notices: list[str] = []  # for the user, said by whoever reports for this link
-        clock = getattr(port, "sim_clock", None)
+        clock = port.sim_clock if isinstance(port, ClockedPort) else None
         self.clock: Clock = clock if clock is not None else REAL_CLOCK
         self._timeout: float | None = port.timeout
         if tracer is not None:
@@ -237,6 +260,7 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool 
     name = str(port).strip()
     if not name:
         raise BadPortUrl("no port given", advice="Pass --port (or set SQNFLASH_PORT).")
+    register_sim_url()
     lock = lock_port(name, lock_dir)
     # exclusive: pyserial's own flock on the device (POSIX) keeps out other programs that ask
     # for it too; on Windows a COM port is exclusive anyway.

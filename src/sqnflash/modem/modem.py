@@ -6,7 +6,8 @@ modem needs and says precisely what went wrong when it does not answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import contextlib
+from collections.abc import Callable, Collection, Iterator
 from typing import TypeVar
 
 from serial.serialutil import SerialBase
@@ -60,8 +61,8 @@ WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not 
 SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
 WRONG_MODE_POLL_S = 0.5  # meanwhile, asked again this often (or at once when it reboots)
 SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
-STP_ENTRY_RETRY_S = 1.0  # §3.1 step 8: Pycom's pause before AT+SMSTPU
-SWBOOT_FALLBACK_WAIT_S = 5.0  # §3.1 step 6: between an ERROR to AT+SMSWBOOT=m,1 and =m,0
+STP_ENTRY_RETRY_S = 1.0  # docs/protocol.md §6.1 step 8: Pycom's pause before AT+SMSTPU
+SWBOOT_FALLBACK_WAIT_S = 5.0  # docs/protocol.md §6.1 step 6: ERROR to =m,1, then =m,0
 # The modes in which `AT+SMSTPU="ON_THE_FLY"` takes an image. The reference does not say which of
 # them a Monarch 1 reports once updater.elf runs, or after `AT+SMSWBOOT=3,1` on every firmware
 # (SMOD 4 on the ones observed): any of them is where an image can be sent.
@@ -87,14 +88,15 @@ def describe_modes(modes: Collection[Mode]) -> str:
 class Modem:
     """Talk to one modem. Open with `Modem.open(port)`; `close()` or use as a context manager."""
 
-    def __init__(self, link: Link, *, emit: EventSink = discard) -> None:
+    def __init__(self, link: Link, *, emit: EventSink = discard,
+                 fixed_baud: int | None = None) -> None:
+        """`fixed_baud`: behind a bridge (a Pycom board's UART mirror) the line runs at one
+        fixed rate, and trying others only feeds the modem garbage."""
         self.link = link
         self.emit = emit
         self.at = AtDriver(link)
         self.mode_seen: Mode | None = None
-        # Behind a bridge (a Pycom board's UART mirror) the line runs at one fixed rate: trying
-        # others only feeds the modem garbage.
-        self.fixed_baud: int | None = None
+        self.fixed_baud = fixed_baud
         for text in link.take_notices():  # e.g. a lock taken over from a run that was killed
             emit(Note(text, "warning"))
 
@@ -111,6 +113,16 @@ class Modem:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def reporting_to(self, emit: EventSink) -> Iterator[Modem]:
+        """The driver's own notes (fallbacks, baud changes) go to `emit` for the length of one
+        operation (an upgrade, a recovery), then back to where they went before."""
+        before, self.emit = self.emit, emit
+        try:
+            yield self
+        finally:
+            self.emit = before
 
     def _note(self, text: str, level: str = "info") -> None:
         self.link.note(text)

@@ -31,10 +31,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from sqnflash.firmware.catalogue import load_catalogue
-from sqnflash.firmware.inspect import BuildStringScanner, installed_release, sections_of
-from sqnflash.firmware.names import family_of_lr
-from sqnflash.protocol.caba import (
+from sqnflash.firmware.caba import (
     MAGIC_PACK,
     MAGIC_UPGR,
     CheckKind,
@@ -43,6 +40,9 @@ from sqnflash.protocol.caba import (
     Element,
     encode_element,
 )
+from sqnflash.firmware.catalogue import load_catalogue
+from sqnflash.firmware.inspect import BuildStringScanner, installed_release, sections_of
+from sqnflash.firmware.names import family_of_lr
 
 
 class ImageKind(str, Enum):

@@ -11,9 +11,10 @@ from sqnflash.upgrade import resume
 from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
 from sqnflash.upgrade.runner import Runner, Settings, UpgradeResult
+from sqnflash.upgrade.steps import StepId
 
-__all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "UpgradeResult", "make_plan",
-           "plan_for", "plan_upgrade", "upgrade"]
+__all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "StepId", "UpgradeResult",
+           "make_plan", "plan_for", "plan_upgrade", "upgrade"]
 
 
 def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
@@ -56,7 +57,17 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
     With a `journal`, every step and every transfer exchange is recorded, and an unfinished
     upgrade of the same image on the same modem continues where it stopped (upgrade/resume.py).
     """
-    modem.emit = emit  # the driver's own notes (fallbacks, baud changes) go to the same place
+    # the driver's own notes (fallbacks, baud changes) go to the same place as the run's
+    with modem.reporting_to(emit):
+        return _upgrade(modem, image, updater=updater, bootrom=bootrom, method=method,
+                        settings=settings, force=force, allow_downgrade=allow_downgrade,
+                        allow_family_change=allow_family_change, emit=emit, journal=journal)
+
+
+def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
+             bootrom: FirmwareFile | None, method: Method | None, settings: Settings | None,
+             force: bool, allow_downgrade: bool, allow_family_change: bool,
+             emit: EventSink, journal: Journal | None) -> UpgradeResult:
     settings = settings or Settings()
     port = modem.link.name
     journaled = None
@@ -101,12 +112,11 @@ def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None =
             emit(Note(f"continuing the interrupted upgrade to {image.name} from step "
                       f"{done + 1} of {len(journaled.plan.steps)}, '{step.title}' (the modem is "
                       f"in {info.mode.label}; {done} step(s) already done)"))
-            runner = Runner(modem, journaled.plan, journaled.before, emit=emit,
-                            settings=settings,
-                            record=journal.resume(record, port=port, imei=info.imei),
-                            start_at=going_on.start_at, found=info.to_dict())
-            runner.apply_in_progress = going_on.apply_in_progress
-            return runner.run()
+            return Runner(modem, journaled.plan, journaled.before, emit=emit,
+                          settings=settings,
+                          record=journal.resume(record, port=port, imei=info.imei),
+                          start_at=going_on.start_at, found=info.to_dict(),
+                          apply_in_progress=going_on.apply_in_progress).run()
         if same_modem:
             emit(Note(f"an interrupted upgrade to {image.name} is in the journal, but the modem "
                       f"is in {info.mode.label}, not where it stopped: planning again from its "

@@ -191,8 +191,7 @@ def _open(port: str | SerialBase, tracer: Tracer | None) -> Link:
 
 def _bridged_modem(link: Link, emit: EventSink) -> tuple[Modem, bool]:
     """The modem through a bridge an earlier run left, and whether it answered AT."""
-    modem = Modem(link, emit=emit)
-    modem.fixed_baud = BRIDGE_BAUD
+    modem = Modem(link, emit=emit, fixed_baud=BRIDGE_BAUD)
     link.set_baud(BRIDGE_BAUD)
     try:
         modem.wake(timeout_s=BRIDGED_PROBE_S)
@@ -296,8 +295,7 @@ def open_through_board(port: str | SerialBase, *, tracer: Tracer | None = None,
             info = board.identify()
         except BoardNoRepl as no_repl:
             if found.at_silent:
-                modem, answered = Modem(link, emit=emit), False
-                modem.fixed_baud = BRIDGE_BAUD
+                modem, answered = Modem(link, emit=emit, fixed_baud=BRIDGE_BAUD), False
                 link.set_baud(BRIDGE_BAUD)
             else:
                 modem, answered = _bridged_modem(link, emit)
@@ -345,8 +343,7 @@ _GOING_ON_FFH = ("The board's sqnsupgrade.uart(True) goes on without sqnflash (i
 
 def _through_new_bridge(link: Link, emit: EventSink, call: str) -> Modem:
     """The modem, once the board said it bridges: it must answer AT through the bridge."""
-    modem = Modem(link, emit=emit)
-    modem.fixed_baud = BRIDGE_BAUD
+    modem = Modem(link, emit=emit, fixed_baud=BRIDGE_BAUD)
     try:
         modem.wake(timeout_s=BRIDGE_WAKE_S)
     except NoResponse as exc:

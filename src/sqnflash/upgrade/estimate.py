@@ -1,10 +1,10 @@
 """How long each phase of a plan should take, so the user knows what to expect before starting.
 
-A transfer costs its bytes on the wire (10 bits per byte, 8N1) plus the STP overhead of every
-block: the block command and its reply, the block's header and its reply with the residue (16-byte
-headers, protocol.md §3), and one turnaround of the line per exchange. The phases the modem runs
-on its own (reboots, writing the bootrom, loading the updater, applying the image) have typical
-durations below; they are estimates, named so that measured values can replace them.
+A transfer costs its bytes on the wire (10 bits per byte, 8N1) plus the STP overhead of every block:
+the block command and its reply, the block's header and its reply with the residue (16-byte headers,
+docs/protocol.md §5), and one turnaround of the line per exchange. The phases the modem runs on its
+own (reboots, writing the bootrom, loading the updater, applying the image) have typical durations
+below; they are estimates, named so that measured values can replace them.
 """
 
 from __future__ import annotations

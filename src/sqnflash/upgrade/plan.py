@@ -1,8 +1,8 @@
 """Decide, before anything is changed, which steps take this modem to this image, and why.
 
-The three flows of protocol.md §5 and the two resumes are each a list of steps; which one applies
-follows from the mode the modem is in, its bootrom, the image and the method. Anything that would
-make the upgrade fail later is refused here, while the modem is still untouched.
+The three flows of docs/protocol.md §6 and the two resumes are each a list of steps; which one
+applies follows from the mode the modem is in, its bootrom, the image and the method. Anything that
+would make the upgrade fail later is refused here, while the modem is still untouched.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import estimate
 from sqnflash.upgrade.preflight import preflight
+from sqnflash.upgrade.steps import StepId
 
 
 class Method(str, Enum):
@@ -41,7 +42,7 @@ class Flow(str, Enum):
 
 @dataclass(frozen=True)
 class Step:
-    id: str
+    id: StepId
     title: str
     reason: str
     if_interrupted: str  # the modem's state if this step is cut short
@@ -97,46 +98,46 @@ _IN_FFH = ("in the boot loader (FFH) waiting for updater.elf. Run the same comma
            "--updater: it continues from there.")
 
 
-def _steps(*ids: str, image: FirmwareFile) -> list[Step]:
+def _steps(*ids: StepId, image: FirmwareFile) -> list[Step]:
     name = image.name
     catalogue = {
-        "prepare": Step("prepare", "Prepare the modem",
+        StepId.PREPARE: Step(StepId.PREPARE, "Prepare the modem",
                         "echo off and radio off so nothing interferes with the transfer",
                         _UNCHANGED),
-        "switch-recovery": Step("switch-recovery", "Reboot into RECOVERY",
+        StepId.SWITCH_RECOVERY: Step(StepId.SWITCH_RECOVERY, "Reboot into RECOVERY",
                                 "ON_THE_FLY writes the image to flash from RECOVERY mode",
                                 _IN_RECOVERY),
-        "send-bootrom": Step("send-bootrom", "Flash the new bootrom",
+        StepId.SEND_BOOTROM: Step(StepId.SEND_BOOTROM, "Flash the new bootrom",
                              "bootrom 33080 cannot boot the updater; the new one can",
                              _IN_RECOVERY),
-        "switch-ffh": Step("switch-ffh", "Reboot into the boot loader (FFH)",
+        StepId.SWITCH_FFH: Step(StepId.SWITCH_FFH, "Reboot into the boot loader (FFH)",
                            "the updater is loaded into the boot loader", _IN_FFH),
-        "negotiate-baud": Step("negotiate-baud", "Negotiate the baud rate",
+        StepId.NEGOTIATE_BAUD: Step(StepId.NEGOTIATE_BAUD, "Negotiate the baud rate",
                                "the boot loader starts at 115200 baud; the transfer runs faster",
                                _IN_FFH),
-        "send-updater": Step("send-updater", "Load updater.elf",
+        StepId.SEND_UPDATER: Step(StepId.SEND_UPDATER, "Load updater.elf",
                              "the updater writes the full image to flash", _IN_FFH),
-        "store-image": Step("store-image", f"Send {name} to the modem's file system",
+        StepId.STORE_IMAGE: Step(StepId.STORE_IMAGE, f"Send {name} to the modem's file system",
                             "images up to 4 MiB are stored first, then applied by the modem "
                             "(FFF method)",
                             "in the application with a partial upgrade file; nothing was "
                             "changed. " + _RESUME),
-        "apply-stored": Step("apply-stored", "Apply the stored image",
+        StepId.APPLY_STORED: Step(StepId.APPLY_STORED, "Apply the stored image",
                              "AT+SMUPGRADE makes the modem reboot into its updater and apply it",
                              "applying the image: leave it powered for a few minutes, then run "
                              "`sqnflash info`; if it stays in RECOVERY, run the upgrade again"),
-        "send-image": Step("send-image", f"Send {name} ON_THE_FLY",
+        StepId.SEND_IMAGE: Step(StepId.SEND_IMAGE, f"Send {name} ON_THE_FLY",
                            "the image is written to flash as it arrives",
                            "in RECOVERY with a partly written image: the application will not "
                            "start. " + _RESUME),
-        "apply": Step("apply", "Wait for the modem to finish the upgrade",
+        StepId.APPLY: Step(StepId.APPLY, "Wait for the modem to finish the upgrade",
                       "the modem checks and installs the image",
                       "finishing the upgrade: leave it powered for a few minutes, then run the "
                       "same command again"),
-        "switch-application": Step("switch-application", "Reboot into the application",
+        StepId.SWITCH_APPLICATION: Step(StepId.SWITCH_APPLICATION, "Reboot into the application",
                                    "the new firmware runs after a reboot into FFF",
                                    "upgraded but still in RECOVERY: run `sqnflash recover`"),
-        "verify": Step("verify", "Check the new version",
+        StepId.VERIFY: Step(StepId.VERIFY, "Check the new version",
                        "the modem must report the build the image installs",
                        "upgraded; the version check did not finish: run `sqnflash info`"),
     }
@@ -186,23 +187,24 @@ def _estimate(plan: Plan, info: ModemInfo, negotiated_baud: int) -> None:
     run at the negotiated rate; the others at the rate the modem answers at now."""
     rate = info.baud
     image_size = plan.image.size
-    fixed = {"prepare": estimate.PREPARE_S, "switch-recovery": estimate.REBOOT_S,
-             "switch-ffh": estimate.REBOOT_S, "switch-application": estimate.REBOOT_S,
-             "negotiate-baud": estimate.NEGOTIATE_S, "apply": estimate.APPLY_S,
-             "apply-stored": estimate.APPLY_S + estimate.REBOOT_S, "verify": estimate.VERIFY_S}
+    fixed = {StepId.PREPARE: estimate.PREPARE_S, StepId.SWITCH_RECOVERY: estimate.REBOOT_S,
+             StepId.SWITCH_FFH: estimate.REBOOT_S, StepId.SWITCH_APPLICATION: estimate.REBOOT_S,
+             StepId.NEGOTIATE_BAUD: estimate.NEGOTIATE_S, StepId.APPLY: estimate.APPLY_S,
+             StepId.APPLY_STORED: estimate.APPLY_S + estimate.REBOOT_S,
+             StepId.VERIFY: estimate.VERIFY_S}
     steps = []
     for step in plan.steps:
         seconds = fixed.get(step.id, 0.0)
-        if step.id == "negotiate-baud":
+        if step.id == StepId.NEGOTIATE_BAUD:
             rate = negotiated_baud
-        elif step.id == "send-bootrom" and plan.bootrom is not None:
+        elif step.id == StepId.SEND_BOOTROM and plan.bootrom is not None:
             seconds = estimate.transfer_s(plan.bootrom.size, rate, plan.block_size) \
                 + estimate.BOOTROM_WRITE_S
-        elif step.id == "send-updater" and plan.updater is not None:
+        elif step.id == StepId.SEND_UPDATER and plan.updater is not None:
             seconds = estimate.transfer_s(plan.updater.size, rate, plan.block_size,
                                           estimate.BOOT_LOADER_MAX_TRANSFER) \
                 + estimate.UPDATER_START_S
-        elif step.id in ("store-image", "send-image"):
+        elif step.id in (StepId.STORE_IMAGE, StepId.SEND_IMAGE):
             seconds = estimate.transfer_s(image_size, rate, plan.block_size)
         steps.append(dataclasses.replace(step, estimate_s=seconds))
     plan.steps = steps
@@ -218,10 +220,10 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
         chosen = choose_method(info, image, method)
         ids: tuple[str, ...]
         if chosen == Method.FFF:
-            ids = ("prepare", "store-image", "apply-stored", "verify")
+            ids = (StepId.PREPARE, StepId.STORE_IMAGE, StepId.APPLY_STORED, StepId.VERIFY)
         else:
-            ids = ("prepare", "switch-recovery", "send-image", "apply", "switch-application",
-                   "verify")
+            ids = (StepId.PREPARE, StepId.SWITCH_RECOVERY, StepId.SEND_IMAGE, StepId.APPLY,
+                   StepId.SWITCH_APPLICATION, StepId.VERIFY)
         plan = Plan(Flow.APPLICATION, chosen, _steps(*ids, image=image), image)
         if updater is not None:
             plan.notes.append("updater.elf is not needed: the modem's bootrom is recent enough")
@@ -238,12 +240,12 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
                 "the modem is in the boot loader (FFH, Pycom's 'recovery mode') and needs "
                 "updater.elf before it can take an image",
                 modem_state="in the boot loader (FFH); nothing was changed")
-        ids = ("negotiate-baud", "send-updater", "send-image", "apply", "switch-application",
-               "verify")
+        ids = (StepId.NEGOTIATE_BAUD, StepId.SEND_UPDATER, StepId.SEND_IMAGE, StepId.APPLY,
+               StepId.SWITCH_APPLICATION, StepId.VERIFY)
         return Plan(Flow.RESUME_FFH, Method.ON_THE_FLY,
                     _steps(*ids, image=image), image, updater)
     if mode in (Mode.RECOVERY, Mode.UPDATER, Mode.FFH_TOOL):
-        ids = ("send-image", "apply", "switch-application", "verify")
+        ids = (StepId.SEND_IMAGE, StepId.APPLY, StepId.SWITCH_APPLICATION, StepId.VERIFY)
         plan = Plan(Flow.RESUME_RECOVERY, Method.ON_THE_FLY,
                     _steps(*ids, image=image), image)
         if updater is not None:
@@ -268,8 +270,9 @@ def _old_bootrom_plan(info: ModemInfo, image: FirmwareFile, updater: FirmwareFil
         raise UpdaterRequired(
             f"the modem has the factory bootrom ({info.bootrom_build}), so the image must be "
             "written by updater.elf", modem_state=_UNCHANGED)
-    ids = ("prepare", "switch-recovery", "send-bootrom", "switch-ffh", "negotiate-baud",
-           "send-updater", "send-image", "apply", "switch-application", "verify")
+    ids = (StepId.PREPARE, StepId.SWITCH_RECOVERY, StepId.SEND_BOOTROM, StepId.SWITCH_FFH,
+           StepId.NEGOTIATE_BAUD, StepId.SEND_UPDATER, StepId.SEND_IMAGE, StepId.APPLY,
+           StepId.SWITCH_APPLICATION, StepId.VERIFY)
     plan = Plan(Flow.OLD_BOOTROM, Method.ON_THE_FLY,
                 _steps(*ids, image=image), image, updater, package,
                 bootrom.name if bootrom is not None else f"the bootrom package inside {image.name}")

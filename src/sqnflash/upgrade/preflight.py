@@ -21,7 +21,8 @@ from sqnflash.errors import (
     UpdaterMismatch,
 )
 from sqnflash.firmware import FFF_STORE_LIMIT, FileKind, FirmwareFile
-from sqnflash.firmware.catalogue import Catalogue, load_catalogue, version_tuple
+from sqnflash.firmware.catalogue import Catalogue, load_catalogue
+from sqnflash.firmware.versions import version_tuple
 from sqnflash.modem import ModemInfo
 from sqnflash.protocol.modes import Mode
 

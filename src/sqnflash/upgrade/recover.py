@@ -35,19 +35,20 @@ from sqnflash.protocol.modes import Mode
 from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
 from sqnflash.upgrade.runner import Runner, Settings
+from sqnflash.upgrade.steps import StepId
 
 _RESTART = "the modem is where it was: run the same command again"
-STEP_FINISH = Step("finish-apply", "Let the modem finish applying",
+STEP_FINISH = Step(StepId.FINISH_APPLY, "Let the modem finish applying",
                    "it is still applying an image; interrupting that would damage it", _RESTART)
-STEP_NEGOTIATE = Step("negotiate-baud", "Negotiate the baud rate",
+STEP_NEGOTIATE = Step(StepId.NEGOTIATE_BAUD, "Negotiate the baud rate",
                       "the boot loader starts at 115200 baud; the updater loads faster", _RESTART)
-STEP_UPDATER = Step("send-updater", "Load updater.elf",
+STEP_UPDATER = Step(StepId.SEND_UPDATER, "Load updater.elf",
                     "the boot loader (FFH) runs nothing else: only an ELF gets the modem out",
                     _RESTART)
-STEP_TRY_APP = Step("try-application", "Reboot into the application",
+STEP_TRY_APP = Step(StepId.TRY_APPLICATION, "Reboot into the application",
                     "an upgrade stopped before the image was written leaves the application "
                     "intact: then nothing has to be sent", _RESTART)
-STEP_RADIO = Step("radio-on", "Switch the radio back on",
+STEP_RADIO = Step(StepId.RADIO_ON, "Switch the radio back on",
                   "an interrupted upgrade leaves it off (AT+CFUN=4)", _RESTART)
 
 
@@ -133,7 +134,7 @@ class Recovery:
         plan = Plan(Flow.RESUME_FFH, Method.ON_THE_FLY, [STEP_NEGOTIATE, STEP_UPDATER],
                     placeholder, self.updater)
         Runner(self.modem, plan, before, emit=self.emit, settings=self.settings).run()
-        self.actions += ["negotiate-baud", "send-updater"]
+        self.actions += [StepId.NEGOTIATE_BAUD, StepId.SEND_UPDATER]
 
     def _try_application(self) -> bool:
         since = self._step(STEP_TRY_APP)
@@ -177,10 +178,10 @@ def recover(modem: Modem, image: FirmwareFile | None = None, *,
             updater: FirmwareFile | None = None, settings: Settings | None = None,
             emit: EventSink = discard, journal: Journal | None = None) -> RecoverResult:
     """Bring `modem` back to a working application (see the module docstring)."""
-    modem.emit = emit
     try:
-        return Recovery(modem, image, updater, settings=settings, emit=emit,
-                        journal=journal).run()
+        with modem.reporting_to(emit):
+            return Recovery(modem, image, updater, settings=settings, emit=emit,
+                            journal=journal).run()
     except SqnflashError as error:
         error.details.setdefault("command", "recover")
         raise

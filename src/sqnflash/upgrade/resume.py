@@ -29,8 +29,9 @@ from sqnflash.upgrade.journal import UpgradeRecord
 from sqnflash.upgrade.plan import Method, Plan, make_plan
 from sqnflash.upgrade.runner import HeldTransfer, Settings
 from sqnflash.upgrade.safety import START_MODES, restart_index
+from sqnflash.upgrade.steps import StepId
 
-_UPGRADE_MODES = START_MODES["send-image"]
+_UPGRADE_MODES = START_MODES[StepId.SEND_IMAGE]
 
 
 @dataclass
@@ -41,8 +42,9 @@ class Journaled:
     before: ModemInfo
     plan: Plan
 
-    def index(self, step: str) -> int:
-        return [s.id for s in self.plan.steps].index(step)
+    def index(self, step: StepId | str) -> int:
+        """Where `step` (an id, or its value as the journal stores it) is in the plan."""
+        return [s.id for s in self.plan.steps].index(StepId(step))
 
     def first_not_done(self) -> int | None:
         for index, step in enumerate(self.plan.steps):
@@ -112,11 +114,11 @@ def held_transfer(modem: Modem, journaled: Journaled, settings: Settings) -> Hel
 
 
 def _source_of(plan: Plan, step_id: str) -> BlockSource | None:
-    if step_id in ("send-image", "store-image"):
+    if step_id in (StepId.SEND_IMAGE, StepId.STORE_IMAGE):
         return plan.image.source()
-    if step_id == "send-updater" and plan.updater is not None:
+    if step_id == StepId.SEND_UPDATER and plan.updater is not None:
         return plan.updater.source()
-    if step_id == "send-bootrom":
+    if step_id == StepId.SEND_BOOTROM:
         return plan.bootrom
     return None
 
@@ -144,28 +146,29 @@ def continuation(journaled: Journaled, info: ModemInfo, modem: Modem) -> Continu
         return mode == Mode.APPLICATION and expected is not None \
             and info.software_build == expected
 
-    if step == "apply-stored":
+    if step == StepId.APPLY_STORED:
         # The updater applies a stored image; which number it reports is not documented.
         if mode == Mode.UPDATER or ((mode == Mode.APPLICATION or mode in _UPGRADE_MODES)
                                     and report() == at.UpgradeState.ONGOING):
             return Continuation(first, apply_in_progress=True)
         if upgraded():
-            return Continuation(journaled.index("verify"))
+            return Continuation(journaled.index(StepId.VERIFY))
         if mode == Mode.APPLICATION:
-            return Continuation(journaled.index("store-image"))  # send it again
+            return Continuation(journaled.index(StepId.STORE_IMAGE))  # send it again
         return None
-    if step in ("send-image", "apply", "switch-application") and mode in _UPGRADE_MODES:
+    if (step in (StepId.SEND_IMAGE, StepId.APPLY, StepId.SWITCH_APPLICATION)
+            and mode in _UPGRADE_MODES):
         state = report()
-        sent = step != "send-image" or (record.transfer is not None
+        sent = step != StepId.SEND_IMAGE or (record.transfer is not None
                                         and record.transfer.state == "close")
         if sent and state in (at.UpgradeState.ONGOING, at.UpgradeState.SUCCESS):
-            if step == "send-image" or (step == "switch-application"
+            if step == StepId.SEND_IMAGE or (step == StepId.SWITCH_APPLICATION
                                         and state == at.UpgradeState.ONGOING):
-                return Continuation(journaled.index("apply"))
+                return Continuation(journaled.index(StepId.APPLY))
             return Continuation(first)
-        return Continuation(journaled.index("send-image"))
-    if step in ("apply", "switch-application", "verify") and upgraded():
-        return Continuation(journaled.index("verify"))
+        return Continuation(journaled.index(StepId.SEND_IMAGE))
+    if step in (StepId.APPLY, StepId.SWITCH_APPLICATION, StepId.VERIFY) and upgraded():
+        return Continuation(journaled.index(StepId.VERIFY))
     if mode in START_MODES[step]:
         return Continuation(first)
     back = restart_index(journaled.plan, mode, first)

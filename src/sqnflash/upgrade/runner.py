@@ -70,6 +70,7 @@ from sqnflash.upgrade.safety import (
     restart_index,
     retry_index,
 )
+from sqnflash.upgrade.steps import StepId
 
 APPLY_TIMEOUT_S = 600.0  # Pycom's docs: "unless hanging for more than 5 minutes do not interrupt"
 APPLY_POLL_S = 0.5  # how often AT+SMUPGRADE? is asked: the modem's answer costs it nothing
@@ -82,7 +83,7 @@ NO_REPORT_PATIENCE_S = 60.0
 # Nothing but silence or garbage at every rate this long while applying: a verdict, not a wait
 # (a reboot into the updater or the application takes seconds).
 APPLY_SILENCE_S = 60.0
-BOOTROM_SETTLE_S = 1.5  # §3.2 step 2: the field-proven client waits this long after the bootrom
+BOOTROM_SETTLE_S = 1.5  # docs/protocol.md §6.2 step 2: the wait after the bootrom
 UPDATER_START_S = 120.0  # Pycom waits 100 x 1 s for a loaded updater.elf to answer AT
 # A transfer the modem stopped answering (neither STP nor AT): its session is ended with this many
 # RESET frames, then the modem is looked for this long, so the run ends within 90 s of the silence.
@@ -95,13 +96,15 @@ _SILENT_STATE = ("not answering STP or AT at any rate: still inside the transfer
 SWITCH_ATTEMPTS = 3  # a modem that boots into the wrong mode is asked this many times
 MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted, apply failed)
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
-_TRANSFER_STEPS = ("store-image", "send-image", "send-bootrom", "send-updater")
+_TRANSFER_STEPS = (StepId.STORE_IMAGE, StepId.SEND_IMAGE, StepId.SEND_BOOTROM,
+                   StepId.SEND_UPDATER)
 # After Ctrl-C the user wants out: a modem silent this long (inside the transfer the interrupt
 # cut, or rebooting) is left where the step's state line says rather than waited for.
 INTERRUPTED_ANSWER_S = 3.0
-_ON_THE_FLY_APPLIES = ("apply", "send-bootrom")  # the modem is not expected to reboot in these
+# the modem is not expected to reboot in these
+_ON_THE_FLY_APPLIES = (StepId.APPLY, StepId.SEND_BOOTROM)
 _IN_FFH = "in the boot loader (FFH): run the same command again with --updater"
-_REFRESH_BOOTROM = Step("refresh-bootrom", "Send the bootrom package once more",
+_REFRESH_BOOTROM = Step(StepId.REFRESH_BOOTROM, "Send the bootrom package once more",
                         "showver still names the factory bootrom as Bootloader0",
                         "upgraded; the bootrom refresh did not finish: run `sqnflash info`")
 
@@ -183,11 +186,12 @@ class Runner:
     def __init__(self, modem: Modem, plan: Plan, before: ModemInfo, *, emit: EventSink,
                  settings: Settings | None = None, record: StepRecorder | None = None,
                  start_at: int = 0, held: HeldTransfer | None = None,
-                 found: dict[str, Any] | None = None) -> None:
+                 found: dict[str, Any] | None = None, apply_in_progress: bool = False) -> None:
         """`record` journals the progress; `start_at` and `held` continue an interrupted
-        upgrade (see upgrade/resume.py). `before` is the modem before the upgrade began (from
-        the journal, for a continued one); `found` is the modem as this run found it, which the
-        plan is shown with (default: `before`)."""
+        upgrade (see upgrade/resume.py), `apply_in_progress` one whose modem is applying the
+        stored image already (it is not asked to apply again). `before` is the modem before
+        the upgrade began (from the journal, for a continued one); `found` is the modem as this
+        run found it, which the plan is shown with (default: `before`)."""
         self.modem = modem
         self.plan = plan
         self.before = before
@@ -207,21 +211,21 @@ class Runner:
         self._retried: set[str] = set()
         self._cfun_before: int | None = None
         self._fallback_baud: int | None = None  # a noisy line made the transfers slower
-        self.apply_in_progress = False
+        self.apply_in_progress = apply_in_progress
         self._journaled_end = False  # the record has its outcome
         self._actions: dict[str, Callable[[Step], None]] = {
-            "prepare": self._prepare,
-            "switch-recovery": lambda s: self._switch(Mode.RECOVERY),
-            "send-bootrom": self._send_bootrom,
-            "switch-ffh": lambda s: self._switch(Mode.FFH),
-            "negotiate-baud": self._negotiate,
-            "send-updater": self._send_updater,
-            "store-image": self._store_image,
-            "apply-stored": self._apply_stored,
-            "send-image": self._send_image,
-            "apply": self._apply,
-            "switch-application": self._switch_application,
-            "verify": self._verify,
+            StepId.PREPARE: self._prepare,
+            StepId.SWITCH_RECOVERY: lambda s: self._switch(Mode.RECOVERY),
+            StepId.SEND_BOOTROM: self._send_bootrom,
+            StepId.SWITCH_FFH: lambda s: self._switch(Mode.FFH),
+            StepId.NEGOTIATE_BAUD: self._negotiate,
+            StepId.SEND_UPDATER: self._send_updater,
+            StepId.STORE_IMAGE: self._store_image,
+            StepId.APPLY_STORED: self._apply_stored,
+            StepId.SEND_IMAGE: self._send_image,
+            StepId.APPLY: self._apply,
+            StepId.SWITCH_APPLICATION: self._switch_application,
+            StepId.VERIFY: self._verify,
         }
 
     @property
@@ -325,7 +329,7 @@ class Runner:
             why = f"{error.cause}; the modem is in {mode.label if mode else '?'}"
         elif isinstance(error, (ApplyInterrupted, ModeSwitchFailed)):
             # (Not ApplyFailed: a modem that checked the image and said no says it again.)
-            if isinstance(error, ModeSwitchFailed) and step.id != "send-updater":
+            if isinstance(error, ModeSwitchFailed) and step.id != StepId.SEND_UPDATER:
                 return None
             if step.id in self._retried:
                 return None  # once: a second failure is the image's, not the line's
@@ -545,11 +549,11 @@ class Runner:
         self._after_bootrom(step)
 
     def _after_bootrom(self, step: Step) -> None:
-        """§3.2 step 2: the field-proven client waits 1.5 s after the bootrom package and switches
-        to the boot loader; it never asks for a report there, and modems differ in what
-        `AT+SMUPGRADE?` says then (`No report`, `success`, nothing). The report is read once for
-        the trace; only a modem saying it is still busy is waited for, and only one that says
-        `fail` after having said it was busy has refused the bootrom."""
+        """docs/protocol.md §6.2 step 2: the field-proven client waits 1.5 s after the bootrom
+        package and switches to the boot loader; it never asks for a report there, and modems
+        differ in what `AT+SMUPGRADE?` says then (`No report`, `success`, nothing). The report is
+        read once for the trace; only a modem saying it is still busy is waited for, and only one
+        that says `fail` after having said it was busy has refused the bootrom."""
         self.modem.at.wait_urc("+SYSSTART", BOOTROM_SETTLE_S)
         report = self.modem.upgrade_report()
         if report.state == at.UpgradeState.NONE:  # a modem that restarts after a bootrom
@@ -629,7 +633,7 @@ class Runner:
         `APPLY_SILENCE_S` end the wait with a coded error saying where the modem is."""
         start = self.clock.now()
         deadline = Deadline(self.clock, self.settings.apply_timeout_s)
-        what = "the bootrom" if step.id == "send-bootrom" else self.plan.image.name
+        what = "the bootrom" if step.id == StepId.SEND_BOOTROM else self.plan.image.name
         last_beat = -HEARTBEAT_S
         last_status = ""
         silent_since: float | None = None
@@ -653,7 +657,7 @@ class Runner:
                 self.emit(Waiting(step.id, now - start, status))
                 last_beat, last_status = now, status
             if report.state == at.UpgradeState.SUCCESS:
-                if step.id == "apply":
+                if step.id == StepId.APPLY:
                     self._trace_next_boot()
                 return
             if report.state == at.UpgradeState.FAIL:
@@ -692,7 +696,7 @@ class Runner:
                 continue  # the unanswered poll already waited for its timeout
             silent_since = last_rate_check = None
             if report.state == at.UpgradeState.NO_REPORT:
-                if step.id == "send-bootrom":
+                if step.id == StepId.SEND_BOOTROM:
                     # No report is required after a bootrom package (see _after_bootrom).
                     self.modem.note("AT+SMUPGRADE? answers 'No report' after 'on-going' for the "
                                     "bootrom package; going on")
@@ -712,8 +716,9 @@ class Runner:
             self.modem.at.wait_urc("+SYSSTART", APPLY_POLL_S)
 
     def _trace_next_boot(self) -> None:
-        """§3.1 step 12 polls `AT+SMSWBOOT?` for the name of the next boot image; its line format
-        is not published. sqnflash only reads it for the trace (by token), never waits on it."""
+        """docs/protocol.md §6.1 step 12 polls `AT+SMSWBOOT?` for the name of the next boot
+        image; its line format is not published. sqnflash only reads it for the trace (by token),
+        never waits on it."""
         reply = self.modem.at.try_command("AT+SMSWBOOT?")
         if reply is None or not reply.ok:
             return
@@ -782,10 +787,11 @@ class Runner:
             self._refresh_bootrom(after)
 
     def _refresh_bootrom(self, after: ModemInfo) -> None:
-        """§3.2 step 5: when showver still names the factory bootrom as Bootloader0 after the
-        image went in, the field-proven client sends the bootrom package once more, stored in the
-        application (`AT+SMSTPU`, `AT+SMUPGRADE`). The upgrade itself is done and verified by
-        now, so a failure here is a warning, as long as the modem is back in its application."""
+        """docs/protocol.md §6.2 step 5: when showver still names the factory bootrom as
+        Bootloader0 after the image went in, the field-proven client sends the bootrom package
+        once more, stored in the application (`AT+SMSTPU`, `AT+SMUPGRADE`). The upgrade itself is
+        done and verified by now, so a failure here is a warning, as long as the modem is back in
+        its application."""
         assert self.plan.bootrom is not None
         self.emit(Note(f"showver still names bootrom {after.bootrom_build} as Bootloader0: "
                        "sending the bootrom package once more by the FFF method, as the "

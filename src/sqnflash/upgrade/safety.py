@@ -16,31 +16,33 @@ from __future__ import annotations
 
 from sqnflash.protocol.modes import Mode
 from sqnflash.upgrade.plan import Flow, Plan
+from sqnflash.upgrade.steps import StepId
 
 # Every mode in which AT+SMSTPU="ON_THE_FLY" takes a package (which one a modem reports after
 # AT+SMSWBOOT=3,1 or once updater.elf runs is not documented: see modem.UPGRADE_MODES).
 _UPGRADE_MODES = frozenset({Mode.RECOVERY, Mode.UPDATER, Mode.FFH_TOOL})
 START_MODES: dict[str, frozenset[Mode]] = {
-    "prepare": frozenset({Mode.APPLICATION}),
-    "switch-recovery": frozenset({Mode.APPLICATION}),
-    "send-bootrom": _UPGRADE_MODES,
-    "switch-ffh": _UPGRADE_MODES,
-    "negotiate-baud": frozenset({Mode.FFH}),
-    "send-updater": frozenset({Mode.FFH}),
-    "store-image": frozenset({Mode.APPLICATION}),
-    "apply-stored": frozenset({Mode.APPLICATION}),
-    "send-image": _UPGRADE_MODES,
-    "apply": _UPGRADE_MODES,
-    "switch-application": _UPGRADE_MODES,
-    "verify": frozenset({Mode.APPLICATION}),
+    StepId.PREPARE: frozenset({Mode.APPLICATION}),
+    StepId.SWITCH_RECOVERY: frozenset({Mode.APPLICATION}),
+    StepId.SEND_BOOTROM: _UPGRADE_MODES,
+    StepId.SWITCH_FFH: _UPGRADE_MODES,
+    StepId.NEGOTIATE_BAUD: frozenset({Mode.FFH}),
+    StepId.SEND_UPDATER: frozenset({Mode.FFH}),
+    StepId.STORE_IMAGE: frozenset({Mode.APPLICATION}),
+    StepId.APPLY_STORED: frozenset({Mode.APPLICATION}),
+    StepId.SEND_IMAGE: _UPGRADE_MODES,
+    StepId.APPLY: _UPGRADE_MODES,
+    StepId.SWITCH_APPLICATION: _UPGRADE_MODES,
+    StepId.VERIFY: frozenset({Mode.APPLICATION}),
 }
 # Steps that change what the modem keeps: the first of them is the point of no return.
-IRREVERSIBLE = frozenset({"send-bootrom", "apply-stored", "send-image", "send-updater"})
+IRREVERSIBLE = frozenset({StepId.SEND_BOOTROM, StepId.APPLY_STORED, StepId.SEND_IMAGE,
+                          StepId.SEND_UPDATER})
 # A step that failed in a way sending again can cure goes back to the step that sends.
-RETRY_FROM = {"apply": "send-image", "send-bootrom": "send-bootrom",
-              "apply-stored": "store-image", "send-updater": "negotiate-baud"}
+RETRY_FROM = {StepId.APPLY: StepId.SEND_IMAGE, StepId.SEND_BOOTROM: StepId.SEND_BOOTROM,
+              StepId.APPLY_STORED: StepId.STORE_IMAGE, StepId.SEND_UPDATER: StepId.NEGOTIATE_BAUD}
 # A step that needs the one before it in the same mode (the updater upload needs the rate).
-NEEDS_PREVIOUS = {"send-updater": "negotiate-baud"}
+NEEDS_PREVIOUS = {StepId.SEND_UPDATER: StepId.NEGOTIATE_BAUD}
 
 
 def point_of_no_return(plan: Plan) -> int:

@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from sqnflash.protocol.crc import Fletcher32
+from sqnflash.firmware.checksums import Fletcher32
 
 HEADER = struct.Struct("<4sHHIHHH")
 HEADER_SIZE = HEADER.size  # 18

@@ -1,6 +1,6 @@
 """docs/errors.md, generated from the error catalogue in errors.py.
 
-    python -m sqnflash.errordoc > docs/errors.md
+    python -m sqnflash.tools.errordoc > docs/errors.md
 
 A test compares the file with this output, so the page never lags behind the code.
 """
@@ -37,7 +37,7 @@ def render() -> str:
         "the cause below is the general one.",
         "",
         "This page is generated from `src/sqnflash/errors.py` by",
-        "`python -m sqnflash.errordoc > docs/errors.md`.",
+        "`python -m sqnflash.tools.errordoc > docs/errors.md`.",
     ]
     errors: list[type[SqnflashError]] = sorted(CATALOGUE.values(), key=lambda e: e.code)
     group = None
