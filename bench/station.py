@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import sqnflash  # noqa: F401  (registers sim://)
+import sqnflash.link  # noqa: F401  (registers sim://)
 from sqnflash.firmware import FirmwareFile, load_image
 from sqnflash.modem import Modem
 from sqnflash.sim.images import Family, ImageKind, make_image
