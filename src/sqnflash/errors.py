@@ -253,6 +253,31 @@ class OutputUnwritable(InputError):
               "not a folder.")
 
 
+class CaptureUnreadable(InputError):
+    code = "SQF-E130"
+    exit_code = 110
+    summary = "The file is not a sqnflash capture this version can read."
+    advice = ("Give a file written by `--record` (JSON Lines whose first line is the "
+              "sqnflash-capture header); docs/capture-format.md describes the format.")
+
+
+class ReplayDiverged(InputError):
+    code = "SQF-E131"
+    exit_code = 111
+    summary = "Replayed against a capture, the client did something the recorded run did not."
+    advice = ("The client's requests or outcome changed since the capture was made: compare the "
+              "named request with the record (`sqnflash replay FILE --trace` shows the "
+              "exchange). If the change is intended, record the capture again.")
+
+
+class ReplayFileMissing(InputError):
+    code = "SQF-E132"
+    exit_code = 112
+    summary = "A firmware file the recorded run used cannot be found."
+    advice = ("A capture keeps only the name, size and SHA-256 of each file: pass the folder "
+              "that holds the same file with --files DIR (it is found by its SHA-256).")
+
+
 # --------------------------------------------------------------------------- E2xx ports, links
 
 
@@ -320,6 +345,14 @@ class ConnectionRefused(LinkError):
     summary = "Nothing accepts connections at the network address of the port URL."
     advice = ("Check the host and port number, and that the serial server (ser2net, a simulator "
               "started with `sqnflash sim --pty`, an RFC 2217 server) is running there.")
+
+
+class RecordFailed(LinkError):
+    code = "SQF-E210"
+    exit_code = 39
+    summary = "The capture file asked for with --record cannot be written."
+    advice = ("Check the folder's permissions and free space, or record elsewhere; nothing was "
+              "sent to the modem.")
 
 
 # --------------------------------------------------------------------------- E3xx the modem

@@ -22,6 +22,7 @@ from sqnflash.cli.output import print_error
 from sqnflash.cli.plan_cmd import plan_cmd
 from sqnflash.cli.ports_cmd import ports_cmd
 from sqnflash.cli.recover_cmd import recover_cmd
+from sqnflash.cli.replay_cmd import replay_cmd
 from sqnflash.cli.sim_cmd import sim
 from sqnflash.cli.upgrade_cmd import info, upgrade_cmd
 from sqnflash.errors import (
@@ -50,6 +51,7 @@ cli.add_command(catalogue_cmd)
 cli.add_command(recover_cmd)
 cli.add_command(history)
 cli.add_command(ports_cmd)
+cli.add_command(replay_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -98,11 +98,13 @@ class WireTrace:
         self._out = _Direction(stp.REQUEST_MAGIC, ">")
         self._in = _Direction(stp.REPLY_MAGIC, "<")
         self.recent: deque[str] = deque(maxlen=RING_SIZE)
+        self._baud: int | None = None
 
     def use_clock(self, clock: Clock) -> None:
         """Measure from now on `clock` (the simulator's virtual clock, once the port is open)."""
         self.clock = clock
         self.start = clock.now()
+        self._baud = None
 
     def _write(self, lines: list[str]) -> None:
         if not lines:
@@ -115,6 +117,12 @@ class WireTrace:
                 self.stream.write(text + "\n")
         if self.stream is not None:
             self.stream.flush()
+
+    def line_changed(self, baud: int) -> None:
+        """The host's rate: said when it changes (the rate a port opens at is in its note)."""
+        if self._baud is not None and baud != self._baud:
+            self.note(f"host now at {baud} baud")
+        self._baud = baud
 
     def sent(self, data: bytes) -> None:
         self._write(self._out.feed(data))

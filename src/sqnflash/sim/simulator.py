@@ -172,6 +172,10 @@ def from_url(url: str) -> Simulator:
 
 def create(config: SimConfig) -> Simulator:
     """A modem, or a Pycom board with its modem when `config.board` names one."""
+    if config.replay:
+        from sqnflash.sim.replay import ReplaySimulator  # it builds on this module
+
+        return ReplaySimulator(config)
     if config.board:
         from sqnflash.sim.board import BoardSimulator  # it builds on this module
 
