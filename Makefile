@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/upgrade_time.py
 	$(BIN)/python bench/real_clock.py
+	$(BIN)/python bench/record.py
 
 faults: $(STAMP)
 	$(BIN)/python bench/faults.py

@@ -15,6 +15,7 @@ from types import FrameType
 import click
 
 from sqnflash import __version__
+from sqnflash.cli.bundle_cmd import bundle_cmd
 from sqnflash.cli.check_cmd import catalogue_cmd, check
 from sqnflash.cli.demo_cmd import demo
 from sqnflash.cli.history_cmd import history
@@ -52,6 +53,7 @@ cli.add_command(recover_cmd)
 cli.add_command(history)
 cli.add_command(ports_cmd)
 cli.add_command(replay_cmd)
+cli.add_command(bundle_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,58 @@
+"""--record on the commands that open a port, and a recorded run replayed by `sqnflash replay`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sqnflash.cli.main import cli, main
+from sqnflash.link.record import load_capture
+
+
+@pytest.mark.parametrize("command", ["info", "upgrade", "recover", "plan"])
+def test_every_command_that_opens_a_port_records(command: str) -> None:
+    text = CliRunner().invoke(cli, [command, "--help"]).output
+    assert "--record " in text and "--record-redact" in text and "--record-payloads" in text
+
+
+def test_record_into_a_missing_folder_is_refused_before_the_port_is_opened(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["info", "--port", "sim://?clock=virtual", "--record",
+                 str(tmp_path / "nope" / "c.jsonl")])
+    assert code != 0
+    assert "nope" in capsys.readouterr().err
+
+
+def test_a_recorded_info_names_its_command_and_replays(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    capture_path = tmp_path / "info.jsonl"
+    assert main(["info", "--port", "sim://?clock=virtual&variant=echo", "--record",
+                 str(capture_path), "--record-redact"]) == 0
+    capture = load_capture(capture_path)
+    assert capture.command[0] == "info" and "--record" not in capture.command
+    assert capture.header["redacted"] is True and capture.complete
+    assert capture.end is not None and capture.end.raw["exit"] == 0
+    capsys.readouterr()
+    assert main(["replay", str(capture_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["ok"] is True and result["requests_left"] == 0
+
+
+def test_a_failed_run_records_its_error_and_replays_to_the_same_failure(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture_path = tmp_path / "fail.jsonl"
+    image = tmp_path / "CATM1-41019.dup"
+    from sqnflash.sim.images import Family, ImageKind, make_image
+
+    image.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 41019, size=60_000))
+    code = main(["upgrade", "--port", "sim://?clock=virtual&mode=ffh", "--record",
+                 str(capture_path), str(image)])  # the boot loader needs updater.elf
+    assert code != 0
+    end = load_capture(capture_path).end
+    assert end is not None and end.raw["exit"] == code and end.raw["error"]
+    capsys.readouterr()
+    assert main(["replay", str(capture_path)]) == 0
