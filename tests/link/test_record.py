@@ -170,3 +170,25 @@ def test_the_trace_is_rendered_from_the_same_chunks(tmp_path: Path) -> None:
     assert "host now at 115200 baud" in text
     assert [r.kind for r in load_capture(tmp_path / "c.jsonl").records] == [
         "open", "baud", "tx", "baud"]
+
+
+def test_a_capture_renders_as_the_trace_with_blocks_summarised(tmp_path: Path) -> None:
+    import io
+
+    from sqnflash.link.trace import render_capture
+
+    path = tmp_path / "c.jsonl"
+    clock = VirtualClock()
+    recorder = Recorder(writer(path), clock=clock)
+    recorder.use_clock(clock)
+    recorder.sent(b"AT+SMOD?\r\n")
+    recorder.received(b"\r\n2\r\n\r\nOK\r\n")
+    recorder.sent(stp.encode_request(3, 1, 9, b"\x11" * 1000))
+    recorder.finish(0)
+    recorder.close()
+    stream = io.StringIO()
+    render_capture(load_capture(path).records, stream)
+    text = stream.getvalue()
+    assert "AT > AT+SMOD?" in text and "AT < OK" in text
+    assert "payload 1000 bytes, CRC-32" in text and "(not recorded)" in text
+    assert "-- end: exit 0" in text

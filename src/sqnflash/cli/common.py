@@ -294,7 +294,7 @@ def wire_trace(trace: bool, trace_file: Path | None, port: str = ""
         recorder = _capture(port, stack)
         tracer = stack.enter_context(_trace_stream(trace, trace_file))
         if recorder is None:
-            yield tracer
+            yield Recorder(None, tracer) if tracer is not None else None
             return
         recorder.trace = tracer
         try:

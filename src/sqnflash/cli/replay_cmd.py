@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqnflash.cli.common import check_input_paths
 from sqnflash.cli.output import console, emit_json
 from sqnflash.errors import CaptureUnreadable, ReplayDiverged, ReplayFileMissing
 from sqnflash.link.record import Capture, load_capture
+from sqnflash.link.trace import render_capture
 from sqnflash.sim.replay import ReplaySimulator
 from sqnflash.sim.simulator import forget, named
 
@@ -164,9 +166,11 @@ def run_replay(capture: Capture, *, folders: list[Path], real_time: bool = False
               help="Replay on the real clock, with the recorded delays (default: virtual time, "
                    "done at once).")
 @click.option("--trace", is_flag=True, help="Print the replayed exchange to stderr.")
+@click.option("--show", is_flag=True,
+              help="Only print the capture as a wire trace (as --trace shows a run); run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines output.")
 def replay_cmd(capture_path: Path, folders: tuple[Path, ...], real_time: bool, trace: bool,
-               as_json: bool) -> None:
+               show: bool, as_json: bool) -> None:
     """Run the command a capture (--record FILE) recorded again, against the capture played back
     as the modem, and say whether today's sqnflash still does what the recorded run did.
 
@@ -174,6 +178,11 @@ def replay_cmd(capture_path: Path, folders: tuple[Path, ...], real_time: bool, t
     and the record), when the outcome differs, or when the client stops before the capture
     does. A capture of a run that was killed replays up to where it stops."""
     capture = load_capture(capture_path)
+    if show:
+        click.echo(f"# {capture.path.name}: sqnflash {capture.header.get('sqnflash')}, "
+                   f"`sqnflash {' '.join(capture.command)}`")
+        render_capture(capture.records, sys.stdout)
+        return
     outcome = run_replay(capture, folders=list(folders), real_time=real_time, trace=trace,
                          as_json=as_json)
     problem = outcome.problem()

@@ -148,9 +148,17 @@ class CaptureWriter:
         self._line(header)
 
     def _line(self, record: dict[str, Any], at: int | None = None) -> None:
+        self._write((json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8"), at)
+
+    def _chunk_line(self, kind: str, t: float, hexdata: str, at: int | None = None,
+                    extra: str = "") -> None:
+        # The hot path (a few records per block): formatted directly, as json.dumps would.
+        self._write(f'{{"k":"{kind}","t":{round(t, 6)!r},"hex":"{hexdata}"{extra}}}\n'
+                    .encode("ascii"), at)
+
+    def _write(self, line: bytes, at: int | None) -> None:
         if self._file is None:
             return
-        line = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
         try:
             if at is not None:
                 self._file.seek(at)
@@ -168,8 +176,8 @@ class CaptureWriter:
             if plen > PAYLOAD_KEEP and len(data) == stp.HEADER_SIZE + plen:
                 payload = memoryview(data)[stp.HEADER_SIZE:]
                 self._last = None
-                self._line({"k": kind, "t": round(t, 6), "hex": data[: stp.HEADER_SIZE].hex(),
-                            "len": plen, "crc32": f"{zlib.crc32(payload):08x}"})
+                self._chunk_line(kind, t, data[: stp.HEADER_SIZE].hex(),
+                                 extra=f',"len":{plen},"crc32":"{zlib.crc32(payload):08x}"')
                 return
         last = self._last
         at = None
@@ -178,7 +186,7 @@ class CaptureWriter:
             t, data, at = last[1], last[2] + data, last[3]
         self._last = (kind, t, data, self._pos if at is None else at)
         shown = redact_bytes(data) if self.redact and not _is_frame(data) else data
-        self._line({"k": kind, "t": round(t, 6), "hex": shown.hex()}, at)
+        self._chunk_line(kind, t, shown.hex(), at)
 
     def event(self, record: dict[str, Any]) -> None:
         self._last = None
