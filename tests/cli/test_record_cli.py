@@ -56,3 +56,15 @@ def test_a_failed_run_records_its_error_and_replays_to_the_same_failure(
     assert end is not None and end.raw["exit"] == code and end.raw["error"]
     capsys.readouterr()
     assert main(["replay", str(capture_path)]) == 0
+
+
+def test_a_recorded_demo_replays_on_its_own(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    capture_path = tmp_path / "demo.jsonl"
+    assert main(["demo", "--virtual-time", "--json", "--record", str(capture_path)]) == 0
+    capture = load_capture(capture_path)
+    assert capture.command[0] == "upgrade" and capture.complete
+    assert all("synthetic" in f for f in capture.files)  # its images are made again
+    capsys.readouterr()
+    assert main(["replay", str(capture_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ok"] is True

@@ -18,6 +18,7 @@ from sqnflash.cli.output import console, emit_json
 from sqnflash.errors import CaptureUnreadable, ReplayDiverged, ReplayFileMissing
 from sqnflash.link.record import Capture, load_capture
 from sqnflash.link.trace import render_capture
+from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.replay import ReplaySimulator
 from sqnflash.sim.simulator import forget, named
 
@@ -69,8 +70,27 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def find_file(identity: dict[str, Any], folders: list[Path], base: Path) -> Path:
-    """The file a capture names, by SHA-256: at its recorded path, else in `folders`."""
+def _synthetic(identity: dict[str, Any], scratch: Path | None) -> Path | None:
+    """A synthetic image (`sqnflash demo`'s) made again from its recipe, if it is the one."""
+    recipe = identity.get("synthetic")
+    if not isinstance(recipe, dict) or scratch is None:
+        return None
+    try:
+        data = make_image(ImageKind(recipe["kind"]), Family.CATM1, int(recipe["version"]),
+                          source=recipe.get("source"), size=recipe.get("size"))
+    except (KeyError, ValueError):
+        return None
+    if hashlib.sha256(data).hexdigest() != identity.get("sha256"):
+        return None
+    path = scratch / str(identity.get("name", "image.dup"))
+    path.write_bytes(data)
+    return path
+
+
+def find_file(identity: dict[str, Any], folders: list[Path], base: Path,
+              scratch: Path | None = None) -> Path:
+    """The file a capture names, by SHA-256: at its recorded path, else in `folders`, else made
+    again in `scratch` when it is a synthetic image the capture has the recipe of."""
     want, size = str(identity.get("sha256", "")), identity.get("size")
     recorded = Path(str(identity.get("path", "")))
     candidates = [recorded, base / recorded]
@@ -87,13 +107,16 @@ def find_file(identity: dict[str, Any], folders: list[Path], base: Path) -> Path
         seen.add(path)
         if _sha256(path) == want:
             return path
+    made = _synthetic(identity, scratch)
+    if made is not None:
+        return made
     where = ", ".join(str(f) for f in folders) or "no folder given"
     raise ReplayFileMissing(f"the recorded run used {identity.get('name')} ({size} bytes, "
                             f"SHA-256 {want[:16]}...), found neither at {recorded} nor in {where}")
 
 
 def replay_argv(capture: Capture, *, port: str, folders: list[Path],
-                journal: Path | None) -> list[str]:
+                journal: Path | None, scratch: Path | None = None) -> list[str]:
     """The recorded command line, with its port, files and journal replaced."""
     from sqnflash.cli.main import cli  # the command table; main imports this module
 
@@ -105,7 +128,8 @@ def replay_argv(capture: Capture, *, port: str, folders: list[Path],
     flags = {opt for param in click_command.params if isinstance(param, click.Option)
              and param.is_flag for opt in (*param.opts, *param.secondary_opts)}
     base = capture.path.parent
-    paths = {str(f.get("path")): str(find_file(f, folders, base)) for f in capture.files}
+    paths = {str(f.get("path")): str(find_file(f, folders, base, scratch))
+             for f in capture.files}
     out = [command[0]]
     tokens = command[1:]
     i = 0
@@ -138,7 +162,7 @@ def run_replay(capture: Capture, *, folders: list[Path], real_time: bool = False
                        "clock": "real" if real_time else "virtual"})
     with tempfile.TemporaryDirectory(prefix="sqnflash-replay-") as folder:
         argv = replay_argv(capture, port=f"sim://{name}?{query}", folders=folders,
-                           journal=Path(folder) / "journal.db")
+                           journal=Path(folder) / "journal.db", scratch=Path(folder))
         if trace:
             argv.insert(1, "--trace")
         if as_json:
