@@ -68,3 +68,37 @@ def test_a_recorded_demo_replays_on_its_own(tmp_path: Path,
     capsys.readouterr()
     assert main(["replay", str(capture_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ok"] is True
+
+
+def test_a_capture_that_cannot_be_written_on_does_not_stop_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from typing import Any
+
+    from sqnflash.link import record
+
+    class FullDisk:  # the disk fills up after the first records
+        def __init__(self, handle: Any) -> None:
+            self.handle, self.written = handle, 0
+
+        def write(self, data: bytes) -> int:
+            if self.written > 2000:
+                raise OSError(28, "No space left on device")
+            self.written += len(data)
+            return int(self.handle.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.handle, name)
+
+    original = record.CaptureWriter.__init__
+
+    def opened(self: record.CaptureWriter, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._file = FullDisk(self._file)  # type: ignore[assignment]
+
+    monkeypatch.setattr(record.CaptureWriter, "__init__", opened)
+    capture_path = tmp_path / "c.jsonl"
+    code = main(["info", "--port", "sim://?clock=virtual", "--record", str(capture_path)])
+    assert code == 0
+    assert "stopped early" in capsys.readouterr().err
+    assert load_capture(capture_path).records  # what was written before still loads

@@ -277,7 +277,14 @@ def _capture(port: str, stack: contextlib.ExitStack) -> Recorder | None:
                          payloads=bool(wanted.get("record_payloads")))
     writer = CaptureWriter(path, header, payloads=bool(wanted.get("record_payloads")),
                            redact=redact)
-    stack.callback(writer.close)
+
+    def closed() -> None:
+        writer.close()
+        if writer.failed:  # the run went on without it: say so, but do not fail the run
+            click.echo(f"warning: --record {path} stopped early ({writer.failed}); the capture "
+                       "holds the run up to there", err=True)
+
+    stack.callback(closed)
     with contextlib.suppress(OSError):  # `sqnflash bundle` finds it; a courtesy only
         folder = state_dir()
         folder.mkdir(parents=True, exist_ok=True)
