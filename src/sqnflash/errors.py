@@ -274,6 +274,31 @@ class NoModemFound(InputError):
               "--vid, --pid, --serial-number and --match filters, the cables and the power.")
 
 
+class CaptureUnreadable(InputError):
+    code = "SQF-E130"
+    exit_code = 110
+    summary = "The file is not a sqnflash capture this version can read."
+    advice = ("Give a file written by `--record` (JSON Lines whose first line is the "
+              "sqnflash-capture header); docs/capture-format.md describes the format.")
+
+
+class ReplayDiverged(InputError):
+    code = "SQF-E131"
+    exit_code = 111
+    summary = "Replayed against a capture, the client did something the recorded run did not."
+    advice = ("The client's requests or outcome changed since the capture was made: compare the "
+              "named request with the record (`sqnflash replay FILE --trace` shows the "
+              "exchange). If the change is intended, record the capture again.")
+
+
+class ReplayFileMissing(InputError):
+    code = "SQF-E132"
+    exit_code = 112
+    summary = "A firmware file the recorded run used cannot be found."
+    advice = ("A capture keeps only the name, size and SHA-256 of each file: pass the folder "
+              "that holds the same file with --files DIR (it is found by its SHA-256).")
+
+
 # --------------------------------------------------------------------------- E2xx ports, links
 
 
@@ -358,6 +383,14 @@ class PortAmbiguous(LinkError):
     summary = "--port auto found more than one modem."
     advice = ("Name the port (--port DEVICE), narrow the selection with --vid, --pid, "
               "--serial-number or --match, or upgrade them all with --port all.")
+
+
+class RecordFailed(LinkError):
+    code = "SQF-E210"
+    exit_code = 39
+    summary = "The capture file asked for with --record cannot be written."
+    advice = ("Check the folder's permissions and free space, or record elsewhere; nothing was "
+              "sent to the modem.")
 
 
 # --------------------------------------------------------------------------- E3xx the modem

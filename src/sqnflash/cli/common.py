@@ -22,6 +22,8 @@ from sqnflash.errors import (
     ConnectionRefused,
     FileUnreadable,
     FolderMissing,
+    InternalError,
+    Interrupted,
     NotASerialPort,
     OutputUnwritable,
     PathTooLong,
@@ -32,6 +34,14 @@ from sqnflash.errors import (
 )
 from sqnflash.events import EventSink
 from sqnflash.link import WireTrace
+from sqnflash.link.lock import state_dir
+from sqnflash.link.record import (
+    CaptureWriter,
+    Recorder,
+    file_identity,
+    make_header,
+    port_description,
+)
 from sqnflash.modem import APP_BAUD, Modem, ModemInfo
 from sqnflash.timing import REAL_CLOCK
 from sqnflash.upgrade.bridge import inspect_board, modem_session
@@ -166,6 +176,7 @@ def port_options(func: F) -> F:
                      help="Write the wire trace to this file instead of stderr."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print one JSON object per line (events, then the result)."),
+        *record_options(),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -184,9 +195,131 @@ def board_option(func: F) -> F:
              "through it. Default: $SQNFLASH_BOARD.")(func)
 
 
+RECORD_META = "sqnflash.record"  # click's ctx.meta: what --record* asked for
+
+
+def _remember_record(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault(RECORD_META, {})[param.name or ""] = value
+    return value
+
+
+def record_options() -> list[Callable[[F], F]]:
+    """--record, --record-redact, --record-payloads: kept in ctx.meta for `wire_trace`, so that
+    every command that opens a port records without taking them as arguments."""
+    return [
+        click.option("--record", "record", type=click.Path(path_type=Path), expose_value=False,
+                     callback=lambda ctx, param, value: _remember_record(
+                         ctx, param, check_output_path(ctx, param, value)),
+                     help="Record everything that crosses the line to this capture file (JSON "
+                          "Lines; firmware payloads summarised by length and CRC). `sqnflash "
+                          "replay FILE` replays it; `sqnflash bundle` packs it for a report."),
+        click.option("--record-redact", "record_redact", is_flag=True, expose_value=False,
+                     callback=_remember_record,
+                     help="Mask IMEIs and serial numbers in the capture."),
+        click.option("--record-payloads", "record_payloads", is_flag=True, expose_value=False,
+                     callback=_remember_record,
+                     help="Keep firmware block payloads in the capture (large)."),
+    ]
+
+
+def _command_line(ctx: click.Context) -> list[str]:
+    """The command as options and arguments, whatever way they were given (environment
+    variables included): what `sqnflash replay` runs again."""
+    out = [ctx.info_name or ""]
+    args: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        if not param.expose_value or name not in ctx.params:
+            continue
+        value = ctx.params[name]
+        values = list(value) if isinstance(value, (tuple, list)) else [value]
+        if isinstance(param, click.Argument):
+            args.extend(str(v) for v in values if v is not None)
+            continue
+        if not isinstance(param, click.Option) or ctx.get_parameter_source(name) in (
+                ParameterSource.DEFAULT, None):
+            continue
+        opt = max(param.opts, key=len)
+        if param.is_flag and not param.count:
+            if value:
+                out.append(opt)
+            elif param.secondary_opts:
+                out.append(max(param.secondary_opts, key=len))
+            continue
+        for item in values:
+            if item is not None:
+                out.extend([opt, str(item)])
+    return out + args
+
+
+def _input_files(ctx: click.Context) -> list[dict[str, Any]]:
+    files = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.callback is not check_input_paths or value is None:
+            continue
+        for path in value if isinstance(value, tuple) else (value,):
+            if isinstance(path, Path) and path.is_file():
+                files.append(file_identity(path, param.name or ""))
+    return files
+
+
+def _capture(port: str, stack: contextlib.ExitStack) -> Recorder | None:
+    ctx = click.get_current_context(silent=True)
+    wanted = ctx.meta.get(RECORD_META, {}) if ctx is not None else {}
+    path = wanted.get("record")
+    if ctx is None or path is None:
+        return None
+    redact = bool(wanted.get("record_redact"))
+    header = make_header(command=wanted.get("command") or _command_line(ctx), port=port,
+                         port_description=port_description(port),
+                         files=wanted.get("files") or _input_files(ctx), redact=redact,
+                         payloads=bool(wanted.get("record_payloads")))
+    writer = CaptureWriter(path, header, payloads=bool(wanted.get("record_payloads")),
+                           redact=redact)
+
+    def closed() -> None:
+        writer.close()
+        if writer.failed:  # the run went on without it: say so, but do not fail the run
+            click.echo(f"warning: --record {path} stopped early ({writer.failed}); the capture "
+                       "holds the run up to there", err=True)
+
+    stack.callback(closed)
+    with contextlib.suppress(OSError):  # `sqnflash bundle` finds it; a courtesy only
+        folder = state_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "last-capture").write_text(str(path.resolve()) + "\n", encoding="utf-8")
+    return Recorder(writer)
+
+
 @contextlib.contextmanager
-def wire_trace(trace: bool, trace_file: Path | None) -> Iterator[WireTrace | None]:
-    """The tracer --trace / --trace-file ask for (None without them), closed at the end."""
+def wire_trace(trace: bool, trace_file: Path | None, port: str = ""
+               ) -> Iterator[WireTrace | Recorder | None]:
+    """The tracer --trace / --trace-file / --record ask for (None without them): one recording
+    layer that writes the capture and renders the trace, closed at the end."""
+    with contextlib.ExitStack() as stack:
+        recorder = _capture(port, stack)
+        tracer = stack.enter_context(_trace_stream(trace, trace_file))
+        if recorder is None:
+            yield Recorder(None, tracer) if tracer is not None else None
+            return
+        recorder.trace = tracer
+        try:
+            yield recorder
+        except SqnflashError as exc:
+            recorder.finish(exc.exit_code, exc.code)
+            raise
+        except KeyboardInterrupt:
+            recorder.finish(Interrupted.exit_code, Interrupted.code)
+            raise
+        except BaseException as exc:
+            recorder.finish(InternalError.exit_code, type(exc).__name__)
+            raise
+        recorder.finish(0)
+
+
+@contextlib.contextmanager
+def _trace_stream(trace: bool, trace_file: Path | None) -> Iterator[WireTrace | None]:
     with contextlib.ExitStack() as stack:
         stream: TextIO | None = None
         if trace_file is not None:
@@ -213,8 +346,8 @@ def open_modem(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path
     """The modem on `port`; with `board`, the modem behind that board's bridge, after `check`
     accepted what the modem reported through the board (nothing is bridged if it raises)."""
     refuse_non_serial(port)
-    with wire_trace(trace, trace_file) as tracer, port_diagnosed(port) as guard, modem_session(
-            port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit, board=board,
+    with wire_trace(trace, trace_file, port) as tracer, port_diagnosed(port) as guard, \
+            modem_session(port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit, board=board,
             check=check) as modem:
         guard.opened = True
         yield modem
@@ -225,7 +358,7 @@ def inspect_board_modem(port: str, trace: bool, trace_file: Path | None, emit: E
     """A Pycom board and its modem, read through the board's REPL: no bridge is started (a board
     found bridging already is read through its bridge, and is None)."""
     refuse_non_serial(port)
-    with wire_trace(trace, trace_file) as tracer, port_diagnosed(port):
+    with wire_trace(trace, trace_file, port) as tracer, port_diagnosed(port):
         return inspect_board(port, tracer=tracer, emit=emit)
 
 

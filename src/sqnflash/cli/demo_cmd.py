@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from sqnflash.cli.common import RECORD_META, record_options
 from sqnflash.cli.output import console
 from sqnflash.cli.upgrade_cmd import run_upgrade
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
@@ -36,7 +37,12 @@ SCENARIOS = {
               help="Run the simulator on virtual time (finishes at once; for scripts).")
 @click.option("--trace", is_flag=True, help="Print the wire trace to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines output.")
-def demo(scenario: str, virtual_time: bool, trace: bool, as_json: bool) -> None:
+@record_options()[0]
+@record_options()[1]
+@record_options()[2]
+@click.pass_context
+def demo(ctx: click.Context, scenario: str, virtual_time: bool, trace: bool,
+         as_json: bool) -> None:
     """Upgrade a simulated SQN3330 modem, end to end, with synthetic firmware."""
     settings, kind, needs_updater, what = SCENARIOS[scenario]
     name = f"demo-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -50,6 +56,10 @@ def demo(scenario: str, virtual_time: bool, trace: bool, as_json: bool) -> None:
         if needs_updater:
             updater = Path(folder) / "updater.elf"
             updater.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, TO_BUILD))
+        if ctx.meta.get(RECORD_META, {}).get("record") is not None:
+            # The capture names the equivalent upgrade, and how to make its synthetic files
+            # again: `sqnflash replay` needs nothing else.
+            ctx.meta[RECORD_META].update(demo_recording(image, updater, kind, source))
         if not as_json:
             console.print(f"[bold]sqnflash demo[/]: {what}")
             console.print(f"simulated modem: {url}")
@@ -68,3 +78,17 @@ def demo(scenario: str, virtual_time: bool, trace: bool, as_json: bool) -> None:
                                   "resume[/]")
         finally:
             forget(name)
+
+
+def demo_recording(image: Path, updater: Path | None, kind: ImageKind,
+                   source: int | None) -> dict[str, object]:
+    from sqnflash.link.record import file_identity
+
+    files = [{**file_identity(image, "image"), "path": image.name,
+              "synthetic": {"kind": kind.value, "version": TO_BUILD, "source": source}}]
+    command = ["upgrade", image.name]
+    if updater is not None:
+        files.append({**file_identity(updater, "updater"), "path": updater.name,
+                      "synthetic": {"kind": ImageKind.UPDATER.value, "version": TO_BUILD}})
+        command[1:1] = ["--updater", updater.name]
+    return {"command": command, "files": files}

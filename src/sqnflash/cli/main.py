@@ -15,6 +15,7 @@ from types import FrameType
 import click
 
 from sqnflash import __version__
+from sqnflash.cli.bundle_cmd import bundle_cmd
 from sqnflash.cli.check_cmd import catalogue_cmd, check
 from sqnflash.cli.demo_cmd import demo
 from sqnflash.cli.history_cmd import history
@@ -22,6 +23,7 @@ from sqnflash.cli.output import print_error
 from sqnflash.cli.plan_cmd import plan_cmd
 from sqnflash.cli.ports_cmd import ports_cmd
 from sqnflash.cli.recover_cmd import recover_cmd
+from sqnflash.cli.replay_cmd import replay_cmd
 from sqnflash.cli.sim_cmd import sim
 from sqnflash.cli.upgrade_cmd import info, upgrade_cmd
 from sqnflash.errors import (
@@ -50,6 +52,8 @@ cli.add_command(catalogue_cmd)
 cli.add_command(recover_cmd)
 cli.add_command(history)
 cli.add_command(ports_cmd)
+cli.add_command(replay_cmd)
+cli.add_command(bundle_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

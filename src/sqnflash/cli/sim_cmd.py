@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import click
 
-from sqnflash.cli.common import check_output_path
+from sqnflash.cli.common import check_input_paths, check_output_path
 from sqnflash.errors import BadOption
 from sqnflash.sim.config import MODES, VARIANTS, SimConfig, SimConfigError
 from sqnflash.sim.factory import create
@@ -17,6 +17,7 @@ from sqnflash.sim.faults import FAULTS, FaultError
 from sqnflash.sim.fleet import fleet_imeis, serve_fleet
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.pty_server import PtyServer, run_until_signalled
+from sqnflash.sim.replay import ReplaySimulator
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -52,6 +53,9 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
                    "without a built-in one).")
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
               help="Behave like a protocol variant (repeatable; see `sqnflash sim variants`).")
+@click.option("--replay", type=click.Path(path_type=Path), callback=check_input_paths,
+              help="Play back the modem's side of a capture (--record FILE) instead of "
+                   "simulating one; the first request it lacks is reported on stderr.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any other simulator setting (echo=1, apply_s=30, reboot_s=5, ...).")
 @click.option("--count", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -65,7 +69,8 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
         family: str | None, mode: str | None, old_bootrom: bool, imei: str | None,
         seed: int | None, faults: tuple[str, ...], settings: tuple[str, ...],
         board: str | None, release: str | None, uploaded: str | None,
-        variants: tuple[str, ...], count: int, per_device: tuple[str, ...]) -> None:
+        variants: tuple[str, ...], count: int, per_device: tuple[str, ...],
+        replay: Path | None) -> None:
     """A simulated SQN3330 modem, for trying sqnflash and other tools without hardware.
 
     With --pty it prints `READY <device>` once the pseudo-terminal accepts bytes, serves until
@@ -89,6 +94,8 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
         query["variant"] = ",".join(variants)
     for name, value in _pairs(faults, "--fault").items():
         query[f"fault_{name}"] = value
+    if replay is not None:
+        query["replay"] = str(replay)
     query["clock"] = "real"
     if count > 1 or per_device:
         _serve_fleet(query, count, per_device, link)
@@ -99,6 +106,9 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
         simulator = create(config)
     except (SimConfigError, FaultError) as exc:
         raise BadOption(str(exc)) from exc
+    if isinstance(simulator, ReplaySimulator):
+        simulator.peer.on_divergence = lambda found: click.echo(
+            f"replay: {found.message}", err=True)
     try:
         server = PtyServer(simulator, link)
     except OSError as exc:  # the link exists and is not ours, or its folder is missing

@@ -81,6 +81,8 @@ class Tracer(Protocol):
 
     def use_clock(self, clock: Clock) -> None: ...
 
+    def line_changed(self, baud: int) -> None: ...
+
 
 class Link:
     """One open serial line. Times are measured on `clock` (the simulator's, for `sim://`)."""
@@ -99,6 +101,7 @@ class Link:
         self._timeout: float | None = port.timeout
         if tracer is not None:
             tracer.use_clock(self.clock)
+            tracer.line_changed(self.baud)
 
     # ------------------------------------------------------------------ settings
     @property
@@ -110,7 +113,7 @@ class Link:
             with self._lost_on_error():
                 self.port.baudrate = baud
             if self.tracer is not None:
-                self.tracer.note(f"host now at {baud} baud")
+                self.tracer.line_changed(baud)
 
     def _set_timeout(self, seconds: float | None) -> None:
         # Reconfiguring a real port costs a system call: only when the value changes.

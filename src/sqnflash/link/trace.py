@@ -9,10 +9,11 @@ how long it is. The last lines are kept in a ring buffer so an error report can 
 from __future__ import annotations
 
 from collections import deque
-from typing import TextIO
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from sqnflash.protocol import stp
-from sqnflash.timing import Clock
+from sqnflash.timing import Clock, VirtualClock
 
 HEXDUMP_LIMIT = 64  # bytes of a frame that are dumped
 TEXT_LIMIT = 512  # a "line" longer than this without a line end is printed as it is
@@ -98,11 +99,13 @@ class WireTrace:
         self._out = _Direction(stp.REQUEST_MAGIC, ">")
         self._in = _Direction(stp.REPLY_MAGIC, "<")
         self.recent: deque[str] = deque(maxlen=RING_SIZE)
+        self._baud: int | None = None
 
     def use_clock(self, clock: Clock) -> None:
         """Measure from now on `clock` (the simulator's virtual clock, once the port is open)."""
         self.clock = clock
         self.start = clock.now()
+        self._baud = None
 
     def _write(self, lines: list[str]) -> None:
         if not lines:
@@ -116,6 +119,12 @@ class WireTrace:
         if self.stream is not None:
             self.stream.flush()
 
+    def line_changed(self, baud: int) -> None:
+        """The host's rate: said when it changes (the rate a port opens at is in its note)."""
+        if self._baud is not None and baud != self._baud:
+            self.note(f"host now at {baud} baud")
+        self._baud = baud
+
     def sent(self, data: bytes) -> None:
         self._write(self._out.feed(data))
 
@@ -127,3 +136,35 @@ class WireTrace:
 
     def close(self) -> None:
         self._write(self._in.flush() + self._out.flush())
+
+
+def render_capture(records: Iterable[Any], stream: TextIO) -> None:
+    """A capture's records (`sqnflash.link.record.Record`) as the wire trace `--trace` prints:
+    the trace is a rendering of the capture. A block whose payload the capture summarised
+    shows its header and the payload's length and CRC-32."""
+    clock = VirtualClock()
+    trace = WireTrace(stream, clock)
+    for record in records:
+        clock.advance_to(record.t)
+        if record.kind == "open":
+            trace.use_clock(clock)
+            trace.start = 0.0
+        elif record.kind == "baud" and record.baud is not None:
+            trace.line_changed(record.baud)
+        elif record.kind == "note":
+            trace.note(record.text)
+        elif record.kind in ("tx", "rx") and record.payload_len is not None:
+            _, op, sid, plen, tid, hcrc, pcrc = stp.HEADER.unpack_from(record.data)
+            frame = stp.Frame(stp.REQUEST_MAGIC, op, sid, tid, b"", hcrc, pcrc)
+            summary = frame.summary().split(" plen=")[0]
+            trace._write([*trace._out.flush(),
+                          f"{summary} payload {plen} bytes, CRC-32 "
+                          f"{record.payload_crc32:08x} (not recorded)"])
+        elif record.kind == "tx":
+            trace.sent(record.data)
+        elif record.kind == "rx":
+            trace.received(record.data)
+        elif record.kind == "end":
+            trace.note(f"end: exit {record.raw.get('exit')}"
+                       + (f" ({record.raw['error']})" if record.raw.get("error") else ""))
+    trace.close()

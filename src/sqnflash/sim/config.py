@@ -178,6 +178,7 @@ class SimConfig:
     board: str = ""
     release: str = "1.20.2.r4"  # the board's firmware release
     uploaded: str = ""  # a sqnsupgrade copy in /flash/lib: script or folder
+    replay: str = ""  # a capture file: the modem plays its modem's side back (sim/replay.py)
     faults: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,5 @@
-"""Simulators from settings or `sim://` URLs: a modem alone, or a Pycom board in front of it."""
+"""Simulators from settings or `sim://` URLs: a modem alone, a replayed capture, or a Pycom board
+in front of a modem."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ from urllib.parse import urlsplit
 
 from sqnflash.sim.board import BoardSimulator
 from sqnflash.sim.config import SimConfig
+from sqnflash.sim.replay import ReplaySimulator
 from sqnflash.sim.simulator import Simulator, find_or_create
 
 
 def create(config: SimConfig) -> Simulator:
-    """A modem, or a Pycom board with its modem when `config.board` names one."""
+    """A modem, a capture played back as a modem (`config.replay`), or a Pycom board with its
+    modem when `config.board` names one."""
+    if config.replay:
+        return ReplaySimulator(config)
     if config.board:
         return BoardSimulator(config)
     return Simulator(config)

@@ -102,6 +102,10 @@ class HeardTail:
         if self.inner is not None:
             self.inner.use_clock(clock)
 
+    def line_changed(self, baud: int) -> None:
+        if self.inner is not None:
+            self.inner.line_changed(baud)
+
 
 class ReplGuard(HeardTail):
     """On a port opened for a modem: once what it said shows a MicroPython REPL, the next byte
