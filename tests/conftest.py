@@ -8,6 +8,9 @@ import pytest
 
 import sqnflash  # noqa: F401  (registers the sim:// URL handler with pyserial)
 
+# Fixtures every layer uses (firmware files, simulated modems) live in tests/support.
+pytest_plugins = ["tests.support.images", "tests.support.modems"]
+
 
 @pytest.fixture(autouse=True)
 def _journal_in_tmp(tmp_path_factory: pytest.TempPathFactory,

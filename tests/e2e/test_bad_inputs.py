@@ -18,8 +18,8 @@ import pytest
 from sqnflash.cli.main import main
 from sqnflash.errors import CATALOGUE
 from sqnflash.sim.images import Family, ImageKind, make_image
+from tests.support.images import FROM, Images
 
-from .conftest import FROM, Images
 from .test_preflight_cli import SimModem
 
 LONG = "a" * 300 + ".dup"  # 304 bytes: over the 255 a file name may have

@@ -19,8 +19,7 @@ from sqnflash.link import open_link
 from sqnflash.sim.board import BoardSimulator
 from sqnflash.upgrade import Flow, plan_for, upgrade
 from sqnflash.upgrade.bridge import LEAVE_BRIDGE, open_through_board
-
-from .conftest import FROM, TO, Images
+from tests.support.images import FROM, TO, Images
 
 
 class BoardRun:

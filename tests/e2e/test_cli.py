@@ -17,8 +17,7 @@ import pytest
 from sqnflash.cli.main import main
 from sqnflash.sim.images import ImageKind
 from sqnflash.sim.simulator import forget, named
-
-from .conftest import FROM, TO, Images
+from tests.support.images import FROM, TO, Images
 
 
 def sim_url(settings: str = "") -> tuple[str, str]:

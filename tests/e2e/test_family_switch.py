@@ -15,8 +15,7 @@ import pytest
 from sqnflash.cli.main import main
 from sqnflash.sim.images import Family, ImageKind
 from sqnflash.sim.simulator import forget, named
-
-from .conftest import FROM, Images
+from tests.support.images import FROM, Images
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:

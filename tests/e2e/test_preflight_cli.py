@@ -19,8 +19,7 @@ from sqnflash.cli import output
 from sqnflash.cli.main import main
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import Simulator, forget, named
-
-from .conftest import FROM, Images
+from tests.support.images import FROM, Images
 
 # What `plan` and `upgrade --dry-run` may send: none of these changes the modem's state.
 READ_ONLY = {"AT", "AT+SMOD?", 'AT!="showver"', "ATI1", "AT+CGSN"}

@@ -28,10 +28,10 @@ from sqnflash.protocol import stp
 from sqnflash.protocol.modes import Mode
 from sqnflash.sim.simulator import forget, named
 from sqnflash.upgrade import Flow, Method, upgrade
+from tests.support.images import FROM, TO, Images
+from tests.support.modems import Run
 
 from . import variants
-from .conftest import FROM, TO, Images
-from .test_upgrade_flows import Run
 
 VERDICT_S = 90.0  # the longest a user waits for a verdict on a modem that will not answer
 

@@ -19,8 +19,7 @@ from sqnflash.cli.main import main
 from sqnflash.protocol.caba import MAGIC_PACK, MAGIC_UPGR, encode_element
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import forget, named
-
-from .conftest import FROM
+from tests.support.images import FROM
 
 
 def real_layout(lr: str, build: int, fff_size: int, *, plain: bool = False) -> bytes:

@@ -14,8 +14,7 @@ import pytest
 
 import sqnsupgrade
 from sqnflash.sim.images import Family, ImageKind, make_image
-
-from .conftest import FROM, TO, Images
+from tests.support.images import FROM, TO, Images
 
 VIRTUAL = f"sim://?clock=virtual&version={FROM}"
 QUICK = ["--set", "reboot_s=0.3", "--set", "apply_s=0.5", "--set", "updater_load_s=0.3"]

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import uuid
 from itertools import pairwise
-from pathlib import Path
-from typing import Any
 
 import pytest
-import serial
 
 from sqnflash.errors import (
     ApplyFailed,
@@ -18,41 +15,14 @@ from sqnflash.errors import (
     UpdaterRequired,
     VersionMismatch,
 )
-from sqnflash.events import Event, Note, TransferProgress, TransferStarted, Waiting
-from sqnflash.firmware import load_bootrom, load_image, load_updater
+from sqnflash.events import Event, TransferProgress, Waiting
+from sqnflash.firmware import load_image
 from sqnflash.modem import Modem
 from sqnflash.protocol.modes import Mode
 from sqnflash.sim.images import ImageKind
-from sqnflash.sim.simulator import Simulator
-from sqnflash.upgrade import Flow, Method, UpgradeResult, upgrade
-
-from .conftest import FROM, TO, Images
-
-
-class Run:
-    def __init__(self, settings: str = "") -> None:
-        self.port = serial.serial_for_url(f"sim://?clock=virtual&version={FROM}{settings}",
-                                          baudrate=921600)
-        self.sim: Simulator = self.port.sim
-        self.modem = Modem.open(self.port)
-        self.events: list[Event] = []
-
-    def upgrade(self, image: Path, *, updater: Path | None = None, bootrom: Path | None = None,
-                method: Method | None = None) -> UpgradeResult:
-        return upgrade(self.modem, load_image(image),
-                       updater=load_updater(updater) if updater else None,
-                       bootrom=load_bootrom(bootrom) if bootrom else None,
-                       method=method, emit=self.events.append)
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.sim.summary()
-
-    def notes(self) -> list[str]:
-        return [e.text for e in self.events if isinstance(e, Note)]
-
-    def transfers(self) -> list[TransferStarted]:
-        return [e for e in self.events if isinstance(e, TransferStarted)]
+from sqnflash.upgrade import Flow, Method, upgrade
+from tests.support.images import FROM, TO, Images
+from tests.support.modems import Run
 
 
 def test_fff_method_applies_a_differential_image(images: Images) -> None:

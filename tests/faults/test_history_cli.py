@@ -11,8 +11,7 @@ import pytest
 
 from sqnflash.cli.main import main
 from sqnflash.sim.simulator import forget, named
-
-from .conftest import FROM, TO, Firmware
+from tests.support.modems import FROM, TO, Firmware
 
 IMEI = "354346090000009"
 

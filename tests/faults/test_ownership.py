@@ -36,8 +36,7 @@ from sqnflash.link.port import lock_port
 from sqnflash.modem import Modem
 from sqnflash.upgrade import upgrade
 from sqnflash.upgrade.journal import Journal
-
-from .conftest import FROM, Firmware
+from tests.support.modems import FROM, Firmware
 
 needs_pty = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals")
 

@@ -14,8 +14,7 @@ from sqnflash.errors import RecoverNeedsImage, UpdaterRequired
 from sqnflash.events import StepFinished
 from sqnflash.sim.simulator import forget, named
 from sqnflash.upgrade.recover import recover
-
-from .conftest import FROM, TO, Firmware, SimModem
+from tests.support.modems import FROM, TO, Firmware, SimModem
 
 
 def finished(sim: SimModem) -> dict[str, str]:

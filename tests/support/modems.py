@@ -1,4 +1,4 @@
-"""Synthetic firmware and a simulated modem on virtual time, for the fault tests."""
+"""Synthetic firmware and simulated modems on virtual time, with what sqnflash said to them."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 import serial
 
 from sqnflash.events import Event, Note, StepStarted, TransferStarted
-from sqnflash.firmware import FirmwareFile, load_image, load_updater
+from sqnflash.firmware import FirmwareFile, load_bootrom, load_image, load_updater
 from sqnflash.modem import Modem
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.simulator import Simulator
+from sqnflash.upgrade import Method, UpgradeResult, upgrade
 
 FROM = 38638
 TO = 41019
@@ -78,3 +79,29 @@ class SimModem:
 
     def said(self, text: str) -> bool:
         return any(text in note for note in self.notes())
+
+
+class Run:
+    def __init__(self, settings: str = "") -> None:
+        self.port = serial.serial_for_url(f"sim://?clock=virtual&version={FROM}{settings}",
+                                          baudrate=921600)
+        self.sim: Simulator = self.port.sim
+        self.modem = Modem.open(self.port)
+        self.events: list[Event] = []
+
+    def upgrade(self, image: Path, *, updater: Path | None = None, bootrom: Path | None = None,
+                method: Method | None = None) -> UpgradeResult:
+        return upgrade(self.modem, load_image(image),
+                       updater=load_updater(updater) if updater else None,
+                       bootrom=load_bootrom(bootrom) if bootrom else None,
+                       method=method, emit=self.events.append)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.sim.summary()
+
+    def notes(self) -> list[str]:
+        return [e.text for e in self.events if isinstance(e, Note)]
+
+    def transfers(self) -> list[TransferStarted]:
+        return [e for e in self.events if isinstance(e, TransferStarted)]
