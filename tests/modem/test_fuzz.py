@@ -1,16 +1,17 @@
 """Whatever a modem (or a broken cable) sends, the client raises nothing but sqnflash's typed
 errors: arbitrary bytes and interleavings fed to the AT driver, the modem's queries and an STP
-upload, through a scripted serial port on virtual time."""
+upload, through a scripted serial port on virtual time. The AT reader decodes the same whatever the
+split, and an upload stores exactly the image's bytes (or a clean prefix of them when it stops)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, event, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-from serial.serialutil import SerialBase
 
 from sqnflash.errors import SqnflashError
 from sqnflash.firmware import BytesSource
@@ -19,65 +20,7 @@ from sqnflash.modem import Modem
 from sqnflash.modem.at_driver import AtDriver
 from sqnflash.modem.transfer import StpUpload
 from sqnflash.protocol import stp
-from sqnflash.timing import VirtualClock
-
-Responder = Callable[[bytes], list[bytes]]  # what the "modem" sends back for what it received
-
-
-class ScriptedPort(SerialBase):  # type: ignore[misc]
-    """A serial port whose other end is a function; reads wait on a virtual clock."""
-
-    def __init__(self, respond: Responder) -> None:
-        super().__init__()
-        self.sim_clock = VirtualClock()
-        self.respond = respond
-        self.arrivals: deque[bytes] = deque()  # each read takes from at most one arrival
-        self.port = "scripted"
-        self.is_open = True
-        self.written = 0
-
-    def _reconfigure_port(self, force_update: bool = False) -> None:
-        return None
-
-    def open(self) -> None:
-        self.is_open = True
-
-    def close(self) -> None:
-        self.is_open = False
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self.arrivals[0]) if self.arrivals else 0
-
-    def reset_input_buffer(self) -> None:
-        self.arrivals.clear()
-
-    def write(self, data: bytes) -> int:
-        self.written += len(data)
-        self.arrivals.extend(chunk for chunk in self.respond(bytes(data)) if chunk)
-        return len(data)
-
-    def read(self, size: int = 1) -> bytes:
-        if not self.arrivals:
-            wait = self.timeout if self.timeout is not None else 1.0
-            self.sim_clock.advance_to(self.sim_clock.now() + wait)
-            return b""
-        chunk = self.arrivals.popleft()
-        if len(chunk) > size:
-            self.arrivals.appendleft(chunk[size:])
-            chunk = chunk[:size]
-        return chunk
-
-
-def script(replies: list[bytes]) -> Responder:
-    """Answer each write with the next scripted reply (then silence)."""
-    queue = deque(replies)
-
-    def respond(data: bytes) -> list[bytes]:
-        return [queue.popleft()] if queue else []
-
-    return respond
-
+from tests.support.ports import Responder, ScriptedPort, script
 
 FUZZ = settings(deadline=None, max_examples=150,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -99,36 +42,70 @@ def test_at_commands_and_queries_raise_only_typed_errors(replies: list[bytes]) -
             call()
 
 
-@FUZZ
-@given(st.lists(st.binary(max_size=64), max_size=8), st.integers(1, 7))
-def test_the_at_reader_takes_any_split_of_any_bytes(pieces: list[bytes], split: int) -> None:
-    data = b"".join(pieces)
+def read_reply(data: bytes, split: int) -> tuple[object, ...]:
+    """What the AT driver makes of `data` delivered in pieces of `split` bytes: the reply or the
+    typed error, the URCs and boots it saw and the bytes it could not place."""
 
     def respond(_: bytes) -> list[bytes]:
         return [data[i:i + split] for i in range(0, len(data), split)]
 
     driver = AtDriver(open_link(ScriptedPort(respond)))
-    with contextlib.suppress(SqnflashError):
-        driver.command("AT+SMOD?", timeout_s=0.5)
+    try:
+        outcome: object = driver.command("AT+SMOD?", timeout_s=0.5)
+    except SqnflashError as error:
+        outcome = (error.code, str(error), error.details)
+    return outcome, list(driver.urcs), driver.boots_seen, driver.noise_bytes
+
+
+@FUZZ
+@given(st.lists(st.one_of(AT_WORDS, st.binary(max_size=64)), max_size=8), st.integers(1, 7))
+def test_the_at_reader_decodes_the_same_whatever_the_split(pieces: list[bytes],
+                                                          split: int) -> None:
+    data = b"".join(pieces)
+    assert read_reply(data, split) == read_reply(data, max(1, len(data)))
 
 
 DATA = bytes(range(256)) * 20  # a 5 KiB image
 
 
-def mangled_modem(choices: st.DataObject) -> Responder:
+@dataclass
+class Flash:
+    """What the modem behind the damaged line wrote, and whether the host ever saw it confirmed."""
+
+    stored: bytearray = field(default_factory=bytearray)
+    unconfirmed_tid: int | None = None  # the last stored block, while its ACK has not got through
+    known_defect: str = ""  # the run met one of the two defects the xfail tests below pin down
+
+
+INTACT = ("keep", "garbage", "split")  # the reply still reaches the host whole
+
+
+def mangled_modem(choices: st.DataObject, flash: Flash) -> Responder:
     """A real STP slave behind a line the test data damages: replies dropped, cut, split,
-    flipped, prefixed with garbage, or answered with arbitrary bytes instead."""
+    flipped, prefixed with garbage, or answered with arbitrary bytes instead. The blocks the
+    slave accepted are appended to `flash.stored`, as a modem writes them."""
     slave = stp.StpSlave(8192)
 
     def respond(data: bytes) -> list[bytes]:
         reply = b""
+        acked: int | None = None
         for happened in slave.feed(data):
             if isinstance(happened, stp.SendReply):
                 reply += happened.data
+                if "repeat reply to BLOCK" in happened.frame_summary:
+                    acked = flash.unconfirmed_tid
             elif isinstance(happened, stp.BlockReceived):
+                if flash.unconfirmed_tid is not None:
+                    flash.known_defect = "a stored block sent again as new data"
+                flash.stored.extend(happened.data)
+                flash.unconfirmed_tid = acked = happened.tid
                 reply += slave.complete_block(len(happened.data)).data
         how = choices.draw(st.sampled_from(["keep"] * 6 + ["drop", "cut", "flip", "garbage",
                                                            "random", "split"]))
+        if acked is not None and (how in INTACT or not reply):
+            flash.unconfirmed_tid = None
+        if acked is not None and how == "cut":
+            flash.known_defect = flash.known_defect or "a cut block ACK completed by the next reply"
         if how == "drop":
             return []
         if how == "cut" and reply:
@@ -150,17 +127,64 @@ def mangled_modem(choices: st.DataObject) -> Responder:
 
 @settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_an_upload_over_a_damaged_line_finishes_or_raises_a_typed_error(
+def test_an_upload_over_a_damaged_line_stores_exactly_the_image_or_raises_a_typed_error(
         choices: st.DataObject) -> None:
-    port = ScriptedPort(mangled_modem(choices))
+    flash = Flash()
+    port = ScriptedPort(mangled_modem(choices, flash))
     upload = StpUpload(open_link(port), BytesSource(DATA), block_cap=1024, retries=2)
     try:
         result = upload.run()
     except SqnflashError as error:
-        event(f"stopped: {error.code}")
-        return
-    event("finished")
-    assert result.total == len(DATA) and upload.master.offset == len(DATA)
+        outcome = f"stopped: {error.code}"
+    else:
+        outcome = "finished"
+        assert result.total == len(DATA) and upload.master.offset == len(DATA)
+    # Runs that meet a defect the xfail tests below pin down are counted, not judged, so that this
+    # test keeps judging every other kind of damage.
+    event(f"not judged: {flash.known_defect}" if flash.known_defect else outcome)
+    assume(not flash.known_defect)
+    if outcome == "finished":
+        assert bytes(flash.stored) == DATA
+    else:  # stopping is allowed; having stored a damaged, repeated or skipped byte is not
+        assert bytes(flash.stored) == DATA[:len(flash.stored)]
+
+
+def upload_with(damage: Callable[[int, bytes], list[bytes]]) -> bytes:
+    """Upload DATA to a real STP slave whose `n`-th reply goes through `damage(n, reply)`;
+    returns what the slave stored."""
+    slave = stp.StpSlave(8192)
+    stored = bytearray()
+    exchanges = 0
+
+    def respond(data: bytes) -> list[bytes]:
+        nonlocal exchanges
+        exchanges += 1
+        reply = b""
+        for happened in slave.feed(data):
+            if isinstance(happened, stp.SendReply):
+                reply += happened.data
+            elif isinstance(happened, stp.BlockReceived):
+                stored.extend(happened.data)
+                reply += slave.complete_block(len(happened.data)).data
+        return damage(exchanges, reply)
+
+    StpUpload(open_link(ScriptedPort(respond)), BytesSource(DATA), block_cap=1024,
+              retries=2).run()
+    return bytes(stored)
+
+
+@pytest.mark.xfail(strict=True, reason="defect: when both ACKs of a stored block are lost, the "
+                   "master shrinks its blocks and sends the same bytes again under a new tid")
+def test_a_block_whose_acks_are_lost_is_not_written_twice() -> None:
+    # Exchange 12 carries the fifth block; its ACK and the repeat of that ACK are lost.
+    assert upload_with(lambda n, reply: [] if n in (12, 13) else [reply]) == DATA
+
+
+@pytest.mark.xfail(strict=True, reason="defect: the head of a cut BLOCK ACK, left in the decoder "
+                   "after the timeout, is completed by the next reply into a false residue")
+def test_a_cut_block_ack_does_not_make_the_modem_store_bytes_twice() -> None:
+    # Exchange 6 carries the second block; its ACK is cut one byte short.
+    assert upload_with(lambda n, reply: [reply[:17]] if n == 6 else [reply]) == DATA
 
 
 @settings(deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
