@@ -144,10 +144,10 @@ def test_demo_runs_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.slow
 def test_installed_cli_upgrades_a_pty_simulator(tmp_path: Path) -> None:
     """Two processes, a pseudo-terminal between them, as with a real USB serial port."""
-    from sqnflash.sim.images import make_image
+    from sqnflash.sim.images import Family, make_image
 
     image = tmp_path / f"upgdiff_{FROM}-to-{TO}.dup"
-    image.write_bytes(make_image(ImageKind.DIFF, "catm1", TO, source=FROM, size=60_000))
+    image.write_bytes(make_image(ImageKind.DIFF, Family.CATM1, TO, source=FROM, size=60_000))
     link = tmp_path / "sqn0"
     server = subprocess.Popen(
         [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(link),

@@ -120,7 +120,7 @@ def _io_errors() -> list[BaseException]:
 @pytest.mark.parametrize("error", _io_errors(), ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("call", list(CALLS))
 def test_every_failing_pyserial_call_is_port_lost(call: str, error: BaseException) -> None:
-    link = Link(FailingPort(call, error), name="/dev/ttyUSB0")  # type: ignore[arg-type]
+    link = Link(FailingPort(call, error), name="/dev/ttyUSB0")
     with pytest.raises(PortLost) as caught:
         CALLS[call](link)
     assert caught.value.code == "SQF-E203" and caught.value.exit_code == 32
@@ -132,7 +132,7 @@ def test_every_failing_pyserial_call_is_port_lost(call: str, error: BaseExceptio
 
 def test_closing_a_lost_port_does_not_hide_the_first_error() -> None:
     port = FailingPort("read", OSError(errno.EIO, "Input/output error"))
-    link = Link(port, name="/dev/ttyUSB0")  # type: ignore[arg-type]
+    link = Link(port, name="/dev/ttyUSB0")
     with pytest.raises(PortLost):
         link.read(1, 0.1)
     port.failing = "close"
