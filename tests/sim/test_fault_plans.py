@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import serial
 
@@ -16,6 +9,7 @@ from sqnflash.cli.main import main
 from sqnflash.sim.faults import FAULTS, FaultPlan
 from sqnflash.sim.images import ImageKind
 from tests.sim.host import command, image, read_for, read_until, upload
+from tests.support.pty import StartSim, needs_pty
 
 FAST = "reboot_s=0.3&apply_s=1"
 
@@ -78,24 +72,12 @@ def test_the_new_faults_are_listed_and_refused_when_malformed(capsys: object) ->
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals")
-def test_faults_reach_a_pty_simulator_as_typed(tmp_path: Path) -> None:
+@needs_pty
+def test_faults_reach_a_pty_simulator_as_typed(start_sim: StartSim) -> None:
     """`--fault` values keep their `+` (they are URL-encoded on the way to the simulator)."""
-    link = tmp_path / "modem"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(link), "--seed", "5",
-         "--fault", "reboot_after=AT+CGSN", "--set", "reboot_s=0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().startswith("READY ")
-        with serial.Serial(str(link), 921600, timeout=1.0) as port:
-            assert b"354346090000009" in command(port, "AT+CGSN")
-            assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")
-            assert b"+SYSSTART" in read_until(port, b"+SYSSTART\r\n")
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=10)
-        assert json.loads(out.strip().splitlines()[-1])["mode"] == "FFF"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
+    sim = start_sim("--seed", "5", "--fault", "reboot_after=AT+CGSN", "--set", "reboot_s=0.2")
+    with serial.Serial(str(sim.link), 921600, timeout=1.0) as port:
+        assert b"354346090000009" in command(port, "AT+CGSN")
+        assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")
+        assert b"+SYSSTART" in read_until(port, b"+SYSSTART\r\n")
+    assert sim.stop()["mode"] == "FFF"
