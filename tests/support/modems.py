@@ -53,16 +53,25 @@ def firmware(tmp_path_factory: pytest.TempPathFactory) -> Firmware:
 
 @dataclass
 class SimModem:
-    """A modem on virtual time and what sqnflash said while working on it."""
+    """A modem on virtual time (on build FROM, `settings` as in a sim:// URL's query) and what
+    sqnflash said while working on it."""
 
     settings: str = ""
     events: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.port = serial.serial_for_url(
-            f"sim://?clock=virtual&version={FROM}&{self.settings}", baudrate=921600)
+        query = "&".join(p for p in (f"clock=virtual&version={FROM}", self.settings.lstrip("&"))
+                         if p)
+        self.port = serial.serial_for_url(f"sim://?{query}", baudrate=921600)
         self.sim: Simulator = self.port.sim
         self.modem = Modem.open(self.port)
+
+    def upgrade(self, image: Path, *, updater: Path | None = None, bootrom: Path | None = None,
+                method: Method | None = None) -> UpgradeResult:
+        return upgrade(self.modem, load_image(image),
+                       updater=load_updater(updater) if updater else None,
+                       bootrom=load_bootrom(bootrom) if bootrom else None,
+                       method=method, emit=self.events.append)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -79,29 +88,3 @@ class SimModem:
 
     def said(self, text: str) -> bool:
         return any(text in note for note in self.notes())
-
-
-class Run:
-    def __init__(self, settings: str = "") -> None:
-        self.port = serial.serial_for_url(f"sim://?clock=virtual&version={FROM}{settings}",
-                                          baudrate=921600)
-        self.sim: Simulator = self.port.sim
-        self.modem = Modem.open(self.port)
-        self.events: list[Event] = []
-
-    def upgrade(self, image: Path, *, updater: Path | None = None, bootrom: Path | None = None,
-                method: Method | None = None) -> UpgradeResult:
-        return upgrade(self.modem, load_image(image),
-                       updater=load_updater(updater) if updater else None,
-                       bootrom=load_bootrom(bootrom) if bootrom else None,
-                       method=method, emit=self.events.append)
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.sim.summary()
-
-    def notes(self) -> list[str]:
-        return [e.text for e in self.events if isinstance(e, Note)]
-
-    def transfers(self) -> list[TransferStarted]:
-        return [e for e in self.events if isinstance(e, TransferStarted)]
