@@ -8,8 +8,8 @@ import pytest
 
 import sqnflash  # noqa: F401  (registers the sim:// URL handler with pyserial)
 
-# Fixtures every layer uses (firmware files, simulated modems) live in tests/support.
-pytest_plugins = ["tests.support.images", "tests.support.modems", "tests.support.pty"]
+# Fixtures every layer uses (firmware files, pty simulators) live in tests/support.
+pytest_plugins = ["tests.support.images", "tests.support.pty"]
 
 
 @pytest.fixture(autouse=True)

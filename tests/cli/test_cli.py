@@ -8,13 +8,13 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sqnflash.cli.main import main
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import forget, named
+from tests.support.cli import json_lines
 from tests.support.images import FROM, TO, Images
 from tests.support.pty import StartSim, needs_pty
 
@@ -22,11 +22,6 @@ from tests.support.pty import StartSim, needs_pty
 def sim_url(settings: str = "") -> tuple[str, str]:
     name = f"cli-{uuid.uuid4().hex}"
     return name, f"sim://{name}?clock=virtual&version={FROM}{settings}"
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return [json.loads(line) for line in lines]  # every stdout line must be JSON
 
 
 def test_upgrade_json_is_an_event_stream_then_a_result(

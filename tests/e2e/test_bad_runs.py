@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.upgrade.journal import Journal
+from tests.support.cli import json_lines, sqnflash
 from tests.support.pty import PtySim, StartSim, needs_pty
 
 pytestmark = [
@@ -47,10 +47,6 @@ def image(folder: Path, size: int) -> Path:
     path = folder / f"CATM1-{TO}.dup"
     path.write_bytes(make_image(ImageKind.FULL, Family.CATM1, TO, size=size))
     return path
-
-
-def sqnflash(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sqnflash", *args]
 
 
 def upgrade_args(sim: PtySim, image: Path, journal: Path, *more: str) -> list[str]:
@@ -79,7 +75,7 @@ class Upgrade:
 
     def finish(self) -> int:
         out, err = self.proc.communicate(timeout=TIMEOUT_S)
-        self.events += [json.loads(line) for line in out.splitlines() if line.strip()]
+        self.events += json_lines(out)
         self.stderr = err
         return self.proc.returncode
 
@@ -93,7 +89,7 @@ def history(journal: Path) -> list[dict[str, Any]]:
     done = subprocess.run(sqnflash("history", "--json", "--journal", str(journal)),
                           capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return json_lines(done.stdout)
 
 
 def history_text(journal: Path) -> str:
@@ -122,7 +118,7 @@ def test_a_second_run_on_the_same_port_stops_at_once_and_the_first_completes(
     finally:
         first.kill()
     assert second.returncode == 31, second.stdout + second.stderr
-    (error,) = [json.loads(line) for line in second.stdout.splitlines()]
+    (error,) = json_lines(second.stdout)
     assert error["type"] == "error" and error["code"] == "SQF-E202"
     assert f"in use by pid {first.proc.pid} (sqnflash upgrade) since " in error["cause"]
     assert first_still_running

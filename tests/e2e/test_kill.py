@@ -22,6 +22,7 @@ import pytest
 
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.upgrade.journal import Journal
+from tests.support.cli import json_lines
 from tests.support.pty import StartSim, needs_pty
 
 pytestmark = [
@@ -75,7 +76,7 @@ def run_until_killed(command: list[str], kill_at: float) -> int:
 def run(command: list[str]) -> list[dict[str, Any]]:
     result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return json_lines(result.stdout)
 
 
 def notes(events: list[dict[str, Any]]) -> list[str]:

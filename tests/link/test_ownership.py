@@ -36,7 +36,8 @@ from sqnflash.link.port import lock_port
 from sqnflash.modem import Modem
 from sqnflash.upgrade import upgrade
 from sqnflash.upgrade.journal import Journal
-from tests.support.modems import FROM, Firmware
+from tests.support.cli import json_lines
+from tests.support.images import FROM, Firmware
 
 needs_pty = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals")
 
@@ -369,7 +370,7 @@ def fake_ports(monkeypatch: pytest.MonkeyPatch) -> list[ListPortInfo]:
 def test_ports_json_lists_every_port_with_its_usb_identity(
         fake_ports: list[ListPortInfo], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ports", "--json"]) == 0
-    usb, builtin, result = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    usb, builtin, result = json_lines(capsys.readouterr().out)
     assert usb == {"type": "port", "device": "/dev/ttyUSB0",
                    "description": "CP2102 USB to UART Bridge Controller", "vid_pid": "10C4:EA60",
                    "serial_number": "0001", "location": "1-1.2", "manufacturer": "Silicon Labs",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import pytest
 
 import sqnsupgrade
 from sqnflash.sim.images import Family, ImageKind, make_image
+from tests.support.cli import json_lines
 from tests.support.images import FROM, TO, Images
 from tests.support.pty import StartSim, needs_pty
 
@@ -114,7 +114,7 @@ def test_cli_upgrades_a_fipy_served_on_a_pty(start_sim: StartSim, tmp_path: Path
     finally:
         summary = sim.stop()
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    lines = json_lines(done.stdout)
     assert lines[-1]["after"]["software_build"] == TO
     assert summary["version"] == TO
     board = summary["board"]

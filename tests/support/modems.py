@@ -1,4 +1,4 @@
-"""Synthetic firmware and simulated modems on virtual time, with what sqnflash said to them."""
+"""Simulated modems on virtual time, with what sqnflash said to them."""
 
 from __future__ import annotations
 
@@ -6,49 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import serial
 
 from sqnflash.events import Event, Note, StepStarted, TransferStarted
-from sqnflash.firmware import FirmwareFile, load_bootrom, load_image, load_updater
+from sqnflash.firmware import load_bootrom, load_image, load_updater
 from sqnflash.modem import Modem
-from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.simulator import Simulator
 from sqnflash.upgrade import Method, UpgradeResult, upgrade
-
-FROM = 38638
-TO = 41019
-
-
-@dataclass
-class Firmware:
-    folder: Path
-
-    def path(self, kind: ImageKind, size: int, source: int | None = None) -> Path:
-        path = self.folder / default_name(kind, Family.CATM1, TO, source)
-        if not path.exists():
-            path.write_bytes(make_image(kind, Family.CATM1, TO, source=source, size=size))
-        return path
-
-    def path_of_full(self) -> Path:
-        return self.path(ImageKind.FULL, 300_000)
-
-    @property
-    def full(self) -> FirmwareFile:
-        return load_image(self.path_of_full())
-
-    @property
-    def diff(self) -> FirmwareFile:
-        return load_image(self.path(ImageKind.DIFF, 100_000, FROM))
-
-    @property
-    def updater(self) -> FirmwareFile:
-        return load_updater(self.path(ImageKind.UPDATER, 60_000))
-
-
-@pytest.fixture(scope="session")
-def firmware(tmp_path_factory: pytest.TempPathFactory) -> Firmware:
-    return Firmware(tmp_path_factory.mktemp("firmware"))
+from tests.support.images import FROM
 
 
 @dataclass
