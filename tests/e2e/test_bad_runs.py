@@ -24,6 +24,7 @@ import pytest
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.upgrade.journal import Journal
 from tests.support.cli import json_lines, sqnflash
+from tests.support.images import TO
 from tests.support.pty import PtySim, StartSim, needs_pty
 
 pytestmark = [
@@ -31,7 +32,6 @@ pytestmark = [
     needs_pty,
 ]
 
-TO = 41019
 IMAGE_SIZE = 300_000  # several seconds over the pty: room to act in the middle of the transfer
 LONG_IMAGE_SIZE = 900_000  # the first of two runs must still be sending when the second gives up
 QUICK = ["--set", "reboot_s=0.2", "--set", "apply_s=0.5"]

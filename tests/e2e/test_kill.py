@@ -23,6 +23,7 @@ import pytest
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.upgrade.journal import Journal
 from tests.support.cli import json_lines
+from tests.support.images import TO
 from tests.support.pty import StartSim, needs_pty
 
 pytestmark = [
@@ -30,7 +31,6 @@ pytestmark = [
     needs_pty,
 ]
 
-TO = 41019
 IMAGE_SIZE = 200_000  # about 3 s over the pty at 921600 baud: room for a kill anywhere in it
 QUICK = ["--set", "reboot_s=0.2", "--set", "apply_s=0.5"]
 TIMEOUT_S = 60.0

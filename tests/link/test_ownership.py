@@ -38,9 +38,7 @@ from sqnflash.upgrade import upgrade
 from sqnflash.upgrade.journal import Journal
 from tests.support.cli import json_lines
 from tests.support.images import FROM, Firmware
-
-needs_pty = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals")
-
+from tests.support.pty import needs_pty
 
 # --------------------------------------------------------------------------- every I/O error
 

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sqnflash.protocol.crc import Fletcher32, crc16, crc32, fletcher32
-
-from .reference import fletcher32_reference
+from tests.support.reference import fletcher32_reference
 
 CHECK_INPUT = b"123456789"
 

@@ -8,15 +8,11 @@ import serial
 from sqnflash.cli.main import main
 from sqnflash.sim.faults import FAULTS, FaultPlan
 from sqnflash.sim.images import ImageKind
+from tests.sim.conftest import OpenPort
 from tests.sim.host import command, image, read_for, read_until, upload
 from tests.support.pty import StartSim, needs_pty
 
 FAST = "reboot_s=0.3&apply_s=1"
-
-
-def open_port(query: str, baudrate: int = 921600) -> serial.SerialBase:
-    return serial.serial_for_url(f"sim://?clock=virtual&{query}", baudrate=baudrate,
-                                 timeout=2.0)
 
 
 def test_a_noisy_line_damages_only_above_its_rate() -> None:
@@ -26,7 +22,8 @@ def test_a_noisy_line_damages_only_above_its_rate() -> None:
     assert plan.inbound_stp(data, 0, 921600) != data
 
 
-def test_power_loss_after_a_command_comes_back_where_the_boot_choice_says() -> None:
+def test_power_loss_after_a_command_comes_back_where_the_boot_choice_says(
+        open_port: OpenPort) -> None:
     port = open_port(f"fault_power_loss_after=AT+SMSWBOOT=3&{FAST}")
     assert command(port, "AT+SMSWBOOT=3,1") == b"\r\nOK\r\n"  # answered, then the power went
     assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")  # the reboot it had started...
@@ -35,7 +32,7 @@ def test_power_loss_after_a_command_comes_back_where_the_boot_choice_says() -> N
     assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"  # ...lands in RECOVERY all the same
 
 
-def test_a_reset_after_a_command_announces_itself() -> None:
+def test_a_reset_after_a_command_announces_itself(open_port: OpenPort) -> None:
     port = open_port(f"fault_reboot_after=ATI1&{FAST}")
     assert b"UE5.0.0.0d" in command(port, "ATI1")
     assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")
@@ -43,7 +40,7 @@ def test_a_reset_after_a_command_announces_itself() -> None:
     assert b"UE5.0.0.0d" in command(port, "ATI1")  # once only
 
 
-def test_a_cut_short_updater_does_not_start() -> None:
+def test_a_cut_short_updater_does_not_start(open_port: OpenPort) -> None:
     """The boot loader checks the ELF it received reaches the end of its header tables."""
     port = open_port("mode=ffh&updater_load_s=0.3", baudrate=115200)
     elf = image(ImageKind.UPDATER, size=60_000)
@@ -57,10 +54,11 @@ def test_a_cut_short_updater_does_not_start() -> None:
     assert command(port, "AT+SMOD?") == b"\r\n3\r\nOK\r\n"
 
 
-def test_the_new_faults_are_listed_and_refused_when_malformed(capsys: object) -> None:
+def test_the_new_faults_are_listed_and_refused_when_malformed(
+        capsys: pytest.CaptureFixture[str], open_port: OpenPort) -> None:
     assert {"noisy_above", "power_loss_after", "reboot_after"} <= set(FAULTS)
     assert main(["sim", "faults"]) == 0
-    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    out = capsys.readouterr().out
     assert "power_loss_after" in out and "noisy_above" in out
     for query in ("fault_power_loss_after=SMSWBOOT", "fault_noisy_above=fast"):
         try:
