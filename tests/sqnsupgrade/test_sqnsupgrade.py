@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -84,19 +83,16 @@ def test_pycoms_one_liner_works_against_the_pty_simulator(start_sim: StartSim,
     sim = start_sim(*QUICK, "--version", str(FROM), cwd=tmp_path)
     device = sim.device
     try:
-        started = time.monotonic()
         script = f"import sqnsupgrade; sqnsupgrade.run({device!r}, 'CATM1-41065.dup', " \
                  "'updater.elf')"
         done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, text=True,
                               capture_output=True, timeout=120)
-        elapsed = time.monotonic() - started
     finally:
         summary = sim.stop()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Your modem has been successfully updated." in done.stdout, done.stdout
     assert "LR5.1.1.0-41065" in done.stdout
     assert summary["version"] == 41065 and summary["mode"] == "FFF"
-    assert elapsed < 60
 
 
 @pytest.mark.slow
