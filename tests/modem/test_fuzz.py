@@ -74,7 +74,7 @@ class Flash:
 
     stored: bytearray = field(default_factory=bytearray)
     unconfirmed_tid: int | None = None  # the last stored block, while its ACK has not got through
-    known_defect: str = ""  # the run met one of the two defects the xfail tests below pin down
+    known_defect: str = ""  # the run met a case the xfail tests below pin down
 
 
 INTACT = ("keep", "garbage", "split")  # the reply still reaches the host whole
@@ -92,7 +92,7 @@ def mangled_modem(choices: st.DataObject, flash: Flash) -> Responder:
         for happened in slave.feed(data):
             if isinstance(happened, stp.SendReply):
                 reply += happened.data
-                if "repeat reply to BLOCK" in happened.frame_summary:
+                if "repeat reply to BLOCK tid=" in happened.frame_summary:
                     acked = flash.unconfirmed_tid
             elif isinstance(happened, stp.BlockReceived):
                 if flash.unconfirmed_tid is not None:
@@ -104,8 +104,10 @@ def mangled_modem(choices: st.DataObject, flash: Flash) -> Responder:
                                                            "random", "split"]))
         if acked is not None and (how in INTACT or not reply):
             flash.unconfirmed_tid = None
-        if acked is not None and how == "cut":
-            flash.known_defect = flash.known_defect or "a cut block ACK completed by the next reply"
+        if acked is not None and how in ("cut", "flip"):
+            # A block ACK's payload CRC is 0 for a residue of 0 and then goes unchecked (modems
+            # send hcrc 0 too): a damaged residue can look valid. See the second xfail below.
+            flash.known_defect = flash.known_defect or "a damaged block ACK"
         if how == "drop":
             return []
         if how == "cut" and reply:
@@ -181,7 +183,8 @@ def test_a_block_whose_acks_are_lost_is_not_written_twice() -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="defect: the head of a cut BLOCK ACK, left in the decoder "
-                   "after the timeout, is completed by the next reply into a false residue")
+                   "after the timeout, is completed by the next reply into a residue of 116 that "
+                   "no CRC checks (pcrc 0)")
 def test_a_cut_block_ack_does_not_make_the_modem_store_bytes_twice() -> None:
     # Exchange 6 carries the second block; its ACK is cut one byte short.
     assert upload_with(lambda n, reply: [reply[:17]] if n == 6 else [reply]) == DATA
