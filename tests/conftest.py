@@ -10,6 +10,9 @@ import pytest
 
 import sqnflash.link  # noqa: F401  (registers the sim:// URL handler with pyserial)
 
+# Fixtures every layer uses (firmware files, pty simulators) live in tests/support.
+pytest_plugins = ["tests.support.images", "tests.support.pty"]
+
 
 @pytest.fixture(autouse=True)
 def _journal_in_tmp(tmp_path_factory: pytest.TempPathFactory,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import pytest
 
 from sqnflash.cli.main import main
 from sqnflash.upgrade.journal import Journal
+from tests.support.cli import json_lines
 
 
 def record(journal: Journal, imei: str, outcome: str, build: int = 41019) -> None:
@@ -30,10 +30,6 @@ def fill(target: Path | str) -> None:
         record(south, "354346090000014", "failed")
 
 
-def lines(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def test_filters_csv_and_summary(_journal_in_tmp: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     fill(_journal_in_tmp)
@@ -43,30 +39,30 @@ def test_filters_csv_and_summary(_journal_in_tmp: Path,
     assert rows[0]["imei"] == "354346090000014" and rows[0]["outcome"] == "failed"
 
     assert main(["history", "--json", "--station", "south", "--outcome", "completed"]) == 0
-    only = lines(capsys.readouterr().out)
+    only = json_lines(capsys.readouterr().out)
     assert [(o["imei"], o["after_build"]) for o in only] == [("354346090000013", 41065)]
 
     assert main(["history", "--json", "--since", "1h"]) == 0
-    assert len(lines(capsys.readouterr().out)) == 4
+    assert len(json_lines(capsys.readouterr().out)) == 4
     assert main(["history", "--json", "--since", "2999-01-01"]) == 0
-    assert lines(capsys.readouterr().out) == []
+    assert json_lines(capsys.readouterr().out) == []
 
     assert main(["history", "--summary", "--json"]) == 0
-    assert lines(capsys.readouterr().out) == [
+    assert json_lines(capsys.readouterr().out) == [
         {"type": "build", "build": "41019", "modems": 2},
         {"type": "build", "build": "41065", "modems": 1}]
     assert main(["history", "--summary"]) == 0
     assert "41019" in capsys.readouterr().out
 
     assert main(["history", "--since", "yesterday-ish", "--json"]) == 27
-    assert "--since" in lines(capsys.readouterr().out)[-1]["cause"]
+    assert "--since" in json_lines(capsys.readouterr().out)[-1]["cause"]
 
 
 def test_history_reads_a_postgresql_journal(postgres_url: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     fill(postgres_url)
     assert main(["history", "--journal", postgres_url, "--json", "--outcome", "failed"]) == 0
-    out = lines(capsys.readouterr().out)
+    out = json_lines(capsys.readouterr().out)
     assert [(o["imei"], o["station"]) for o in out] == [("354346090000014", "south")]
     assert main(["history", "--journal", postgres_url, "--summary", "--csv"]) == 0
     assert capsys.readouterr().out.splitlines() == ["build,modems", "41019,2", "41065,1"]
@@ -81,5 +77,5 @@ def test_the_environment_can_name_a_postgresql_journal(
         assert journal.station == "east" and journal.where.startswith("postgresql://")
         record(journal, "354346090000021", "completed")
     assert main(["history", "--json"]) == 0
-    assert [(o["imei"], o["station"]) for o in lines(capsys.readouterr().out)] == [
+    assert [(o["imei"], o["station"]) for o in json_lines(capsys.readouterr().out)] == [
         ("354346090000021", "east")]

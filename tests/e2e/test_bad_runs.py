@@ -12,12 +12,9 @@ history`) must never show a dead run as running.
 from __future__ import annotations
 
 import json
-import os
-import selectors
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,71 +23,30 @@ import pytest
 
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.upgrade.journal import Journal
+from tests.support.cli import json_lines, sqnflash
+from tests.support.images import TO
+from tests.support.pty import PtySim, StartSim, needs_pty
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals"),
+    needs_pty,
 ]
 
-TO = 41019
 IMAGE_SIZE = 300_000  # several seconds over the pty: room to act in the middle of the transfer
 LONG_IMAGE_SIZE = 900_000  # the first of two runs must still be sending when the second gives up
 QUICK = ["--set", "reboot_s=0.2", "--set", "apply_s=0.5"]
 TIMEOUT_S = 90.0
 
 
-class PtySim:
-    """`sqnflash sim --pty` in a subprocess (the modem in RECOVERY unless `args` say)."""
-
-    def __init__(self, folder: Path, name: str = "modem", *args: str) -> None:
-        self.link = folder / name
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(self.link),
-             *(args or ("--mode", "recovery")), *QUICK],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stdout, selectors.EVENT_READ)
-            assert selector.select(30), "no READY line from `sqnflash sim --pty`"
-        line = self.proc.stdout.readline()
-        assert line.startswith("READY "), line
-
-    def summary(self) -> dict[str, Any]:
-        self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=10)
-        assert self.proc.returncode == 0, err
-        data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        return data
-
-
 @pytest.fixture
-def start_sim(tmp_path: Path) -> Iterator[Callable[..., PtySim]]:
-    started: list[PtySim] = []
-
-    def start(*args: str) -> PtySim:
-        started.append(PtySim(tmp_path, f"modem{len(started)}", *args))
-        return started[-1]
-
-    yield start
-    for one in started:
-        if one.proc.poll() is None:
-            one.proc.kill()
-            one.proc.communicate(timeout=10)
-
-
-@pytest.fixture
-def sim(start_sim: Callable[..., PtySim]) -> PtySim:
-    return start_sim()
+def sim(start_sim: StartSim) -> PtySim:
+    return start_sim("--mode", "recovery", *QUICK)
 
 
 def image(folder: Path, size: int) -> Path:
     path = folder / f"CATM1-{TO}.dup"
     path.write_bytes(make_image(ImageKind.FULL, Family.CATM1, TO, size=size))
     return path
-
-
-def sqnflash(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sqnflash", *args]
 
 
 def upgrade_args(sim: PtySim, image: Path, journal: Path, *more: str) -> list[str]:
@@ -119,7 +75,7 @@ class Upgrade:
 
     def finish(self) -> int:
         out, err = self.proc.communicate(timeout=TIMEOUT_S)
-        self.events += [json.loads(line) for line in out.splitlines() if line.strip()]
+        self.events += json_lines(out)
         self.stderr = err
         return self.proc.returncode
 
@@ -133,7 +89,7 @@ def history(journal: Path) -> list[dict[str, Any]]:
     done = subprocess.run(sqnflash("history", "--json", "--journal", str(journal)),
                           capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return json_lines(done.stdout)
 
 
 def history_text(journal: Path) -> str:
@@ -162,7 +118,7 @@ def test_a_second_run_on_the_same_port_stops_at_once_and_the_first_completes(
     finally:
         first.kill()
     assert second.returncode == 31, second.stdout + second.stderr
-    (error,) = [json.loads(line) for line in second.stdout.splitlines()]
+    (error,) = json_lines(second.stdout)
     assert error["type"] == "error" and error["code"] == "SQF-E202"
     assert f"in use by pid {first.proc.pid} (sqnflash upgrade) since " in error["cause"]
     assert first_still_running
@@ -172,7 +128,7 @@ def test_a_second_run_on_the_same_port_stops_at_once_and_the_first_completes(
     result = first.events[-1]
     assert result["type"] == "result" and result["after"]["software_build"] == TO
     assert result["transfers"]["send-image"]["bytes"] == LONG_IMAGE_SIZE  # sent once, no restart
-    summary = sim.summary()
+    summary = sim.stop()
     assert summary["stp_sessions"] == 1 and summary["stp_repeats"] == 0
     assert summary["upgrades"] == [{"via": "on-the-fly", "kind": "full", "from": 38638,
                                     "to": TO, "result": "success"}]
@@ -181,9 +137,9 @@ def test_a_second_run_on_the_same_port_stops_at_once_and_the_first_completes(
 
 
 def test_the_same_modem_through_a_second_port_is_left_to_the_run_that_has_it(
-        start_sim: Callable[..., PtySim], tmp_path: Path) -> None:
+        start_sim: StartSim, tmp_path: Path) -> None:
     # Two ports, one modem (the same IMEI answers on both): a board's USB port and an adapter.
-    first_port, second_port = start_sim("--mode", "app"), start_sim("--mode", "app")
+    first_port, second_port = start_sim("--mode", "app", *QUICK), start_sim("--mode", "app", *QUICK)
     dup = image(tmp_path, LONG_IMAGE_SIZE)
     journal = tmp_path / "journal.db"
     first = Upgrade(upgrade_args(first_port, dup, journal))
@@ -201,7 +157,7 @@ def test_the_same_modem_through_a_second_port_is_left_to_the_run_that_has_it(
                                      f"{first_port.link} by pid {first.proc.pid} ")
     assert code == 0, first.stderr[-2000:]
     assert first.events[-1]["after"]["software_build"] == TO
-    untouched = second_port.summary()  # the second run only read the modem
+    untouched = second_port.stop()  # the second run only read the modem
     assert untouched["version"] == 38638 and untouched["stp_sessions"] == 0
     (record,) = history(journal)
     assert record["outcome"] == "completed" and record["port"] == str(first_port.link)
@@ -227,8 +183,7 @@ def _signal(sig: int) -> Callable[[Upgrade, PtySim], None]:
 
 
 def _pull_the_cable(run: Upgrade, sim: PtySim) -> None:
-    sim.proc.kill()  # the pty's master side goes: the same EIO as an unplugged USB adapter
-    sim.proc.communicate(timeout=10)
+    sim.kill()
 
 
 ENDINGS = [

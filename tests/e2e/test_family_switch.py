@@ -6,23 +6,14 @@ patch one build of one family and must be refused before anything is sent.
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 import pytest
 
-from sqnflash.cli.main import main
 from sqnflash.sim.images import Family, ImageKind
 from sqnflash.sim.simulator import forget, named
-
-from .conftest import FROM, Images
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:
-    code = main(args)
-    out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
-    return code, out
+from tests.support.cli import run_cli
+from tests.support.images import FROM, Images
 
 
 @pytest.mark.parametrize(("modem", "image", "name", "lr"), [
@@ -37,8 +28,8 @@ def test_a_full_image_of_the_other_family_switches_the_modem(
     path = images.make(ImageKind.FULL, family=image)  # the release's real size: ON_THE_FLY
     assert path.name == name
     try:
-        code, out = run(["upgrade", "--port", url, str(path), "--allow-family-change", "--json"],
-                        capsys)
+        code, out = run_cli(
+            ["upgrade", "--port", url, str(path), "--allow-family-change", "--json"], capsys)
         assert code == 0, out[-1]
         result = out[-1]
         assert result["type"] == "result" and result["ok"]
@@ -62,8 +53,8 @@ def test_a_diff_of_the_other_family_is_refused_before_anything_is_sent(
     diff = images.make(ImageKind.DIFF, family=Family.NB1, source=FROM, size=200_000,
                        name="upgdiff_38638-to-41019-nb1.dup")
     try:
-        code, out = run(["upgrade", "--port", url, str(diff), "--allow-family-change", "--json"],
-                        capsys)
+        code, out = run_cli(
+            ["upgrade", "--port", url, str(diff), "--allow-family-change", "--json"], capsys)
         assert code != 0
         error = out[-1]
         assert error["type"] == "error" and error["code"] == "SQF-E110", error

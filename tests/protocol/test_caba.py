@@ -19,8 +19,7 @@ from sqnflash.firmware.caba import (
     encode_element,
     read_container,
 )
-
-from .reference import fletcher32_reference
+from tests.support.reference import fletcher32_reference
 
 
 def le16(value: int) -> bytes:

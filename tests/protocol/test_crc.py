@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from sqnflash.firmware.checksums import Fletcher32, crc32, fletcher32
 from sqnflash.protocol.crc import crc16
-
-from .reference import fletcher32_reference
+from tests.support.reference import fletcher32_reference
 
 CHECK_INPUT = b"123456789"
 

@@ -15,8 +15,10 @@ import serial
 from sqnflash.protocol import stp
 from sqnflash.sim.images import Family, ImageKind, make_image
 
-FROM = 38638  # the build a default simulated modem runs
-TO = 41019
+# Re-exported for the simulator tests: FROM is the build a default simulated modem runs.
+from tests.support.images import FROM as FROM
+from tests.support.images import TO as TO
+
 SMALL = 300_000  # a small full image: a real PACK container, quick to send
 
 FINALS = (b"OK\r\n", b"ERROR\r\n")

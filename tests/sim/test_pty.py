@@ -2,79 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import os
-import selectors
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import serial
 
 from sqnflash.sim.images import ImageKind
+from tests.support.pty import StartSim, needs_pty
 
 from .host import TO, command, image, lines_of, poll_upgrade, read_for, read_until, upload
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals"),
+    needs_pty,
 ]
 
 QUICK = ["--set", "reboot_s=0.2", "--set", "apply_s=0.5", "--set", "updater_load_s=0.2"]
-READY_TIMEOUT_S = 30.0
-
-
-class PtySim:
-    def __init__(self, proc: subprocess.Popen[str], link: Path, device: str) -> None:
-        self.proc = proc
-        self.link = link
-        self.device = device
-
-    def stop(self) -> dict[str, Any]:
-        """SIGTERM, then the one-line JSON summary the command prints on its way out."""
-        self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=10)
-        assert self.proc.returncode == 0, err
-        lines = [line for line in out.splitlines() if line.strip()]
-        assert len(lines) == 1, out
-        summary: dict[str, Any] = json.loads(lines[0])
-        return summary
-
-
-StartSim = Callable[..., PtySim]
-
-
-@pytest.fixture
-def start_sim(tmp_path: Path) -> Iterator[StartSim]:
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> PtySim:
-        link = tmp_path / f"sqn{len(procs)}"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(link), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        procs.append(proc)
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            if not selector.select(READY_TIMEOUT_S):
-                raise AssertionError("no READY line from `sqnflash sim --pty`")
-        line = proc.stdout.readline()
-        assert line.startswith("READY "), (line, proc.stderr.read() if proc.stderr else "")
-        device = line.split(None, 1)[1].strip()
-        assert link.is_symlink() and str(link.readlink()) == device
-        return PtySim(proc, link, device)
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
 
 
 def test_pty_full_upgrade_with_the_fff_method(start_sim: StartSim) -> None:
@@ -94,6 +40,7 @@ def test_pty_full_upgrade_with_the_fff_method(start_sim: StartSim) -> None:
         read_until(port, b"+SYSSTART\r\n")
         assert lines_of(command(port, "ATI1"))[1] == f"LR5.1.1.0-{TO}"
     summary = sim.stop()
+    assert len(sim.output) == 1, sim.output  # the summary is all it prints after READY
     assert summary["version"] == TO
     assert summary["upgrades_applied"] == 1
     assert summary["mode"] == "FFF" and summary["report"] == "success"

@@ -17,7 +17,7 @@ from sqnflash.firmware import FirmwareFile, load_image, load_updater
 from sqnflash.modem import ModemInfo
 from sqnflash.protocol.modes import Mode
 from sqnflash.sim.images import Family, ImageKind, make_image
-from sqnflash.upgrade import Method, make_plan
+from sqnflash.upgrade import Method, StepId, make_plan
 from sqnflash.upgrade.estimate import APPLY_S, transfer_s
 
 
@@ -57,11 +57,11 @@ def test_every_step_has_an_estimate_and_transfers_use_the_negotiated_rate(
     slow = make_plan(ffh, full, updater=updater, baud=115200)
     fast = make_plan(ffh, full, updater=updater, baud=921600)
     assert all(step.estimate_s > 0 for step in fast.steps)
-    send = {s.id: s.estimate_s for s in fast.steps}["send-image"]
+    send = {s.id: s.estimate_s for s in fast.steps}[StepId.SEND_IMAGE]
     assert send == pytest.approx(transfer_s(full.size, 921600))
     assert slow.estimate_s - fast.estimate_s > 7 * send * 0.9  # 8x the wire time at 115200
     assert fast.to_dict()["estimate_s"] == pytest.approx(fast.estimate_s, abs=0.1)
-    assert {s.id: s.estimate_s for s in fast.steps}["apply"] == APPLY_S
+    assert {s.id: s.estimate_s for s in fast.steps}[StepId.APPLY] == APPLY_S
 
 
 def test_a_monarch2_image_never_goes_to_a_monarch1_modem(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ def test_a_step_id_is_written_and_shown_as_its_stored_string() -> None:
     step = StepId.SEND_IMAGE
     assert (str(step), f"{step}", f"{step:>12}", json.dumps([step])) == (
         "send-image", "send-image", "  send-image", '["send-image"]')
-    assert {StepId.SEND_IMAGE: 1}["send-image"] == 1  # a stored string finds typed entries
+    typed: dict[str, int] = {StepId.SEND_IMAGE: 1}
+    assert typed["send-image"] == 1  # a stored string finds typed entries
     assert StepId("send-image") is StepId.SEND_IMAGE
 
 

@@ -12,8 +12,8 @@ from sqnflash.firmware import FirmwareFile
 from sqnflash.protocol.modes import Mode
 from sqnflash.upgrade import Method, upgrade
 from sqnflash.upgrade.journal import Journal
-
-from .conftest import TO, Firmware, SimModem
+from tests.support.images import TO, Firmware
+from tests.support.modems import SimModem
 
 
 def interrupt(sim: SimModem, image: FirmwareFile, journal: Journal,

@@ -18,8 +18,9 @@ import pytest
 from sqnflash.cli.main import main
 from sqnflash.errors import CATALOGUE
 from sqnflash.sim.images import Family, ImageKind, make_image
+from tests.support.cli import json_lines
+from tests.support.images import FROM, Images
 
-from .conftest import FROM, Images
 from .test_preflight_cli import SimModem
 
 LONG = "a" * 300 + ".dup"  # 304 bytes: over the 255 a file name may have
@@ -142,7 +143,7 @@ def test_bad_input_gets_its_documented_error_in_json(
     args, named = build(Ctx(tmp_path, images, target.url, monkeypatch))
     status = main([*args, "--json"])
     out = capsys.readouterr().out
-    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    lines = json_lines(out)
     error = lines[-1]
     assert error["type"] == "error" and error["code"] == code, error
     assert status == error["exit_code"] == CATALOGUE[code].exit_code

@@ -19,8 +19,8 @@ from sqnflash.cli import output
 from sqnflash.cli.main import main
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import Simulator, forget, named
-
-from .conftest import FROM, Images
+from tests.support.cli import json_lines
+from tests.support.images import FROM, Images
 
 # What `plan` and `upgrade --dry-run` may send: none of these changes the modem's state.
 READ_ONLY = {"AT", "AT+SMOD?", 'AT!="showver"', "ATI1", "AT+CGSN"}
@@ -146,7 +146,7 @@ def test_bad_input_is_refused_before_the_modem_is_touched(
     target = modem(f"&version={FROM}")
     args, named_file = build(Ctx(tmp_path, images, monkeypatch))
     code = main([args[0], "--port", target.url, *args[1:], "--json"])
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    lines = json_lines(capsys.readouterr().out)
     error = lines[-1]
     assert (code, error["type"], error["code"]) == (exit_code, "error", error_code)
     assert named_file in error["cause"]
@@ -311,7 +311,7 @@ def test_check_reports_catalogue_sized_files_as_known(tmp_path: Path,
         (tmp_path / name).write_bytes(data)
     paths = [str(tmp_path / name) for name in files]
     assert main(["check", *paths, "--json"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = json_lines(capsys.readouterr().out)
     by_name = {o["name"]: o for o in lines if o["type"] == "file"}
     assert by_name["CATM1-38638.dup"]["known"] == "CATM1-38638.dup"
     assert by_name["NB1-37781.dup"]["known"] == "NB1-37781.dup"
@@ -332,7 +332,7 @@ def test_check_exits_non_zero_when_any_file_is_unusable(images: Images, tmp_path
     empty = tmp_path / "NB1-41019.dup"
     empty.write_bytes(b"")
     code = main(["check", str(images.small_full), str(empty), "--json"])
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = json_lines(capsys.readouterr().out)
     assert code == 13
     assert [o.get("verdict") for o in lines[:2]] == ["usable", "refused"]
     assert lines[1]["error"]["code"] == "SQF-E104" and lines[-1]["type"] == "error"

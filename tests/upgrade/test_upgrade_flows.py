@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import uuid
 from itertools import pairwise
-from pathlib import Path
-from typing import Any
 
 import pytest
-import serial
 
 from sqnflash.errors import (
     ApplyFailed,
@@ -18,45 +15,18 @@ from sqnflash.errors import (
     UpdaterRequired,
     VersionMismatch,
 )
-from sqnflash.events import Event, Note, TransferProgress, TransferStarted, Waiting
-from sqnflash.firmware import load_bootrom, load_image, load_updater
+from sqnflash.events import Event, TransferProgress, Waiting
+from sqnflash.firmware import load_image
 from sqnflash.modem import Modem
 from sqnflash.protocol.modes import Mode
 from sqnflash.sim.images import ImageKind
-from sqnflash.sim.simulator import Simulator
-from sqnflash.upgrade import Flow, Method, UpgradeResult, upgrade
-
-from .conftest import FROM, TO, Images
-
-
-class Run:
-    def __init__(self, settings: str = "") -> None:
-        self.port = serial.serial_for_url(f"sim://?clock=virtual&version={FROM}{settings}",
-                                          baudrate=921600)
-        self.sim: Simulator = self.port.sim
-        self.modem = Modem.open(self.port)
-        self.events: list[Event] = []
-
-    def upgrade(self, image: Path, *, updater: Path | None = None, bootrom: Path | None = None,
-                method: Method | None = None) -> UpgradeResult:
-        return upgrade(self.modem, load_image(image),
-                       updater=load_updater(updater) if updater else None,
-                       bootrom=load_bootrom(bootrom) if bootrom else None,
-                       method=method, emit=self.events.append)
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.sim.summary()
-
-    def notes(self) -> list[str]:
-        return [e.text for e in self.events if isinstance(e, Note)]
-
-    def transfers(self) -> list[TransferStarted]:
-        return [e for e in self.events if isinstance(e, TransferStarted)]
+from sqnflash.upgrade import Flow, Method, upgrade
+from tests.support.images import FROM, TO, Images
+from tests.support.modems import SimModem
 
 
 def test_fff_method_applies_a_differential_image(images: Images) -> None:
-    run = Run()
+    run = SimModem()
     result = run.upgrade(images.diff)
     assert result.plan.method == Method.FFF
     assert (result.before.software_build, result.after.software_build) == (FROM, TO)
@@ -68,7 +38,7 @@ def test_fff_method_applies_a_differential_image(images: Images) -> None:
 
 
 def test_large_full_image_goes_on_the_fly_through_recovery(images: Images) -> None:
-    run = Run()
+    run = SimModem()
     result = run.upgrade(images.full)
     assert result.plan.method == Method.ON_THE_FLY
     assert [s.id for s in result.plan.steps] == [
@@ -79,14 +49,14 @@ def test_large_full_image_goes_on_the_fly_through_recovery(images: Images) -> No
 
 
 def test_method_can_be_forced(images: Images) -> None:
-    run = Run()
+    run = SimModem()
     result = run.upgrade(images.small_full, method=Method.ON_THE_FLY)
     assert result.plan.method == Method.ON_THE_FLY
     assert run.state["upgrades"][-1]["via"] == "on-the-fly"
 
 
 def test_old_bootrom_modem_gets_bootrom_updater_and_image(images: Images) -> None:
-    run = Run("&old_bootrom=1")
+    run = SimModem("&old_bootrom=1")
     assert run.state["bootrom"] == 33080
     result = run.upgrade(images.full, updater=images.updater)
     assert result.plan.flow == Flow.OLD_BOOTROM
@@ -101,7 +71,7 @@ def test_old_bootrom_modem_gets_bootrom_updater_and_image(images: Images) -> Non
 
 
 def test_old_bootrom_with_a_separate_bootrom_file(images: Images) -> None:
-    run = Run("&old_bootrom=1")
+    run = SimModem("&old_bootrom=1")
     bootrom = images.make(ImageKind.BOOTROM)
     result = run.upgrade(images.full, updater=images.updater, bootrom=bootrom)
     assert result.plan.bootrom_source == bootrom.name
@@ -109,7 +79,7 @@ def test_old_bootrom_with_a_separate_bootrom_file(images: Images) -> None:
 
 
 def test_old_bootrom_without_updater_is_refused_before_anything_changes(images: Images) -> None:
-    run = Run("&old_bootrom=1")
+    run = SimModem("&old_bootrom=1")
     with pytest.raises(UpdaterRequired):
         run.upgrade(images.full)
     assert run.state["mode"] == "FFF" and run.state["version"] == FROM
@@ -117,7 +87,7 @@ def test_old_bootrom_without_updater_is_refused_before_anything_changes(images: 
 
 
 def test_resume_from_boot_loader_at_115200_while_host_starts_at_921600(images: Images) -> None:
-    run = Run("&mode=ffh")
+    run = SimModem("&mode=ffh")
     assert run.modem.link.baud == 921600
     result = run.upgrade(images.full, updater=images.updater)
     assert result.before.mode == Mode.FFH
@@ -128,14 +98,14 @@ def test_resume_from_boot_loader_at_115200_while_host_starts_at_921600(images: I
 
 
 def test_resume_from_boot_loader_needs_updater(images: Images) -> None:
-    run = Run("&mode=ffh")
+    run = SimModem("&mode=ffh")
     with pytest.raises(UpdaterRequired) as caught:
         run.upgrade(images.full)
     assert "boot loader" in caught.value.cause
 
 
 def test_resume_from_upgrade_mode_sends_the_image_directly(images: Images) -> None:
-    run = Run("&mode=recovery")
+    run = SimModem("&mode=recovery")
     result = run.upgrade(images.small_full)
     assert result.plan.flow == Flow.RESUME_RECOVERY
     assert result.plan.steps[0].id == "send-image"
@@ -143,7 +113,7 @@ def test_resume_from_upgrade_mode_sends_the_image_directly(images: Images) -> No
 
 
 def test_smswboot_error_falls_back_to_no_reboot_and_reset(images: Images) -> None:
-    run = Run("&fault_smswboot_error=reboot")
+    run = SimModem("&fault_smswboot_error=reboot")
     run.upgrade(images.full)
     assert any("AT+SMSWBOOT=3,1 answered ERROR" in n for n in run.notes())
     assert run.state["version"] == TO
@@ -151,7 +121,7 @@ def test_smswboot_error_falls_back_to_no_reboot_and_reset(images: Images) -> Non
 
 
 def test_smswboot_refused_both_ways_stops_with_modem_unchanged(images: Images) -> None:
-    run = Run("&fault_smswboot_error=both")
+    run = SimModem("&fault_smswboot_error=both")
     with pytest.raises(ModeSwitchFailed) as caught:
         run.upgrade(images.full)
     assert caught.value.modem_state is not None and "unchanged" in caught.value.modem_state
@@ -159,7 +129,7 @@ def test_smswboot_refused_both_ways_stops_with_modem_unchanged(images: Images) -
 
 
 def test_apply_fail_is_a_clean_error(images: Images) -> None:
-    run = Run("&fault_apply_fail=2")  # a first fail gets the image sent once more
+    run = SimModem("&fault_apply_fail=2")  # a first fail gets the image sent once more
     with pytest.raises(ApplyFailed) as caught:
         run.upgrade(images.full)
     error = caught.value
@@ -169,7 +139,7 @@ def test_apply_fail_is_a_clean_error(images: Images) -> None:
 
 
 def test_diff_for_another_build_is_refused_before_touching_the_modem(images: Images) -> None:
-    run = Run()
+    run = SimModem()
     wrong = images.make(ImageKind.DIFF, source=37781)
     with pytest.raises(DiffSourceMismatch):
         run.upgrade(wrong)
@@ -177,7 +147,7 @@ def test_diff_for_another_build_is_refused_before_touching_the_modem(images: Ima
 
 
 def test_a_wrong_version_after_the_upgrade_fails_loudly(images: Images) -> None:
-    run = Run()
+    run = SimModem()
     # The name promises 41020; the content installs 41019.
     liar = images.folder / "CATM1-41020.dup"
     liar.write_bytes(images.small_full.read_bytes())
@@ -187,7 +157,7 @@ def test_a_wrong_version_after_the_upgrade_fails_loudly(images: Images) -> None:
 
 
 def test_ctrl_c_during_the_transfer_says_where_the_modem_is(images: Images) -> None:
-    run = Run()
+    run = SimModem()
 
     def interrupt(event: Event) -> None:
         run.events.append(event)
@@ -205,7 +175,7 @@ def test_ctrl_c_during_the_transfer_says_where_the_modem_is(images: Images) -> N
                                       "&fault_urc_rate=0.3&seed=3"])
 def test_modem_variants(images: Images, settings: str) -> None:
     """Echo on, STP replies with hcrc 0, unsolicited lines inside replies."""
-    run = Run(settings)
+    run = SimModem(settings)
     run.upgrade(images.small_full, method=Method.ON_THE_FLY)
     assert run.state["version"] == TO
 
@@ -225,7 +195,7 @@ def test_named_simulator_survives_reopening(images: Images) -> None:
 
 
 def test_apply_heartbeats_come_at_least_every_ten_seconds(images: Images) -> None:
-    run = Run("&apply_s=60")
+    run = SimModem("&apply_s=60")
     run.upgrade(images.diff)
     beats = [e.elapsed_s for e in run.events if isinstance(e, Waiting)]
     assert beats and beats[-1] >= 60
@@ -234,7 +204,7 @@ def test_apply_heartbeats_come_at_least_every_ten_seconds(images: Images) -> Non
 
 
 def test_modem_in_data_mode_is_woken_with_the_escape_sequence() -> None:
-    run = Run("&data_mode=1")
+    run = SimModem("&data_mode=1")
     assert run.modem.wake() == 921600
     assert run.modem.mode() == Mode.APPLICATION
     assert run.sim.modem.data_mode is False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,8 @@ import pytest
 
 from sqnflash.cli.main import main
 from sqnflash.sim.simulator import forget, named
-
-from .conftest import FROM, TO, Firmware
+from tests.support.cli import json_lines
+from tests.support.images import FROM, TO, Firmware
 
 IMEI = "354346090000009"
 
@@ -20,7 +19,7 @@ IMEI = "354346090000009"
 def history(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
     capsys.readouterr()
     assert main(["history", "--json", *args]) == 0
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return json_lines(capsys.readouterr().out)
 
 
 def test_upgrades_are_journaled_where_the_environment_says(

@@ -8,8 +8,8 @@ import pytest
 from sqnflash.errors import LineTooNoisy, ModeSwitchFailed
 from sqnflash.events import Event, TransferProgress
 from sqnflash.upgrade import Method, Settings, upgrade
-
-from .conftest import TO, Firmware, SimModem
+from tests.support.images import TO, Firmware
+from tests.support.modems import SimModem
 
 
 def run(sim: SimModem, firmware: Firmware, image: str = "full", **kwargs: object) -> None:

@@ -29,8 +29,8 @@ from sqnflash.link import open_link
 from sqnflash.sim.board import BoardSimulator
 from sqnflash.upgrade import Flow, plan_for, upgrade
 from sqnflash.upgrade.bridge import LEAVE_BRIDGE, open_through_board
-
-from .conftest import FROM, TO, Images
+from tests.support.cli import json_lines
+from tests.support.images import FROM, TO, Images
 
 
 class BoardRun:
@@ -144,7 +144,7 @@ def test_cli_upgrade_through_the_board_tells_how_to_leave_bridge_mode(
         images: Images, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sim://?clock=virtual&board=fipy&release=1.18.2&version={FROM}"
     code = main(["upgrade", "--board", "pycom", "--port", url, str(images.small_full), "--json"])
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = json_lines(capsys.readouterr().out)
     assert code == 0, lines[-1]
     assert lines[-1]["type"] == "result" and lines[-1]["after"]["software_build"] == TO
     notes = [line["text"] for line in lines if line["type"] == "note"]
@@ -188,7 +188,7 @@ def test_cli_recover_through_the_board_brings_the_modem_back(
     name = f"recover-{uuid.uuid4().hex}"
     url = f"sim://{name}?clock=virtual&board=fipy&release=1.20.2.r4&version={FROM}&mode=recovery"
     assert main(["recover", "--board", "pycom", "--port", url, "--json"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = json_lines(capsys.readouterr().out)
     assert lines[-1]["type"] == "result" and lines[-1]["after"]["mode"] == "application"
     assert [line["text"] for line in lines if line["type"] == "note"][-1] == LEAVE_BRIDGE
     sim = serial.serial_for_url(url).sim

@@ -8,13 +8,12 @@ them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from serial.serialutil import SerialBase
 
 from sqnflash.modem import Modem
 from sqnflash.protocol.modes import Mode
+from tests.support.ports import ScriptedPort, per_line
 
 SHOWVER = [
     "SYSTEM VERSION", "==============", "  FIRMWARE VERSION",
@@ -30,46 +29,6 @@ ANSWERS = {
     "ATI1": ["UE5.0.0.0d", "LR5.1.1.0-33080"],
     "AT+CGSN": ["354346091234567"],
 }
-
-
-class ScriptedPort(SerialBase):  # type: ignore[misc]
-    """Answers each command line from `ANSWERS`, framed by `frame(command, lines)`."""
-
-    def __init__(self, frame: Callable[[str, list[str]], bytes], **kwargs: Any) -> None:
-        self.frame = frame
-        self.pending = bytearray()
-        self.inbox = bytearray()
-        super().__init__(**kwargs)
-
-    def open(self) -> None:
-        self.is_open = True
-
-    def close(self) -> None:
-        self.is_open = False
-
-    def _reconfigure_port(self) -> None:
-        pass
-
-    def write(self, data: bytes) -> int:
-        self.inbox += data
-        while (end := self.inbox.find(b"\n")) >= 0 or (end := self.inbox.find(b"\r")) >= 0:
-            line = self.inbox[:end].decode().strip()
-            del self.inbox[: end + 1]
-            if line:
-                self.pending += self.frame(line, ANSWERS.get(line, ["?"]))
-        return len(data)
-
-    def read(self, size: int = 1) -> bytes:
-        out = bytes(self.pending[:size])
-        del self.pending[:size]
-        return out
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self.pending)
-
-    def reset_input_buffer(self) -> None:
-        self.pending.clear()
 
 
 def crlf_leading(command: str, lines: list[str]) -> bytes:
@@ -104,8 +63,8 @@ def named_smod(command: str, lines: list[str]) -> bytes:
                                    urc_inside, named_smod])
 def test_info_reads_the_same_facts_from_every_framing(
         frame: Callable[[str, list[str]], bytes]) -> None:
-    port = ScriptedPort(frame, port="scripted", baudrate=921600, timeout=0.1)
-    port.open()
+    port = ScriptedPort(per_line(lambda line: frame(line, ANSWERS.get(line, ["?"]))),
+                        timeout=0.1)
     modem = Modem.open(port)
     assert modem.wake(timeout_s=1.0) == 921600
     info = modem.info()

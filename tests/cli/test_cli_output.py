@@ -16,8 +16,7 @@ from sqnflash.cli import render
 from sqnflash.cli.main import main
 from sqnflash.events import TransferFinished, TransferProgress, TransferStarted, Waiting
 from sqnflash.sim.simulator import forget
-
-from .conftest import FROM, TO, Images
+from tests.support.images import FROM, TO, Images
 
 PROGRESS = re.compile(r"^ {4}[\d.]+ MiB of ([\d.]+) MiB \((\d+) %\), [\d.]+ KiB/s"
                       r"(, about .+ left)?$")

@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sqnflash.cli.main import main
-from sqnflash.sim.images import ImageKind
+from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import forget, named
-
-from .conftest import FROM, TO, Images
+from tests.support.cli import json_lines
+from tests.support.images import FROM, TO, Images
+from tests.support.pty import StartSim, needs_pty
 
 
 def sim_url(settings: str = "") -> tuple[str, str]:
     name = f"cli-{uuid.uuid4().hex}"
     return name, f"sim://{name}?clock=virtual&version={FROM}{settings}"
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return [json.loads(line) for line in lines]  # every stdout line must be JSON
 
 
 def test_upgrade_json_is_an_event_stream_then_a_result(
@@ -143,36 +136,17 @@ def test_demo_runs_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.slow
-def test_installed_cli_upgrades_a_pty_simulator(tmp_path: Path) -> None:
+@needs_pty
+def test_installed_cli_upgrades_a_pty_simulator(start_sim: StartSim, tmp_path: Path) -> None:
     """Two processes, a pseudo-terminal between them, as with a real USB serial port."""
-    from sqnflash.sim.images import make_image
-
     image = tmp_path / f"upgdiff_{FROM}-to-{TO}.dup"
-    image.write_bytes(make_image(ImageKind.DIFF, "catm1", TO, source=FROM, size=60_000))
-    link = tmp_path / "sqn0"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(link),
-         "--version", str(FROM), "--set", "reboot_s=0.3", "--set", "apply_s=0.5"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        ready = server.stdout.readline()
-        assert ready.startswith("READY ")
-        client = subprocess.run(
-            [sys.executable, "-m", "sqnflash", "upgrade", "--port", str(link), str(image),
-             "--json"], capture_output=True, text=True, timeout=120,
-            env={**os.environ, "SQNFLASH_PORT": ""})
-        assert client.returncode == 0, client.stdout + client.stderr
-        assert json.loads(client.stdout.splitlines()[-1])["after"]["software_build"] == TO
-    finally:
-        server.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        out = ""
-        while time.monotonic() < deadline and server.poll() is None:
-            time.sleep(0.05)
-        if server.poll() is None:
-            server.kill()
-        assert server.stdout is not None
-        out = server.stdout.read()
-    summary = json.loads(out.strip().splitlines()[-1])
+    image.write_bytes(make_image(ImageKind.DIFF, Family.CATM1, TO, source=FROM, size=60_000))
+    sim = start_sim("--version", str(FROM), "--set", "reboot_s=0.3", "--set", "apply_s=0.5")
+    client = subprocess.run(
+        [sys.executable, "-m", "sqnflash", "upgrade", "--port", str(sim.link), str(image),
+         "--json"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "SQNFLASH_PORT": ""})
+    assert client.returncode == 0, client.stdout + client.stderr
+    assert json.loads(client.stdout.splitlines()[-1])["after"]["software_build"] == TO
+    summary = sim.stop()
     assert summary["version"] == TO and summary["upgrades_applied"] == 1

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import serial
 
 from sqnflash.cli.main import main
 from sqnflash.sim.faults import FAULTS, FaultPlan
 from sqnflash.sim.images import ImageKind
+from tests.sim.conftest import OpenPort
 from tests.sim.host import command, image, read_for, read_until, upload
+from tests.support.pty import StartSim, needs_pty
 
 FAST = "reboot_s=0.3&apply_s=1"
-
-
-def open_port(query: str, baudrate: int = 921600) -> serial.SerialBase:
-    return serial.serial_for_url(f"sim://?clock=virtual&{query}", baudrate=baudrate,
-                                 timeout=2.0)
 
 
 def test_a_noisy_line_damages_only_above_its_rate() -> None:
@@ -32,7 +22,8 @@ def test_a_noisy_line_damages_only_above_its_rate() -> None:
     assert plan.inbound_stp(data, 0, 921600) != data
 
 
-def test_power_loss_after_a_command_comes_back_where_the_boot_choice_says() -> None:
+def test_power_loss_after_a_command_comes_back_where_the_boot_choice_says(
+        open_port: OpenPort) -> None:
     port = open_port(f"fault_power_loss_after=AT+SMSWBOOT=3&{FAST}")
     assert command(port, "AT+SMSWBOOT=3,1") == b"\r\nOK\r\n"  # answered, then the power went
     assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")  # the reboot it had started...
@@ -41,7 +32,7 @@ def test_power_loss_after_a_command_comes_back_where_the_boot_choice_says() -> N
     assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"  # ...lands in RECOVERY all the same
 
 
-def test_a_reset_after_a_command_announces_itself() -> None:
+def test_a_reset_after_a_command_announces_itself(open_port: OpenPort) -> None:
     port = open_port(f"fault_reboot_after=ATI1&{FAST}")
     assert b"UE5.0.0.0d" in command(port, "ATI1")
     assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")
@@ -49,7 +40,7 @@ def test_a_reset_after_a_command_announces_itself() -> None:
     assert b"UE5.0.0.0d" in command(port, "ATI1")  # once only
 
 
-def test_a_cut_short_updater_does_not_start() -> None:
+def test_a_cut_short_updater_does_not_start(open_port: OpenPort) -> None:
     """The boot loader checks the ELF it received reaches the end of its header tables."""
     port = open_port("mode=ffh&updater_load_s=0.3", baudrate=115200)
     elf = image(ImageKind.UPDATER, size=60_000)
@@ -63,10 +54,11 @@ def test_a_cut_short_updater_does_not_start() -> None:
     assert command(port, "AT+SMOD?") == b"\r\n3\r\nOK\r\n"
 
 
-def test_the_new_faults_are_listed_and_refused_when_malformed(capsys: object) -> None:
+def test_the_new_faults_are_listed_and_refused_when_malformed(
+        capsys: pytest.CaptureFixture[str], open_port: OpenPort) -> None:
     assert {"noisy_above", "power_loss_after", "reboot_after"} <= set(FAULTS)
     assert main(["sim", "faults"]) == 0
-    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    out = capsys.readouterr().out
     assert "power_loss_after" in out and "noisy_above" in out
     for query in ("fault_power_loss_after=SMSWBOOT", "fault_noisy_above=fast"):
         try:
@@ -78,24 +70,12 @@ def test_the_new_faults_are_listed_and_refused_when_malformed(capsys: object) ->
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals")
-def test_faults_reach_a_pty_simulator_as_typed(tmp_path: Path) -> None:
+@needs_pty
+def test_faults_reach_a_pty_simulator_as_typed(start_sim: StartSim) -> None:
     """`--fault` values keep their `+` (they are URL-encoded on the way to the simulator)."""
-    link = tmp_path / "modem"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(link), "--seed", "5",
-         "--fault", "reboot_after=AT+CGSN", "--set", "reboot_s=0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().startswith("READY ")
-        with serial.Serial(str(link), 921600, timeout=1.0) as port:
-            assert b"354346090000009" in command(port, "AT+CGSN")
-            assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")
-            assert b"+SYSSTART" in read_until(port, b"+SYSSTART\r\n")
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=10)
-        assert json.loads(out.strip().splitlines()[-1])["mode"] == "FFF"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
+    sim = start_sim("--seed", "5", "--fault", "reboot_after=AT+CGSN", "--set", "reboot_s=0.2")
+    with serial.Serial(str(sim.link), 921600, timeout=1.0) as port:
+        assert b"354346090000009" in command(port, "AT+CGSN")
+        assert b"+SHUTDOWN" in read_until(port, b"+SHUTDOWN\r\n")
+        assert b"+SYSSTART" in read_until(port, b"+SYSSTART\r\n")
+    assert sim.stop()["mode"] == "FFF"

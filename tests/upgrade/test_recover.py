@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,8 +12,9 @@ from sqnflash.errors import RecoverNeedsImage, UpdaterRequired
 from sqnflash.events import StepFinished
 from sqnflash.sim.simulator import forget, named
 from sqnflash.upgrade.recover import recover
-
-from .conftest import FROM, TO, Firmware, SimModem
+from tests.support.cli import run_cli
+from tests.support.images import FROM, TO, Firmware
+from tests.support.modems import SimModem
 
 
 def finished(sim: SimModem) -> dict[str, str]:
@@ -81,12 +80,6 @@ def test_a_modem_still_applying_is_left_to_finish(firmware: Firmware) -> None:
     result = recover(sim.modem, emit=sim.events.append)
     assert result.actions[0] == "finish-apply"
     assert sim.state["mode"] == "FFF" and sim.state["version"] == TO
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[Any]]:
-    code = main(args)
-    out = capsys.readouterr().out
-    return code, [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def test_cli_recover_json_and_exit_codes(firmware: Firmware, capsys: pytest.CaptureFixture[str],

@@ -1,4 +1,5 @@
-"""Synthetic firmware for the end-to-end tests, made once per test session."""
+"""Synthetic firmware, made once per test session: files (`images`) and loaded small ones
+(`firmware`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sqnflash.firmware import FirmwareFile, load_image, load_updater
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 
 FROM = 38638
@@ -21,6 +23,7 @@ class Images:
              size: int | None = None, family: Family = Family.CATM1,
              name: str | None = None) -> Path:
         path = self.folder / (name or default_name(kind, family, version, source))
+        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             path.write_bytes(make_image(kind, family, version, source=source, size=size))
         return path
@@ -48,3 +51,34 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
     folder = tmp_path_factory.mktemp("firmware")
     (folder / "small").mkdir()
     return Images(folder)
+
+
+class Firmware:
+    """Small images, loaded: quick to send over a simulated line."""
+
+    def __init__(self, images: Images) -> None:
+        self.images = images
+
+    def path(self, kind: ImageKind, size: int, source: int | None = None) -> Path:
+        name = f"quick/{default_name(kind, Family.CATM1, TO, source)}"
+        return self.images.make(kind, source=source, size=size, name=name)
+
+    def path_of_full(self) -> Path:
+        return self.path(ImageKind.FULL, 300_000)
+
+    @property
+    def full(self) -> FirmwareFile:
+        return load_image(self.path_of_full())
+
+    @property
+    def diff(self) -> FirmwareFile:
+        return load_image(self.path(ImageKind.DIFF, 100_000, FROM))
+
+    @property
+    def updater(self) -> FirmwareFile:
+        return load_updater(self.path(ImageKind.UPDATER, 60_000))
+
+
+@pytest.fixture(scope="session")
+def firmware(images: Images) -> Firmware:
+    return Firmware(images)

@@ -10,14 +10,11 @@ and it must say which.
 from __future__ import annotations
 
 import json
-import os
 import random
-import selectors
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,38 +22,18 @@ import pytest
 
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.upgrade.journal import Journal
+from tests.support.cli import json_lines
+from tests.support.images import TO
+from tests.support.pty import StartSim, needs_pty
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals"),
+    needs_pty,
 ]
 
-TO = 41019
 IMAGE_SIZE = 200_000  # about 3 s over the pty at 921600 baud: room for a kill anywhere in it
 QUICK = ["--set", "reboot_s=0.2", "--set", "apply_s=0.5"]
 TIMEOUT_S = 60.0
-
-
-class PtySim:
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self.link = tmp_path / "modem"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(self.link),
-             "--mode", "recovery", *QUICK, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stdout, selectors.EVENT_READ)
-            assert selector.select(30), "no READY line from `sqnflash sim --pty`"
-        line = self.proc.stdout.readline()
-        assert line.startswith("READY "), line
-
-    def stop(self) -> dict[str, Any]:
-        self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=10)
-        assert self.proc.returncode == 0, err
-        summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        return summary
 
 
 @pytest.fixture
@@ -64,21 +41,6 @@ def image(tmp_path: Path) -> Path:
     path = tmp_path / f"CATM1-{TO}.dup"
     path.write_bytes(make_image(ImageKind.FULL, Family.CATM1, TO, size=IMAGE_SIZE))
     return path
-
-
-@pytest.fixture
-def start_sim(tmp_path: Path) -> Iterator[Any]:
-    sims: list[PtySim] = []
-
-    def start(*args: str) -> PtySim:
-        sims.append(PtySim(tmp_path, *args))
-        return sims[-1]
-
-    yield start
-    for sim in sims:
-        if sim.proc.poll() is None:
-            sim.proc.kill()
-            sim.proc.communicate(timeout=10)
 
 
 def upgrade_command(link: Path, image: Path, journal: Path) -> list[str]:
@@ -114,7 +76,7 @@ def run_until_killed(command: list[str], kill_at: float) -> int:
 def run(command: list[str]) -> list[dict[str, Any]]:
     result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return json_lines(result.stdout)
 
 
 def notes(events: list[dict[str, Any]]) -> list[str]:
@@ -131,9 +93,9 @@ def journaled(journal: Path) -> tuple[int, int]:
 
 @pytest.mark.parametrize("seed", [1])
 def test_killed_mid_transfer_continues_the_session_the_modem_holds(
-        start_sim: Any, image: Path, tmp_path: Path, seed: int) -> None:
+        start_sim: StartSim, image: Path, tmp_path: Path, seed: int) -> None:
     kill_at = random.Random(seed).uniform(0.1, 0.9)
-    sim = start_sim()
+    sim = start_sim("--mode", "recovery", *QUICK)
     journal = tmp_path / "journal.db"
     command = upgrade_command(sim.link, image, journal)
     run_until_killed(command, kill_at)
@@ -162,8 +124,8 @@ def test_killed_mid_transfer_continues_the_session_the_modem_holds(
 
 
 def test_killed_and_the_modem_gave_up_the_session_restarts_the_transfer_cleanly(
-        start_sim: Any, image: Path, tmp_path: Path) -> None:
-    sim = start_sim("--set", "stp_idle_timeout_s=0.5")
+        start_sim: StartSim, image: Path, tmp_path: Path) -> None:
+    sim = start_sim("--mode", "recovery", *QUICK, "--set", "stp_idle_timeout_s=0.5")
     journal = tmp_path / "journal.db"
     command = upgrade_command(sim.link, image, journal)
     run_until_killed(command, random.Random(3).uniform(0.2, 0.8))
