@@ -95,8 +95,6 @@ def mangled_modem(choices: st.DataObject, flash: Flash) -> Responder:
                 if "repeat reply to BLOCK tid=" in happened.frame_summary:
                     acked = flash.unconfirmed_tid
             elif isinstance(happened, stp.BlockReceived):
-                if flash.unconfirmed_tid is not None:
-                    flash.known_defect = "a stored block sent again as new data"
                 flash.stored.extend(happened.data)
                 flash.unconfirmed_tid = acked = happened.tid
                 reply += slave.complete_block(len(happened.data)).data
@@ -175,16 +173,11 @@ def upload_with(damage: Callable[[int, bytes], list[bytes]]) -> bytes:
     return bytes(stored)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: when both ACKs of a stored block are lost, the "
-                   "master shrinks its blocks and sends the same bytes again under a new tid")
 def test_a_block_whose_acks_are_lost_is_not_written_twice() -> None:
     # Exchange 12 carries the fifth block; its ACK and the repeat of that ACK are lost.
     assert upload_with(lambda n, reply: [] if n in (12, 13) else [reply]) == DATA
 
 
-@pytest.mark.xfail(strict=True, reason="defect: the head of a cut BLOCK ACK, left in the decoder "
-                   "after the timeout, is completed by the next reply into a residue of 116 that "
-                   "no CRC checks (pcrc 0)")
 def test_a_cut_block_ack_does_not_make_the_modem_store_bytes_twice() -> None:
     # Exchange 6 carries the second block; its ACK is cut one byte short.
     assert upload_with(lambda n, reply: [reply[:17]] if n == 6 else [reply]) == DATA

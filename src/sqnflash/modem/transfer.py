@@ -150,6 +150,9 @@ class StpUpload:
                 self.retried += 1
                 self.link.note(f"STP: resending {request.op.name} tid={request.tid} "
                                f"(attempt {attempt + 1}: {problems[-1]})")
+                # The head of a reply cut short must not be completed by the next reply's bytes
+                # into a frame nobody sent (a reply's CRCs are zero and cannot catch it).
+                master.decoder.clear()
             sent_at = clock.now()
             self.link.write(frame)
             problem = self._await_reply(request, policy.timeout(request.state, len(frame),
@@ -173,8 +176,8 @@ class StpUpload:
                                     block_size=master.block_size)
             attempt += 1
             if smaller is not None:
-                # Two silent attempts in a row: the modem did not take the block (a reply it sent
-                # late is still accounted for, see StpMaster.set_block_size).
+                # Two silent attempts in a row: smaller blocks from now on; a block whose data
+                # went out is still sent as it was (see StpMaster.set_block_size).
                 self.link.note(f"STP: {request.length}-byte block unanswered twice; blocks of "
                                f"{smaller} bytes from now on")
                 master.set_block_size(smaller)
