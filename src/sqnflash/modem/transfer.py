@@ -39,6 +39,8 @@ DEFAULT_RETRIES = 4  # Pycom's attempts per exchange
 REBOOT_MARKERS = (b"+SHUTDOWN", b"+SYSSTART")  # AT lines: the modem left STP by rebooting
 _MARKER_TAIL = max(len(m) for m in REBOOT_MARKERS) - 1  # kept between reads (split markers)
 QUIET_S = 0.25  # after a damaged reply: how long to listen for a good one before resending
+SILENT_BEFORE_SMALLER = 2  # silent attempts in a row before a block command asks for less
+SILENT_BEFORE_SMALLER_SENT = 4  # ...and before a block whose data went out is given up
 _REPLY_MAGIC = stp.REPLY_MAGIC.to_bytes(4, "big")
 
 
@@ -172,12 +174,17 @@ class StpUpload:
                     f"{self._rebooted.decode()}) at byte {master.offset} of {master.total}",
                     details={"offset": master.offset, "problems": problems})
             silent_in_a_row = silent_in_a_row + 1 if not self._heard else 0
-            smaller = policy.failed(request.state, silent=silent_in_a_row >= 2,
+            # A block whose data went out may have been written with only its replies lost: it is
+            # given up for smaller ones (a fresh tid, the same bytes) only after more silence
+            # than a repeat of it would meet, since the modem answers a repeat without writing.
+            silent_enough = SILENT_BEFORE_SMALLER_SENT if request.state == stp.MasterState.BLOCK \
+                else SILENT_BEFORE_SMALLER
+            smaller = policy.failed(request.state, silent=silent_in_a_row >= silent_enough,
                                     block_size=master.block_size)
             attempt += 1
             if smaller is not None:
-                # Two silent attempts in a row: smaller blocks from now on; a block whose data
-                # went out is still sent as it was (see StpMaster.set_block_size).
+                # Silent attempts in a row: the modem did not take the block (a reply it sent
+                # late is still accounted for, see StpMaster.set_block_size).
                 self.link.note(f"STP: {request.length}-byte block unanswered twice; blocks of "
                                f"{smaller} bytes from now on")
                 master.set_block_size(smaller)

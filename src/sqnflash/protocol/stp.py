@@ -372,6 +372,7 @@ class StpMaster:
         self.block_size = 0
         self._tid = 0
         self._pending_length = 0
+        self._abandoned: dict[int, tuple[int, int]] = {}  # tid: (offset, length) of given-up blocks
         self.decoder = FrameDecoder(REPLY_MAGIC, accept_zero_hcrc=True, max_payload=64)
 
     @property
@@ -420,24 +421,28 @@ class StpMaster:
     def restart_session(self) -> None:
         """Start over with RESET/OPEN, keeping the confirmed offset (the modem lost the session)."""
         self.state = MasterState.RESET
+        self._abandoned.clear()
         self.decoder.clear()
 
     def set_block_size(self, size: int, *, sent: bool = True) -> None:
         """Send blocks of at most `size` bytes from now on (a noisy line wants smaller frames).
 
-        A block whose data went out keeps its length: the modem may have written it, so only
-        the same request (same tid, same bytes) may follow, never the bytes again under another
-        tid. With `sent`, a block command that may have reached the modem announced a length that
-        cannot be changed: it is sent again with a fresh tid, so that the modem cannot take it
-        for a retransmission of the old one. No data has gone out for it yet, so nothing can be
-        written twice.
+        With `sent`, the pending request may have reached the modem, and a length already
+        announced cannot be changed: the block command is sent again with a fresh tid, so that
+        the modem cannot take it for a retransmission of the old one (whose repeat would keep the
+        old length). No modem is known to check the tid sequence, and Pycom's own retries skip
+        tids the same way. A block given up like this that the modem was only slow to write is
+        still accounted for: its late reply is accepted (see `_late_block`).
         """
         size = max(1, min(size, self.block_cap, self.max_transfer - HEADER_SIZE))
         if size == self.block_size:
             return
         self.block_size = size
-        if sent and self.state == MasterState.BLOCK_CMD:
+        if sent and self.state in (MasterState.BLOCK_CMD, MasterState.BLOCK):
+            if self.state == MasterState.BLOCK:
+                self._abandoned[self._tid] = (self.offset, self._pending_length)
             self._tid += 1
+            self.state = MasterState.BLOCK_CMD
 
     def checkpoint(self) -> Checkpoint:
         """Where the upload stands, to continue it later (another process, after a crash) while
@@ -472,6 +477,9 @@ class StpMaster:
             return Ignored(frame, "transfer already finished")
         req = self.request()
         base = frame.op & ~(ACK | NACK)
+        if (frame.tid in self._abandoned and base == Op.BLOCK and frame.op & ACK
+                and not frame.op & NACK and self.state == MasterState.BLOCK_CMD):
+            return self._late_block(frame)
         if base != req.op or not frame.op & (ACK | NACK):
             return Ignored(frame, f"expected a reply to {req.op.name}, got {op_name(frame.op)}")
         if frame.tid != req.tid:
@@ -523,12 +531,32 @@ class StpMaster:
                                       f"{req.length}-byte block")
             consumed = req.length - residue
             self.offset += consumed
+            self._abandoned.clear()
             self._tid += 1
             self.state = self._next_transfer_state()
             return BlockAccepted(self.offset, consumed, residue)
         # CLOSE
         self.state = MasterState.DONE
         return Advanced(MasterState.CLOSE)
+
+    def _late_block(self, frame: Frame) -> MasterEvent:
+        """The reply to a block given up by `set_block_size`: the modem was slow, not deaf. Its
+        bytes count, and the block command in flight (announced for the old offset) is replaced by
+        a fresh one, since nothing was sent after it yet."""
+        offset, length = self._abandoned.pop(frame.tid)
+        if len(frame.payload) != U16.size or offset != self.offset:
+            return Ignored(frame, "late reply to a block given up")
+        residue = U16.unpack(frame.payload)[0]
+        if residue > length:
+            self._abandoned[frame.tid] = (offset, length)  # damaged: a good copy may follow
+            return Ignored(frame, f"damaged late reply: a residue of {residue} bytes for a "
+                                  f"{length}-byte block")
+        consumed = length - residue
+        self.offset += consumed
+        self._abandoned.clear()
+        self._tid += 1
+        self.state = self._next_transfer_state()
+        return BlockAccepted(self.offset, consumed, residue)
 
     def _next_transfer_state(self) -> MasterState:
         """The next state once the session is set up or a block is done: more data, or close."""
