@@ -81,8 +81,10 @@ from sqnflash.sim.at_commands import AtCommands
 from sqnflash.sim.boot_cycle import BootCycle
 from sqnflash.sim.config import SimConfig
 from sqnflash.sim.engine import Engine
+from sqnflash.sim.images import Family, lr_version
 from sqnflash.sim.modem_core import CONFIG_MODES, PLUS_GUARD_S
 from sqnflash.sim.modes import BOOT_TO_SMOD, ECHO_MODES, MODE_NAMES, Boot, Flash, Smod, StpPurpose
+from sqnflash.sim.monarch2 import monarch2_profile
 from sqnflash.sim.profile import MONARCH1_BAUDS, ModemProfile
 from sqnflash.sim.reports import ue_version
 from sqnflash.sim.stp_endpoint import PAGE_SIZE, StpEndpoint
@@ -110,12 +112,15 @@ SUPPORTED_BAUDS = MONARCH1_BAUDS
 
 
 class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
-    """One simulated modem behind one wire: a Monarch 1 unless another profile is given."""
+    """One simulated modem behind one wire: a Monarch 1, or a Monarch 2 for `family=monarch2`,
+    unless another profile is given."""
 
     def __init__(self, config: SimConfig, engine: Engine,
                  profile: ModemProfile | None = None) -> None:
-        super().__init__(config, engine,
-                         profile or ModemProfile.monarch1(config, MONARCH1_COMMANDS))
+        if profile is None:
+            profile = (monarch2_profile(config) if config.family == Family.MONARCH2
+                       else ModemProfile.monarch1(config, MONARCH1_COMMANDS))
+        super().__init__(config, engine, profile)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -123,6 +128,7 @@ class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
             "smod": int(self.mode) if self.mode is not None else None,
             "version": self.flash.software,
             "family": self.flash.family.value,
+            "lr_version": lr_version(self.flash.family, self.flash.software),
             "bootrom": self.flash.bootrom,
             "app_ok": self.flash.app_ok,
             "boot": self.flash.boot.name,
