@@ -23,7 +23,7 @@ from sqnflash.sim.simulator import Simulator, forget, named
 from .conftest import FROM, Images
 
 # What `plan` and `upgrade --dry-run` may send: none of these changes the modem's state.
-READ_ONLY = {"AT", "AT+SMOD?", 'AT!="showver"', "ATI1", "AT+CGSN"}
+READ_ONLY = {"AT", "AT+SMOD?", 'AT!="showver"', "ATI1", "AT+CGSN", "ATI"}
 
 
 @dataclass

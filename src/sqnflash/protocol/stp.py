@@ -508,6 +508,11 @@ class StpMaster:
                 raise StpProtocolError("the modem refused to open an STP session")
             if max_transfer <= HEADER_SIZE:
                 raise StpProtocolError(f"the modem reports a max transfer of {max_transfer} bytes")
+            if self.data_type is not None and self.data_type & 1 and version < 2:
+                # A zipped stream the modem is not told about would be written as it is.
+                raise StpProtocolError(f"the modem's STP session is version {version}: it takes "
+                                       "no data type, so a zlib stream cannot be announced "
+                                       "(send the image raw)")
             self.version = version
             self.max_transfer = max_transfer
             self.block_size = min(self.block_cap, max_transfer - HEADER_SIZE)

@@ -49,7 +49,8 @@ protocol variants: see `sqnflash.sim.config`):
 - Uploads are judged by their contents (sim/images.py): any package whose trailers verify and
   whose build strings say what it installs, real files included. A full image of the other
   family installs and switches the modem's family; a differential image only patches its own
-  family and build. A Monarch 2 (LR 8) image is refused when applied.
+  family and build. A Monarch 2 (LR 8) image is refused when applied (and a Monarch 1 image by
+  the Monarch 2 profile, sim/monarch2.py).
 - `AT+SMUPGRADE?` keeps its last word (`No report`, `on-going`, `success`, `fail`) until the next
   upgrade starts; during a reboot nothing answers (an empty reply). An apply cut short by a reset
   or a power loss reports `fail` (never a stale `on-going`); a full image cut short outside the

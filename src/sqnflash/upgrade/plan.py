@@ -162,7 +162,8 @@ def choose_method(info: ModemInfo, image: FirmwareFile, forced: Method | None) -
 def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
               bootrom: FirmwareFile | None = None, method: Method | None = None,
               allow_downgrade: bool = False, allow_family_change: bool = False,
-              baud: int | None = None, block_size: int = PYCOM_BLOCK_CAP) -> Plan:
+              baud: int | None = None, block_size: int = PYCOM_BLOCK_CAP,
+              force: bool = False) -> Plan:
     """The steps that take the modem described by `info` to `image`, each with its reason and
     estimated duration, and the checks that passed; raises when a check refuses.
 
@@ -170,7 +171,8 @@ def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | N
     rate the modem answers at, `info.baud`)."""
     checked = preflight(info, image, updater=updater, bootrom=bootrom,
                         method=method.value if method else None,
-                        allow_downgrade=allow_downgrade, allow_family_change=allow_family_change)
+                        allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
+                        force=force)
     if method is None and checked.required_method is not None:
         method = Method(checked.required_method)
     plan = _choose_steps(info, image, updater=updater, bootrom=bootrom, method=method)
