@@ -143,3 +143,18 @@ def test_a_gm02s_found_in_recovery_is_upgraded_from_there_zipped(
     assert modem.modem.flash.software == 59577 and modem.modem.mode == 2
     assert any("data type 5" in text for _, text in modem.modem.log)
     assert "AT+SMSWBOOT=3,1" not in modem.modem.received_commands
+
+
+def test_a_gm02s_in_its_boot_loader_gets_the_tool_elf_then_the_image(
+        gm02: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
+    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+    # Any NDS32 ELF stands in for mtools.elf: the boot loader loads what AT+STP brings.
+    tool = tmp_path / "mtools.elf"
+    tool.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, 41019))
+    modem = gm02("&version=59000&mode=ffh")
+    assert main(["upgrade", "--port", modem.url, "--updater", str(tool), str(image),
+                 "--json"]) == 0
+    sent = modem.modem.received_commands
+    assert sent.index("AT+STP") < sent.index('AT+SMSTPU="ON_THE_FLY"')
+    assert modem.modem.flash.software == 59577 and modem.modem.mode == 2
