@@ -158,3 +158,37 @@ def test_a_gm02s_in_its_boot_loader_gets_the_tool_elf_then_the_image(
     sent = modem.modem.received_commands
     assert sent.index("AT+STP") < sent.index('AT+SMSTPU="ON_THE_FLY"')
     assert modem.modem.flash.software == 59577 and modem.modem.mode == 2
+
+
+def test_an_interrupted_zipped_transfer_continues_in_the_session_the_modem_holds(
+        tmp_path: Path) -> None:
+    import serial
+
+    from sqnflash.errors import Interrupted
+    from sqnflash.events import Event, TransferFinished, TransferProgress
+    from sqnflash.firmware import load_image
+    from sqnflash.modem import Modem
+    from sqnflash.upgrade import upgrade
+    from sqnflash.upgrade.journal import Journal
+
+    path = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
+    path.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+    image = load_image(path)
+    port = serial.serial_for_url("sim://?clock=virtual&family=monarch2&version=59000"
+                                 "&mode=recovery", baudrate=115200)
+    modem, sim = Modem.open(port), port.sim
+    events: list[Event] = []
+
+    def stop(event: Event) -> None:
+        if isinstance(event, TransferProgress) and event.done >= SMALL // 2:
+            raise KeyboardInterrupt
+
+    with Journal.open(tmp_path / "j.db") as journal:
+        with pytest.raises(Interrupted):
+            upgrade(modem, image, emit=stop, journal=journal)
+        (record,) = journal.history()
+        assert record.transfer is not None and record.transfer.total != SMALL  # stream bytes
+        upgrade(modem, image, emit=events.append, journal=journal)
+    assert any(isinstance(e, TransferFinished) for e in events)
+    state = sim.summary()
+    assert state["version"] == 59577 and state["stp_sessions"] == 1

@@ -547,7 +547,7 @@ class Runner:
                 raise self.modem.session_lost_or(exc) from exc
             finally:
                 self.modem.at.discard_input()
-                if isinstance(upload.source, FileSource):
+                if isinstance(upload.source, (FileSource, ZlibSource)):
                     upload.source.close()
         if self._fallback_baud is not None and link.baud > self._fallback_baud:
             self.modem.negotiate_baud(self._fallback_baud)  # the line was too noisy faster
