@@ -157,6 +157,7 @@ def test_a_gm02s_in_its_boot_loader_gets_the_tool_elf_then_the_image(
                  "--json"]) == 0
     sent = modem.modem.received_commands
     assert sent.index("AT+STP") < sent.index('AT+SMSTPU="ON_THE_FLY"')
+    assert not any(c.startswith("AT+IPR") for c in sent)  # M2 hosts stay at 115200
     assert modem.modem.flash.software == 59577 and modem.modem.mode == 2
 
 

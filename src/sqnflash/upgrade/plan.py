@@ -196,7 +196,8 @@ def _estimate(plan: Plan, info: ModemInfo, negotiated_baud: int) -> None:
     for step in plan.steps:
         seconds = fixed.get(step.id, 0.0)
         if step.id == "negotiate-baud":
-            rate = negotiated_baud
+            # A Monarch 2 boot loader is left at its rate (the runner sends no AT+IPR).
+            rate = rate if plan.image.family == "Monarch 2" else negotiated_baud
         elif step.id == "send-bootrom" and plan.bootrom is not None:
             seconds = estimate.transfer_s(plan.bootrom.size, rate, plan.block_size) \
                 + estimate.BOOTROM_WRITE_S

@@ -453,6 +453,10 @@ class Runner:
 
     def _negotiate(self, step: Step) -> None:
         self.modem.wait_ready(Mode.FFH, self._reboot_s)
+        if self._monarch2:
+            # Walter and the AVR-IoT bridge load mtools.elf at 115200 and never send AT+IPR.
+            self.modem.note(f"Monarch 2: the boot loader stays at {self.modem.link.baud} baud")
+            return
         old = self.modem.link.baud
         try:
             self.modem.negotiate_baud(min(self.settings.baud, self._fallback_baud or
