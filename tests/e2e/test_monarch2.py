@@ -193,3 +193,15 @@ def test_an_interrupted_zipped_transfer_continues_in_the_session_the_modem_holds
     assert any(isinstance(e, TransferFinished) for e in events)
     state = sim.summary()
     assert state["version"] == 59577 and state["stp_sessions"] == 1
+
+
+
+def test_a_small_monarch2_image_still_goes_on_the_fly_from_recovery(
+        gm02: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
+    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+    modem = gm02("&version=59000")
+    assert main(["upgrade", "--port", modem.url, str(image), "--no-compress", "--json"]) == 0
+    assert "AT+SMSTPU" not in modem.modem.received_commands  # never stored in the application
+    assert any("data type 4" in text for _, text in modem.modem.log)
+    assert modem.modem.flash.software == 59577

@@ -201,7 +201,8 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
                 method: str | None, baud: int, rtscts: bool, as_json: bool, block_size: int,
                 retries: int, force: bool, dry_run: bool, allow_downgrade: bool,
                 allow_family_change: bool, journal: Path | str | None, station: str | None,
-                report: Path | None) -> None:
+                report: Path | None, compress: bool = True,
+                block_size_set: bool = False) -> None:
     """The same upgrade on every port at once (upgrade/station.py); raises StationIncomplete
     unless every modem ends up on the image."""
     files = load_inputs(image, updater, bootrom, force=force)
@@ -224,7 +225,8 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
         if refused:
             raise StationIncomplete(f"no plan for {', '.join(refused)}")
         return
-    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries)
+    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries,
+                        compress=compress, block_size_set=block_size_set)
     chosen = Method(method) if method else None
 
     def work(device: Device, sink: EventSink) -> UpgradeResult:
@@ -328,15 +330,15 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
     safely. The exit status is 0 only when every modem ends up on IMAGE (upgraded now or
     already); otherwise it is that of SQF-E512 (116), or 130 after Ctrl-C."""
     ports = select_ports(port, PortFilter(vid, pid, serial_number, match), rtscts=rtscts)
+    block_size_set = click.get_current_context().get_parameter_source(
+        "block_size") != click.core.ParameterSource.DEFAULT
     if len(ports) == 1 and report is None:
         run_upgrade(ports[0], image, updater=updater, bootrom=bootrom, method=method, baud=baud,
                     rtscts=rtscts, trace=trace, trace_file=trace_file, as_json=as_json,
                     block_size=block_size, retries=retries, force=force, dry_run=dry_run,
                     allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
                     board=board, journal=journal_path, use_journal=True, station=station,
-                    compress=not no_compress,
-                    block_size_set=click.get_current_context().get_parameter_source(
-                        "block_size") != click.core.ParameterSource.DEFAULT)
+                    compress=not no_compress, block_size_set=block_size_set)
         return
     if board is not None:
         raise BadOption("--board takes one port: upgrade the boards one command each")
@@ -346,7 +348,7 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
                 rtscts=rtscts, as_json=as_json, block_size=block_size, retries=retries,
                 force=force, dry_run=dry_run, allow_downgrade=allow_downgrade,
                 allow_family_change=allow_family_change, journal=journal_path, station=station,
-                report=report)
+                report=report, compress=not no_compress, block_size_set=block_size_set)
 
 
 _repeatable_port(upgrade_cmd)

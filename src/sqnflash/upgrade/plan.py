@@ -154,6 +154,10 @@ def choose_method(info: ModemInfo, image: FirmwareFile, forced: Method | None) -
                             "4 MiB")
     if forced is not None:
         return forced
+    if image.family == "Monarch 2" and image.kind == FileKind.FULL:
+        # Every published Monarch 2 flow (pysequans, Walter) writes a full image ON_THE_FLY in
+        # RECOVERY; none stores one in the application.
+        return Method.ON_THE_FLY
     if info.mode == Mode.APPLICATION and image.fits_store:
         return Method.FFF
     return Method.ON_THE_FLY
