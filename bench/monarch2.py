@@ -66,7 +66,7 @@ def main() -> int:
             print(f"monarch2: skipped, {WHEEL} cannot be downloaded (no network?)")
             return 0
         raw, zipped = run(image, False), run(image, True)
-    size = image.stat().st_size
+        size = image.stat().st_size
     print(f"{'transfer':<10} {'wire bytes':>12} {'send s':>9} {'upgrade s':>10}")
     for name, t in (("raw", raw), ("zlib", zipped)):
         print(f"{name:<10} {t['wire']:>12,.0f} {t['send_s']:>9.1f} {t['upgrade_s']:>10.1f}")
