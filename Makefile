@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/real_clock.py
 	$(BIN)/python bench/station.py
 	$(BIN)/python bench/record.py
+	$(BIN)/python bench/monarch2.py
 
 faults: $(STAMP)
 	$(BIN)/python bench/faults.py

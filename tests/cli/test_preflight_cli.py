@@ -23,7 +23,7 @@ from tests.support.cli import json_lines
 from tests.support.images import FROM, Images
 
 # What `plan` and `upgrade --dry-run` may send: none of these changes the modem's state.
-READ_ONLY = {"AT", "AT+SMOD?", 'AT!="showver"', "ATI1", "AT+CGSN"}
+READ_ONLY = {"AT", "AT+SMOD?", 'AT!="showver"', "ATI1", "AT+CGSN", "ATI"}
 
 
 @dataclass

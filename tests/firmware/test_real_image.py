@@ -20,7 +20,7 @@ import pytest
 from sqnflash.cli.main import main
 from sqnflash.errors import ContainerCorrupt, FileTruncated
 from sqnflash.firmware import FileKind, identify
-from sqnflash.sim.images import ImageKind, ImageMeta, ImageSink
+from sqnflash.sim.images import Family, ImageKind, ImageMeta, ImageSink
 
 WHEEL = "pysequansutils==2.3.3.21"
 IMAGE = "GM02RB6Q_LR8.0.5.13-59577.dup"
@@ -124,7 +124,7 @@ def test_the_simulated_modem_reads_the_real_image_like_any_other(m2_image: Path)
         sink.feed(data[at : at + 2016])
     verdict = sink.judge()
     assert verdict.ok, verdict.problem
-    assert verdict.meta == ImageMeta(ImageKind.FULL, None, 59577, lr="8.0.5.13")
+    assert verdict.meta == ImageMeta(ImageKind.FULL, Family.MONARCH2, 59577, lr="8.0.5.13")
     assert sink.looks_like_full_image
     bootrom = identify(m2_image).bootrom_package
     assert bootrom is not None

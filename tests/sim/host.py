@@ -117,7 +117,8 @@ class Upload:
 
 def upload(port: serial.SerialBase, data: bytes, *, block_cap: int = stp.PYCOM_BLOCK_CAP,
            reply_timeout_s: float = 1.0, retries: int = 8, max_stalls: int = 3,
-           noise: bytes = b"", split: Callable[[bytes], list[bytes]] | None = None) -> Upload:
+           noise: bytes = b"", split: Callable[[bytes], list[bytes]] | None = None,
+           data_type: int | None = None) -> Upload:
     """Run an STP master over `port` until the session is closed (or it cannot go on).
 
     A request whose reply does not come within `reply_timeout_s` is sent again with the same tid
@@ -126,7 +127,7 @@ def upload(port: serial.SerialBase, data: bytes, *, block_cap: int = stp.PYCOM_B
     `noise` is written before every request (stray bytes a careless host leaves on the line);
     `split` cuts each request into pieces written one by one (reaching the modem one by one).
     """
-    master = stp.StpMaster(len(data), block_cap=block_cap)
+    master = stp.StpMaster(len(data), block_cap=block_cap, data_type=data_type)
     result = Upload(master)
     tap = stp.FrameDecoder(stp.REPLY_MAGIC, accept_zero_hcrc=True, max_payload=64)
     saved = port.timeout

@@ -45,7 +45,7 @@ def assert_elf32_big_endian(data: bytes) -> None:
     assert shoff + shentsize * shnum == len(data)  # the section table ends the file
 
 
-@pytest.mark.parametrize("family", list(Family))
+@pytest.mark.parametrize("family", [Family.CATM1, Family.NB1])  # Monarch 2: test_monarch2
 @pytest.mark.parametrize("kind", list(ImageKind))
 def test_each_kind_is_a_valid_file_of_the_requested_size(kind: ImageKind, family: Family) -> None:
     data = make_image(kind, family, TO, source=source_for(kind), size=SIZE)

@@ -35,7 +35,8 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
 @click.option("--link", type=click.Path(path_type=Path), callback=check_output_path,
               help="Also make PATH a symbolic link to the pseudo-terminal.")
 @click.option("--version", "version", type=int, help="Firmware build the modem runs [38638].")
-@click.option("--family", type=click.Choice([f.value for f in Family]), help="catm1 or nb1.")
+@click.option("--family", type=click.Choice([f.value for f in Family]),
+              help="catm1, nb1 or monarch2 (a GM02S at 115200, LR8.0.5.13-59577 by default).")
 @click.option("--mode", type=click.Choice(MODES), help="Mode the modem is found in [app].")
 @click.option("--old-bootrom", is_flag=True, help="Factory bootrom 33080 (firmware 33080 too "
               "unless --version is given).")

@@ -83,10 +83,16 @@ def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | Non
                                                    "updater.elf)" if details.old_bootrom else "")
          if details.bootrom_build else "unknown"),
         ("LR / UE", f"{details.lr_version or '?'} / {details.ue_version or '?'}"),
-        ("family", details.family or "unknown"),
+        ("family", (details.family or "unknown")
+         + (f" ({details.model})" if details.model else "")),
         ("IMEI", details.imei or "unknown"),
         ("baud", str(details.baud)),
     ]
+    if details.full_upgrade_allowed is not None:
+        rows.append(("gate", "full upgrade allowed (8.0.4.0 or newer)"
+                     if details.full_upgrade_allowed else
+                     "below 8.0.4.0: a raster upgrade is required before a full image "
+                     "(--force overrides)"))
     if board_data is not None and board_data.get("bridging"):
         rows.append(("board", "bridging its USB port to the modem (its REPL is back after a "
                               "reset or power cycle)"))
@@ -113,15 +119,18 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
                 force: bool = False, dry_run: bool = False, allow_downgrade: bool = False,
                 allow_family_change: bool = False, board: str | None = None,
                 journal: Path | str | None = None, use_journal: bool = False,
-                station: str | None = None) -> None:
+                station: str | None = None, compress: bool = True,
+                block_size_set: bool = False) -> None:
     """`use_journal` records the upgrade in `journal` (default: the user's journal) and
-    continues an interrupted one from it."""
+    continues an interrupted one from it. `compress` and `block_size_set` concern Monarch 2
+    modems (a zlib stream; blocks of the session's size unless a block size was given)."""
     files = load_inputs(image, updater, bootrom, force=force)
     if board is not None:
         # The bridge runs at one rate: the modem is never moved to another.
         baud = BRIDGE_BAUD
     # The rate the transfers run at: the boot loader is moved up to it, never below 115200.
-    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries)
+    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries,
+                        compress=compress, block_size_set=block_size_set)
 
     def check(before: ModemInfo) -> Plan:
         return plan_for(before, files[0], updater=files[1], bootrom=files[2],
@@ -192,7 +201,8 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
                 method: str | None, baud: int, rtscts: bool, as_json: bool, block_size: int,
                 retries: int, force: bool, dry_run: bool, allow_downgrade: bool,
                 allow_family_change: bool, journal: Path | str | None, station: str | None,
-                report: Path | None) -> None:
+                report: Path | None, compress: bool = True,
+                block_size_set: bool = False) -> None:
     """The same upgrade on every port at once (upgrade/station.py); raises StationIncomplete
     unless every modem ends up on the image."""
     files = load_inputs(image, updater, bootrom, force=force)
@@ -215,7 +225,8 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
         if refused:
             raise StationIncomplete(f"no plan for {', '.join(refused)}")
         return
-    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries)
+    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries,
+                        compress=compress, block_size_set=block_size_set)
     chosen = Method(method) if method else None
 
     def work(device: Device, sink: EventSink) -> UpgradeResult:
@@ -290,6 +301,9 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
 @click.option("--allow-downgrade", is_flag=True, help="Install an image older than the modem's.")
 @click.option("--allow-family-change", is_flag=True,
               help="Switch the modem between CAT-M1 and NB-IoT firmware.")
+@click.option("--no-compress", is_flag=True,
+              help="Monarch 2: send the image raw instead of as a zlib stream (STP data type "
+                   "CABA instead of CABA zipped).")
 @port_filter_options
 @click.option("--report", type=click.Path(path_type=Path), callback=_check_report,
               help="Several ports: also write the per-device result to this .csv or .json "
@@ -303,7 +317,7 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
                 force: bool, dry_run: bool, allow_downgrade: bool, allow_family_change: bool,
                 vid: int | None, pid: int | None, serial_number: str | None, match: str | None,
                 report: Path | None, board: str | None, journal_path: Path | str | None,
-                station: str | None) -> None:
+                station: str | None, no_compress: bool) -> None:
     """Upgrade the modem's firmware to IMAGE (.dup), from whatever state it is in.
 
     With --board pycom, PORT is a Pycom board's USB port: the board's firmware is checked, the
@@ -316,12 +330,15 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
     safely. The exit status is 0 only when every modem ends up on IMAGE (upgraded now or
     already); otherwise it is that of SQF-E512 (116), or 130 after Ctrl-C."""
     ports = select_ports(port, PortFilter(vid, pid, serial_number, match), rtscts=rtscts)
+    block_size_set = click.get_current_context().get_parameter_source(
+        "block_size") != click.core.ParameterSource.DEFAULT
     if len(ports) == 1 and report is None:
         run_upgrade(ports[0], image, updater=updater, bootrom=bootrom, method=method, baud=baud,
                     rtscts=rtscts, trace=trace, trace_file=trace_file, as_json=as_json,
                     block_size=block_size, retries=retries, force=force, dry_run=dry_run,
                     allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                    board=board, journal=journal_path, use_journal=True, station=station)
+                    board=board, journal=journal_path, use_journal=True, station=station,
+                    compress=not no_compress, block_size_set=block_size_set)
         return
     if board is not None:
         raise BadOption("--board takes one port: upgrade the boards one command each")
@@ -331,7 +348,7 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
                 rtscts=rtscts, as_json=as_json, block_size=block_size, retries=retries,
                 force=force, dry_run=dry_run, allow_downgrade=allow_downgrade,
                 allow_family_change=allow_family_change, journal=journal_path, station=station,
-                report=report)
+                report=report, compress=not no_compress, block_size_set=block_size_set)
 
 
 _repeatable_port(upgrade_cmd)

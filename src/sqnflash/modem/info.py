@@ -9,6 +9,25 @@ from sqnflash.protocol.at import Ati1, ShowVer
 from sqnflash.protocol.modes import Mode
 
 OLD_BOOTROM_BUILD = 33080  # the factory bootrom: it cannot switch to FFH by AT+SMSWBOOT=0,x
+MONARCH2 = "Monarch 2"
+# pysequans' FULL_UPGRADE_MIN_VERSION: a Monarch 2 below it needs a raster upgrade first.
+MONARCH2_MIN_FULL_UPGRADE = (8, 0, 4, 0)
+
+
+def family_of_model(model: str | None) -> str | None:
+    """`ATI`'s product line: GM02S (GM02SP too) is a Monarch 2; VZM20Q a Monarch 1, whose
+    radio (CAT-M1 or NB-IoT) only its LR version tells."""
+    return MONARCH2 if model and model.upper().startswith("GM02") else None
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.split("."):
+        digits = "".join(c for c in part if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 def family_of_lr(lr: str | None) -> str | None:
@@ -29,10 +48,26 @@ class ModemInfo:
     lr_version: str | None = None
     ue_version: str | None = None
     imei: str | None = None
+    model: str | None = None  # ATI's product line: VZM20Q (Monarch 1), GM02S (Monarch 2)
 
     @property
     def family(self) -> str | None:
-        return family_of_lr(self.lr_version or self.software_version)
+        return family_of_lr(self.lr_version or self.software_version) or family_of_model(
+            self.model)
+
+    @property
+    def monarch2(self) -> bool:
+        return self.family == MONARCH2
+
+    @property
+    def full_upgrade_allowed(self) -> bool | None:
+        """Monarch 2: whether the running version (pysequans reads ATI1's UE line) is at least
+        8.0.4.0, below which a full upgrade needs a raster upgrade first; None when unknown or
+        not a Monarch 2."""
+        version = self.ue_version or self.lr_version
+        if not self.monarch2 or not version or not version_tuple(version):
+            return None
+        return version_tuple(version) >= MONARCH2_MIN_FULL_UPGRADE
 
     @property
     def old_bootrom(self) -> bool:
@@ -63,11 +98,13 @@ class ModemInfo:
             "ue_version": self.ue_version,
             "family": self.family,
             "imei": self.imei,
+            "model": self.model,
+            "full_upgrade_allowed": self.full_upgrade_allowed,
         }
 
     @classmethod
     def build(cls, mode: Mode, baud: int, showver: ShowVer | None, ati1: Ati1 | None,
-              imei: str | None) -> ModemInfo:
+              imei: str | None, model: str | None = None) -> ModemInfo:
         software_build = showver.software_build if showver else None
         if software_build is None and ati1 is not None:
             software_build = ati1.build
@@ -81,4 +118,5 @@ class ModemInfo:
             lr_version=ati1.lr if ati1 else None,
             ue_version=ue if ue and ue.lower() != "unknown" else None,
             imei=imei,
+            model=model,
         )

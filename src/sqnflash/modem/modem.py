@@ -248,12 +248,15 @@ class Modem:
 
     def info(self) -> ModemInfo:
         mode = self.mode()
-        showver = ati1 = imei = None
+        showver = ati1 = imei = model = None
         if mode != Mode.FFH:  # the bare boot loader knows only AT, AT+SMOD, AT+IPR and AT+STP
             showver = self._query('AT!="showver"', at.parse_showver)
             ati1 = self._query("ATI1", at.parse_ati1)
             imei = self._query("AT+CGSN", at.parse_cgsn)
-        return ModemInfo.build(mode, self.link.baud, showver, ati1, imei)
+            # The product line tells a Monarch 2 (GM02S) from a Monarch 1 (VZM20Q) where the LR
+            # version cannot be read.
+            model = self._query("ATI", at.parse_ati_model)
+        return ModemInfo.build(mode, self.link.baud, showver, ati1, imei, model)
 
     def _query(self, command: str, parse: Callable[[tuple[str, ...]], T]) -> T | None:
         """A report the modem may not give in every mode: None when it answers ERROR, nothing,
@@ -275,9 +278,16 @@ class Modem:
         return at.parse_smupgrade(reply.lines)
 
     # ------------------------------------------------------------------ changing state
-    def prepare(self) -> None:
+    def prepare(self, *, monarch2: bool = False) -> None:
         """What Pycom does before an upgrade: AT channel, echo off, tell the application, radio
-        off. Every one of them may answer ERROR (Pycom ignores the answers)."""
+        off. Every one of them may answer ERROR (Pycom ignores the answers). A Monarch 2 gets
+        what pysequans sends: echo off and `AT+CFUN=5` (its `AT+CFUN=5,1` fails)."""
+        if monarch2:
+            self.at.try_command("ATE0")
+            reply = self.at.try_command("AT+CFUN=5", timeout_s=10.0)
+            if reply is None or not reply.ok:
+                self._note("AT+CFUN=5 was not accepted; switching to RECOVERY anyway", "warning")
+            return
         self.at.try_command("AT+BIND=AT")
         # pysequans ignores ATE0's answer ("not necessarily supported"); echo is recognised
         # and dropped anyway.
@@ -347,7 +357,8 @@ class Modem:
                retries: int = DEFAULT_RETRIES, terminator: str = "\r\n",
                on_progress: ProgressCallback | None = None,
                on_opened: OpenedCallback | None = None,
-               on_checkpoint: CheckpointCallback | None = None) -> TransferResult:
+               on_checkpoint: CheckpointCallback | None = None,
+               data_type: int | None = None) -> TransferResult:
         """Start STP with `command` (`AT+SMSTPU`, `AT+SMSTPU="ON_THE_FLY"`, `AT+STP`) and send
         `source`. The line is back in AT mode when this returns. A modem that stops answering
         and is then found answering AT commands has left the session: `SessionLost`."""
@@ -369,7 +380,8 @@ class Modem:
             self.at.discard_input()
         upload = StpUpload(self.link, source, block_cap=block_cap, retries=retries,
                            leftover=self.at.take_leftover(), on_progress=on_progress,
-                           on_opened=on_opened, on_checkpoint=on_checkpoint)
+                           on_opened=on_opened, on_checkpoint=on_checkpoint,
+                           data_type=data_type)
         try:
             return upload.run()
         except (TransferFailed, TransferRefused) as exc:

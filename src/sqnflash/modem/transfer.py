@@ -71,8 +71,10 @@ class StpUpload:
                  on_progress: ProgressCallback | None = None,
                  on_opened: OpenedCallback | None = None,
                  on_checkpoint: CheckpointCallback | None = None,
-                 checkpoint: stp.Checkpoint | None = None) -> None:
-        """`checkpoint` continues a session the modem still holds (see `probe`)."""
+                 checkpoint: stp.Checkpoint | None = None,
+                 data_type: int | None = None) -> None:
+        """`checkpoint` continues a session the modem still holds (see `probe`); `data_type`
+        is announced when the session reports version 2 or more (Monarch 2)."""
         self.link = link
         self.source = source
         if checkpoint is not None:
@@ -80,7 +82,8 @@ class StpUpload:
                 raise ValueError("the checkpoint belongs to another file")
             self.master = stp.StpMaster.resume(checkpoint, block_cap=block_cap)
         else:
-            self.master = stp.StpMaster(source.size, block_cap=block_cap, offset=offset)
+            self.master = stp.StpMaster(source.size, block_cap=block_cap, offset=offset,
+                                        data_type=data_type)
         self.sent_from = self.master.offset  # a resumed upload's probe already counts
         self.retries = retries
         self.policy = LinePolicy(baud=link.baud, retries=retries, block_cap=block_cap)

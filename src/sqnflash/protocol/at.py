@@ -460,6 +460,16 @@ class Ati1:
     build: int | None  # e.g. 39529
 
 
+def parse_ati_model(lines: tuple[str, ...] | list[str]) -> str:
+    """The product line of `ATI` (`SEQUANS Communications` / `GM02S` / `UE8.0.5.11`): `VZM20Q`
+    on a Monarch 1, `GM02S` on a Monarch 2."""
+    for line in lines:
+        text = line.strip()
+        if text and not text.upper().startswith(("SEQUANS", "UE", "LR", "ATI")):
+            return text
+    raise ReplyFormatError(f"no product line in ATI reply {list(lines)!r}")
+
+
 _LR = re.compile(r"^LR(\d+(?:\.\d+)*)(?:-(\d+))?", re.IGNORECASE | re.ASCII)
 
 

@@ -25,6 +25,7 @@ REQUEST_MAGIC = 0x66617374  # b"fast"
 REPLY_MAGIC = 0x74736166  # b"tsaf"
 ACK = 0x80
 NACK = 0x40
+UNKNOWN = 0x3F  # Monarch 2: the reply op UNKNOWN | NACK (0x7F) means "unknown operation"
 OPEN_REPLY = struct.Struct(">BBH")  # ok, version, max transfer (header included)
 U16 = struct.Struct(">H")
 U32 = struct.Struct(">I")
@@ -144,6 +145,7 @@ class DecodeError:
     problem: DecodeProblem
     count: int  # bytes discarded
     detail: str = ""
+    frame: Frame | None = None  # a payload CRC failure: the header (op, sid, tid) it came with
 
 
 class FrameDecoder:
@@ -228,6 +230,7 @@ class FrameDecoder:
                     DecodeProblem.PAYLOAD_CRC,
                     HEADER_SIZE,
                     f"{op_name(op)} tid={tid}: payload CRC {pcrc:#06x}, computed {computed:#06x}",
+                    Frame(magic, op, sid, tid, b"", hcrc, pcrc),
                 )
         del buf[: HEADER_SIZE + plen]
         return Frame(magic, op, sid, tid, payload, hcrc, pcrc)
@@ -480,6 +483,9 @@ class StpMaster:
         if (frame.tid in self._abandoned and base == Op.BLOCK and frame.op & ACK
                 and not frame.op & NACK and self.state == MasterState.BLOCK_CMD):
             return self._late_block(frame)
+        if frame.op == UNKNOWN | NACK and frame.tid == req.tid:
+            return Refused(frame, f"the modem does not know {req.op.name} tid={req.tid} "
+                                  "(UNKNOWN)")
         if base != req.op or not frame.op & (ACK | NACK):
             return Ignored(frame, f"expected a reply to {req.op.name}, got {op_name(frame.op)}")
         if frame.tid != req.tid:
@@ -502,6 +508,11 @@ class StpMaster:
                 raise StpProtocolError("the modem refused to open an STP session")
             if max_transfer <= HEADER_SIZE:
                 raise StpProtocolError(f"the modem reports a max transfer of {max_transfer} bytes")
+            if self.data_type is not None and self.data_type & 1 and version < 2:
+                # A zipped stream the modem is not told about would be written as it is.
+                raise StpProtocolError(f"the modem's STP session is version {version}: it takes "
+                                       "no data type, so a zlib stream cannot be announced "
+                                       "(send the image raw)")
             self.version = version
             self.max_transfer = max_transfer
             self.block_size = min(self.block_cap, max_transfer - HEADER_SIZE)
@@ -607,12 +618,17 @@ class StpSlave:
     the last one answered is a retransmission and gets the same reply again without its data being
     consumed twice; a block larger than `max_transfer - 16` is refused ("pending transaction is too
     big"); a RESET after a session was opened closes it.
+
+    With `nack` (Monarch 2), a request whose payload CRC fails is answered with a NACK (its op
+    with bit 0x40) and an unknown operation with UNKNOWN | NACK (0x7F), both echoing the tid.
     """
 
-    def __init__(self, max_transfer: int, *, version: int = 1, reply_hcrc: bool = True) -> None:
+    def __init__(self, max_transfer: int, *, version: int = 1, reply_hcrc: bool = True,
+                 nack: bool = False) -> None:
         self.max_transfer = max_transfer
         self.version = version
         self.reply_hcrc = reply_hcrc
+        self.nack = nack
         self.decoder = FrameDecoder(
             REQUEST_MAGIC, accept_zero_hcrc=False, max_payload=max_transfer - HEADER_SIZE
         )
@@ -636,6 +652,8 @@ class StpSlave:
                 if item.problem != DecodeProblem.GARBAGE:
                     reason = f"{_MODEM_WORDING[item.problem]} ({item.detail})"
                     events.append(RequestRejected(reason))
+                    if self.nack and item.frame is not None:
+                        events.append(self._refuse(item.frame, item.frame.op | NACK))
                 continue
             events.extend(self._on_request(item))
         return events
@@ -646,6 +664,12 @@ class StpSlave:
         self._last = (request.op, request.tid, data)
         return SendReply(data, Frame(REPLY_MAGIC, request.op | ACK, request.sid, request.tid,
                                      payload).summary())
+
+    def _refuse(self, request: Frame, op: int) -> SendReply:
+        """A NACK: not remembered as the last reply, so the resent request is processed."""
+        data = encode_frame(REPLY_MAGIC, op, request.sid, request.tid,
+                            header_crc=self.reply_hcrc)
+        return SendReply(data, Frame(REPLY_MAGIC, op, request.sid, request.tid).summary())
 
     def _on_request(self, frame: Frame) -> list[SlaveEvent]:
         last = self._last
@@ -663,7 +687,7 @@ class StpSlave:
             return [self._reply(frame, OPEN_REPLY.pack(1, self.version, self.max_transfer))]
         if not self.opened or frame.sid != SESSION_SID:
             return [RequestRejected("wrong sid")]
-        if frame.op == Op.DATA_TYPE and len(frame.payload) == U32.size:
+        if frame.op == Op.DATA_TYPE and len(frame.payload) == U32.size and self.version >= 2:
             return [self._reply(frame), DataTypeSet(U32.unpack(frame.payload)[0])]
         if frame.op == Op.BLOCK_CMD and len(frame.payload) == U16.size:
             length = U16.unpack(frame.payload)[0]
@@ -676,6 +700,9 @@ class StpSlave:
                 return [RequestRejected("wrong plen")]
             self._pending_block = frame
             return [BlockReceived(frame.payload, frame.tid)]
+        if self.nack:
+            return [RequestRejected("unknown MREQ operation"),
+                    self._refuse(frame, UNKNOWN | NACK)]
         return [RequestRejected("unknown MREQ operation")]
 
     def complete_block(self, consumed: int) -> SendReply:

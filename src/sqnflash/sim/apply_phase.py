@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqnflash.sim.images import ImageKind, ImageMeta, Received, lr_version
+from sqnflash.sim.images import (
+    Family,
+    ImageKind,
+    ImageMeta,
+    Received,
+    lr_version,
+    needs_raster_upgrade,
+)
 from sqnflash.sim.modem_core import ModemCore
 from sqnflash.sim.modes import Boot, Smod
 
@@ -121,6 +128,13 @@ class ApplyPhase(ModemCore):
                         f"{self.flash.software}")
         if meta.family is None and meta.kind != ImageKind.BOOTROM:
             return f"LR {meta.lr or '?'} image: not a Monarch 1 (SQN3330) build"
+        if meta.family is not None and (meta.family == Family.MONARCH2) != self.profile.monarch2:
+            other = "Monarch 2 (GM02S)" if self.profile.monarch2 else "Monarch 1 (SQN3330)"
+            return f"LR {meta.lr or '?'} image: not a {other} build"
+        if (self.profile.monarch2 and meta.kind == ImageKind.FULL
+                and needs_raster_upgrade(self.flash.software)):
+            return (f"raster upgrade required: LR{lr_version(Family.MONARCH2, self.flash.software)}"
+                    " is below 8.0.4.0")
         # A full image installs whichever family it is (Pycom documents the switch); a diff
         # can only patch the family the modem runs.
         if meta.kind == ImageKind.DIFF and meta.family != self.flash.family:

@@ -61,6 +61,7 @@ DEFAULT_IMEI = "354346090000009"
 APP_BAUD = 921600
 FFH_BAUD = 115200
 STORE_LIMIT = 4 * 1024 * 1024
+MONARCH2_BUILD = 59577  # GM02RB6Q_LR8.0.5.13-59577, the build pysequansutils bundles
 MODES = ("app", "recovery", "updater", "ffh")
 UPDATER_SMODS = (1, 3, 4)
 LINE_ENDINGS = {"crlf": b"\r\n", "lf": b"\n", "cr": b"\r"}
@@ -187,6 +188,8 @@ class SimConfig:
         if self.mode not in MODES:
             raise SimConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         self.family = Family(self.family)
+        if self.family == Family.MONARCH2:
+            self._monarch2_defaults()
         if self.bootrom is None:
             # Only flashing a bootrom package changes Bootloader0, and Pycom's flows did that
             # from 38638 on: a modem upgraded to an earlier build (36417, NB1 37781) still shows
@@ -198,6 +201,17 @@ class SimConfig:
         if self.board:
             self._check_board()
         self._check_knobs()
+
+    def _monarch2_defaults(self) -> None:
+        # A GM02S ships with LR8.0.5.13-59577 and talks at 115200 in every mode (reference
+        # §2.7); the Monarch 1 defaults left as they are stand for "not given".
+        if self.version == 38638:
+            self.version = MONARCH2_BUILD
+        for name in ("app_baud", "recovery_baud", "host_baud"):
+            if getattr(self, name) == APP_BAUD:
+                setattr(self, name, FFH_BAUD)
+        if self.bootrom is None:
+            self.bootrom = self.version
 
     def _check_knobs(self) -> None:
         self.echo = ",".join(echo_modes(self.echo))

@@ -55,6 +55,7 @@ class ImageKind(str, Enum):
 class Family(str, Enum):
     CATM1 = "catm1"
     NB1 = "nb1"
+    MONARCH2 = "monarch2"  # GM02S / GM02SP, LR 8.x: CRC-32 trailers, a pxl part
 
 
 # Sizes of real files of each kind (protocol.md §6): synthetic files default to them.
@@ -67,12 +68,14 @@ DEFAULT_SIZES = {
     (ImageKind.UPDATER, Family.NB1): 364_000,
     (ImageKind.BOOTROM, Family.CATM1): 55_570,
     (ImageKind.BOOTROM, Family.NB1): 55_570,
+    (ImageKind.FULL, Family.MONARCH2): 7_020_424,
 }
 # Part sizes inside the real full images (protocol-reference 4.1): CATM1-38638.dup and
 # NB1-37781.dup. With them a twin of CATM1-38638.dup has the real file's layout to the byte.
 REAL_PART_SIZES = {
     Family.CATM1: {"updater": 428_826, "fs": 51_245},
     Family.NB1: {"updater": 306_186, "fs": 69_677},
+    Family.MONARCH2: {"updater": 376_764, "fs": 419_844, "pxl": 76_068},
 }
 DESCRIPTIONS = {
     "package": b"Packed dup files",
@@ -80,6 +83,7 @@ DESCRIPTIONS = {
     "updater": b"updater upgrade package",
     "fff": b"fff upgrade package",
     "fs": b"fs upgrade package",
+    "pxl": b"pxl upgrade package",
 }
 # The first bytes of each part's data, as in the real files: a part-type word, then (updater and
 # fff) an `FFF!` header.
@@ -88,6 +92,7 @@ PART_HEADS = {
     "updater": struct.pack("<I", 8) + b"FFF!" + struct.pack("<II", 0, 1),
     "fff": struct.pack("<I", 2) + b"FFF!" + struct.pack("<II", 0, 1),
     "fs": struct.pack("<III", 3, 3, 1),
+    "pxl": struct.pack("<III", 0x10, 0, 1),
 }
 DIFF_MAGIC = b"DIFF"
 FIRST_BUILT_IN_BOOTROM = 38638  # Pycom's built-in bootrom v1, inside CATM1-38638 and NB1-37781
@@ -127,17 +132,17 @@ def _data(head: bytes, size: int, rng: random.Random, build_string: bytes | None
 
 
 def _upgr(part: str, total: int, rng: random.Random, build_string: bytes | None = None,
-          head: bytes | None = None) -> bytes:
+          head: bytes | None = None, check: CheckKind = CheckKind.FLETCHER32) -> bytes:
     """One UPGR package of exactly `total` bytes."""
     description = _description(part)
     data_len = total - 18 - len(description) - 4
     if data_len < 0:
         raise ValueError(f"{total} bytes is too small for a {part} package")
     data = _data(PART_HEADS[part] if head is None else head, data_len, rng, build_string)
-    return encode_element(MAGIC_UPGR, description, data, CheckKind.FLETCHER32)
+    return encode_element(MAGIC_UPGR, description, data, check)
 
 
-_CATALOGUE_FAMILY = {Family.CATM1: "CAT-M1", Family.NB1: "NB-IoT"}
+_CATALOGUE_FAMILY = {Family.CATM1: "CAT-M1", Family.NB1: "NB-IoT", Family.MONARCH2: "Monarch 2"}
 
 
 def official_size(kind: ImageKind, family: Family, version: int,
@@ -184,6 +189,8 @@ def make_image(kind: ImageKind, family: Family, version: int, *, source: int | N
         raise ValueError("only differential images have a source build")
     if plain and kind != ImageKind.FULL:
         raise ValueError("only a full image can be a plain sequence of packages")
+    if family == Family.MONARCH2 and kind != ImageKind.FULL:
+        raise ValueError("Monarch 2 twins exist only as full images")
     if size is None:
         size = official_size(kind, family, version, source)
     total = DEFAULT_SIZES[(kind, family)] if size is None else size
@@ -200,9 +207,30 @@ def make_image(kind: ImageKind, family: Family, version: int, *, source: int | N
         assert source is not None
         head = PART_HEADS["fff"][:4] + DIFF_MAGIC + struct.pack("<II", source, version)
         return _upgr("fff", total, rng, version_string(family, version).encode(), head=head)
+    if family == Family.MONARCH2:
+        if plain:
+            raise ValueError("a Monarch 2 image is always a PACK")
+        return _make_monarch2(version, total, rng)
     if plain is None:
         plain = (family, version) == (Family.NB1, 37781)
     return _make_full(family, version, total, rng, plain)
+
+
+def _make_monarch2(version: int, total: int, rng: random.Random) -> bytes:
+    """A twin of `GM02RB6Q_LR8.0.5.13-59577.dup`: a PACK of bootrom, updater, fff, pxl and fs
+    packages with CRC-32 trailers, every part naming the release's build."""
+    real = REAL_PART_SIZES[Family.MONARCH2]
+    sizes = {"bootrom": min(69_696, max(total // 16, 512)),
+             "updater": min(real["updater"], max(total // 8, 512)),
+             "pxl": min(real["pxl"], max(total // 32, 256)),
+             "fs": min(real["fs"], max(total // 32, 256))}
+    wrapper = 18 + len(_description("package")) + 4
+    sizes["fff"] = total - wrapper - sum(sizes.values())
+    release = version_string(Family.MONARCH2, version).encode()
+    children = b"".join(
+        _upgr(part, sizes[part], rng, release if part != "fs" else None, check=CheckKind.CRC32)
+        for part in ("bootrom", "updater", "fff", "pxl", "fs"))
+    return encode_element(MAGIC_PACK, _description("package"), children, CheckKind.CRC32)
 
 
 def _make_full(family: Family, version: int, total: int, rng: random.Random,
@@ -235,8 +263,24 @@ EM_NDS32 = 167
 LR_VERSIONS = {Family.CATM1: "5.1.1.0", Family.NB1: "6.0.0.0"}
 
 
+# Monarch 2 builds and their LR versions (protocol-reference 4.2); a build between two known ones
+# gets the older one's version, a build below them all a version under the 8.0.4.0 gate.
+MONARCH2_VERSIONS = ((63493, "8.2.2.1"), (61488, "8.2.1.0"), (59577, "8.0.5.13"),
+                     (59000, "8.0.4.0"))
+MONARCH2_RASTER_VERSION = "8.0.3.0"
+MONARCH2_MIN_FULL_UPGRADE = (8, 0, 4, 0)  # pysequans' FULL_UPGRADE_MIN_VERSION
+
+
+def needs_raster_upgrade(build: int) -> bool:
+    """A Monarch 2 below 8.0.4.0 takes no full image: pysequans says "raster upgrade required"."""
+    version = tuple(int(p) for p in lr_version(Family.MONARCH2, build).split("."))
+    return version < MONARCH2_MIN_FULL_UPGRADE
+
+
 def lr_version(family: Family | None, build: int) -> str:
-    """The LR version of a Monarch 1 build (a bootrom: family None, always a 5.x build)."""
+    """The LR version of a build (a Monarch 1 bootrom: family None, always a 5.x build)."""
+    if family == Family.MONARCH2:
+        return next((v for b, v in MONARCH2_VERSIONS if build >= b), MONARCH2_RASTER_VERSION)
     if family == Family.NB1:
         return LR_VERSIONS[Family.NB1]
     return "5.2.1.0" if build >= 48000 else LR_VERSIONS[Family.CATM1]
@@ -251,6 +295,7 @@ KNOWN_BUILD_DATES = {
     37781: "2018-07-05 20:21:02",
     38638: "2018-08-20 09:51:46",
     41019: "2018-12-13 21:41:15",
+    59577: "2023-08-31 10:00:00",
 }
 
 
@@ -310,6 +355,8 @@ def default_name(kind: ImageKind, family: Family, version: int, source: int | No
         return f"bootrom-{version}.dup"
     if kind == ImageKind.DIFF:
         return f"upgdiff_{source}-to-{version}.dup"
+    if family == Family.MONARCH2:
+        return f"GM02S-twin_LR{lr_version(family, version)}-{version}.dup"  # not the official name
     return f"{'CATM1' if family == Family.CATM1 else 'NB1'}-{version}.dup"
 
 
@@ -318,7 +365,7 @@ def default_name(kind: ImageKind, family: Family, version: int, source: int | No
 # A bootrom names its build as `5.1.1.0 [38638]` or, in Monarch 2 images, `8.0.5.13-59577`.
 _BOOTROM_BUILD = re.compile(
     rb"(?<![\d.])(\d+\.\d+\.\d+\.\d+)(?: \[(\d{4,6})\]|-(\d{4,6})) by robot-soft")
-_FAMILIES = {"CAT-M1": Family.CATM1, "NB-IoT": Family.NB1}
+_FAMILIES = {"CAT-M1": Family.CATM1, "NB-IoT": Family.NB1, "Monarch 2": Family.MONARCH2}
 HEAD = 128  # bytes kept from the start of an upload: enough for a package header and part type
 
 

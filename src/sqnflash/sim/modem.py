@@ -49,7 +49,8 @@ protocol variants: see `sqnflash.sim.config`):
 - Uploads are judged by their contents (sim/images.py): any package whose trailers verify and
   whose build strings say what it installs, real files included. A full image of the other
   family installs and switches the modem's family; a differential image only patches its own
-  family and build. A Monarch 2 (LR 8) image is refused when applied.
+  family and build. A Monarch 2 (LR 8) image is refused when applied (and a Monarch 1 image by
+  the Monarch 2 profile, sim/monarch2.py).
 - `AT+SMUPGRADE?` keeps its last word (`No report`, `on-going`, `success`, `fail`) until the next
   upgrade starts; during a reboot nothing answers (an empty reply). An apply cut short by a reset
   or a power loss reports `fail` (never a stale `on-going`); a full image cut short outside the
@@ -81,8 +82,10 @@ from sqnflash.sim.at_commands import AtCommands
 from sqnflash.sim.boot_cycle import BootCycle
 from sqnflash.sim.config import SimConfig
 from sqnflash.sim.engine import Engine
+from sqnflash.sim.images import Family, lr_version
 from sqnflash.sim.modem_core import CONFIG_MODES, PLUS_GUARD_S
 from sqnflash.sim.modes import BOOT_TO_SMOD, ECHO_MODES, MODE_NAMES, Boot, Flash, Smod, StpPurpose
+from sqnflash.sim.monarch2 import monarch2_profile
 from sqnflash.sim.profile import MONARCH1_BAUDS, ModemProfile
 from sqnflash.sim.reports import ue_version
 from sqnflash.sim.stp_endpoint import PAGE_SIZE, StpEndpoint
@@ -110,12 +113,15 @@ SUPPORTED_BAUDS = MONARCH1_BAUDS
 
 
 class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
-    """One simulated modem behind one wire: a Monarch 1 unless another profile is given."""
+    """One simulated modem behind one wire: a Monarch 1, or a Monarch 2 for `family=monarch2`,
+    unless another profile is given."""
 
     def __init__(self, config: SimConfig, engine: Engine,
                  profile: ModemProfile | None = None) -> None:
-        super().__init__(config, engine,
-                         profile or ModemProfile.monarch1(config, MONARCH1_COMMANDS))
+        if profile is None:
+            profile = (monarch2_profile(config) if config.family == Family.MONARCH2
+                       else ModemProfile.monarch1(config, MONARCH1_COMMANDS))
+        super().__init__(config, engine, profile)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -123,6 +129,7 @@ class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
             "smod": int(self.mode) if self.mode is not None else None,
             "version": self.flash.software,
             "family": self.flash.family.value,
+            "lr_version": lr_version(self.flash.family, self.flash.software),
             "bootrom": self.flash.bootrom,
             "app_ok": self.flash.app_ok,
             "boot": self.flash.boot.name,

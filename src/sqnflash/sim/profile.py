@@ -52,6 +52,10 @@ class ModemProfile:
     ffh_max_transfer: int
     store_limit: int
     partial_blocks: bool
+    # Monarch 2 (sim/monarch2.py): STP session version 2 (TRANSFER_DATA_TYPE, zlib streams,
+    # NACK and UNKNOWN replies) and images of its own generation only.
+    stp_version: int = 1
+    monarch2: bool = False
 
     @classmethod
     def monarch1(cls, config: SimConfig, commands: CommandSets) -> ModemProfile:

@@ -8,6 +8,8 @@ from sqnflash.sim.modes import Flash
 
 
 def ue_version(family: Family, build: int) -> str:
+    if family == Family.MONARCH2:
+        return lr_version(family, build)  # pysequans reads the M2 version from the UE line
     if build <= OLD_BOOTROM_BUILD:
         return "Unknown"
     return "6.0.0.0" if family == Family.NB1 else "5.0.0.0d"

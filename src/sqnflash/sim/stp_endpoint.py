@@ -3,19 +3,27 @@ leaves (a stored file, an image to apply, an updater ELF to start)."""
 
 from __future__ import annotations
 
+import zlib
+
 from sqnflash.protocol import stp
 from sqnflash.sim.images import ImageSink, Received
 from sqnflash.sim.modem_core import ModemCore
 from sqnflash.sim.modes import Smod, StpPurpose
 
 PAGE_SIZE = 4096
+ZLIB_WBITS = 12  # Monarch 2 streams: zlib-wrapped, 4 KiB window (pysequans' stp.py)
 
 
 class StpEndpoint(ModemCore):
     def _enter_stp(self, purpose: StpPurpose, max_transfer: int) -> None:
         # The fault is asked first so that it is recorded even where the knob already says zero.
         filled = self.faults.reply_hcrc() and self.profile.reply_hcrc_filled
-        self._stp = stp.StpSlave(max_transfer, reply_hcrc=filled)
+        self._stp = stp.StpSlave(max_transfer, reply_hcrc=filled,
+                                 version=self.profile.stp_version,
+                                 nack=self.profile.stp_version >= 2)
+        # A zipped data type (odd: ELF 3, CABA 5) makes the modem inflate what it receives.
+        self._inflater: zlib._Decompress | None = None
+        self._inflate_problem: str | None = None
         self._stp_purpose = purpose
         self._sink = ImageSink()
         self._stored_len = 0
@@ -88,11 +96,33 @@ class StpEndpoint(ModemCore):
                     return
                 elif isinstance(event, stp.RequestRejected):
                     self._note(f"STP request rejected: {event.reason}")
+                elif isinstance(event, stp.DataTypeSet):
+                    self._data_type(event.data_type)
             # Frames that came in while a block was being written wait in the decoder. Go on only
             # while that makes progress: a partial frame (or a few stray bytes) waits for more.
             if slave is None or slave is not self._stp or slave.busy or not slave.decoder.buffered:
                 return
             events = slave.feed(b"")
+
+    def _data_type(self, data_type: int) -> None:
+        zipped = bool(data_type & 1)
+        self._inflater = zlib.decompressobj(wbits=ZLIB_WBITS) if zipped else None
+        self._note(f"STP data type {data_type} ({'zlib stream' if zipped else 'raw'})")
+
+    def _to_flash(self, data: bytes) -> bytes:
+        """What a block writes: the data itself, or what it inflates to in a zipped session."""
+        if self._inflater is None:
+            return data
+        if self._inflate_problem is not None:
+            return b""
+        try:
+            return self._inflater.decompress(data)
+        except zlib.error as exc:
+            # Nothing more of this session reaches the flash: the image ends up incomplete and
+            # the apply phase refuses it.
+            self._inflate_problem = str(exc)
+            self._note(f"STP zlib stream damaged: {exc}")
+            return b""
 
     def _block(self, event: stp.BlockReceived) -> None:
         assert self._stp is not None and self._sink is not None
@@ -103,14 +133,15 @@ class StpEndpoint(ModemCore):
         if self._stp_purpose == StpPurpose.STORE:
             consumed = min(consumed, self.profile.store_limit - self._stored_len)
         accepted = event.data[:consumed]
-        self._sink.feed(accepted)
+        written = self._to_flash(accepted)
+        self._sink.feed(written)
         # Known from the first block for a PACK, only past the bootrom package for a plain
         # sequence of packages: from then on the application's flash is being overwritten.
         if (self._stp_purpose == StpPurpose.ON_THE_FLY and self.mode != Smod.FFF
                 and self.flash.app_ok and self._sink.looks_like_full_image):
             self.flash.app_ok = False
         if self._stp_purpose == StpPurpose.STORE and self.flash.stored is not None:
-            self.flash.stored += accepted
+            self.flash.stored += written
             self._stored_len += consumed
         offset_after = self._stp.received + consumed
         write_s = self.config.flash_write_s_per_kib * size / 1024

@@ -23,7 +23,7 @@ def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | N
                  allow_family_change: bool = False,
                  settings: Settings | None = None) -> tuple[ModemInfo, Plan]:
     """Wake the modem, read its state and plan; nothing on the modem is changed (only `AT`,
-    `AT+SMOD?`, `AT!="showver"`, `ATI1` and `AT+CGSN` are sent)."""
+    `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN` and `ATI` are sent)."""
     modem.wake()
     info = modem.info()
     return info, plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
@@ -44,7 +44,7 @@ def plan_for(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | No
     chosen = settings or Settings()
     return make_plan(info, image, updater=updater, bootrom=bootrom, method=method,
                      allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                     baud=chosen.baud, block_size=chosen.block_size)
+                     baud=chosen.baud, block_size=chosen.block_size, force=force)
 
 
 def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,

@@ -155,6 +155,10 @@ def choose_method(info: ModemInfo, image: FirmwareFile, forced: Method | None) -
                             "4 MiB")
     if forced is not None:
         return forced
+    if image.family == "Monarch 2" and image.kind == FileKind.FULL:
+        # Every published Monarch 2 flow (pysequans, Walter) writes a full image ON_THE_FLY in
+        # RECOVERY; none stores one in the application.
+        return Method.ON_THE_FLY
     if info.mode == Mode.APPLICATION and image.fits_store:
         return Method.FFF
     return Method.ON_THE_FLY
@@ -163,7 +167,8 @@ def choose_method(info: ModemInfo, image: FirmwareFile, forced: Method | None) -
 def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
               bootrom: FirmwareFile | None = None, method: Method | None = None,
               allow_downgrade: bool = False, allow_family_change: bool = False,
-              baud: int | None = None, block_size: int = PYCOM_BLOCK_CAP) -> Plan:
+              baud: int | None = None, block_size: int = PYCOM_BLOCK_CAP,
+              force: bool = False) -> Plan:
     """The steps that take the modem described by `info` to `image`, each with its reason and
     estimated duration, and the checks that passed; raises when a check refuses.
 
@@ -171,7 +176,8 @@ def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | N
     rate the modem answers at, `info.baud`)."""
     checked = preflight(info, image, updater=updater, bootrom=bootrom,
                         method=method.value if method else None,
-                        allow_downgrade=allow_downgrade, allow_family_change=allow_family_change)
+                        allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
+                        force=force)
     if method is None and checked.required_method is not None:
         method = Method(checked.required_method)
     plan = _choose_steps(info, image, updater=updater, bootrom=bootrom, method=method)
@@ -196,7 +202,8 @@ def _estimate(plan: Plan, info: ModemInfo, negotiated_baud: int) -> None:
     for step in plan.steps:
         seconds = fixed.get(step.id, 0.0)
         if step.id == StepId.NEGOTIATE_BAUD:
-            rate = negotiated_baud
+            # A Monarch 2 boot loader is left at its rate (the runner sends no AT+IPR).
+            rate = rate if plan.image.family == "Monarch 2" else negotiated_baud
         elif step.id == StepId.SEND_BOOTROM and plan.bootrom is not None:
             seconds = estimate.transfer_s(plan.bootrom.size, rate, plan.block_size) \
                 + estimate.BOOTROM_WRITE_S

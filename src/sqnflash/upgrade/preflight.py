@@ -48,15 +48,17 @@ def needs_updater(info: ModemInfo) -> bool:
 def preflight(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
               bootrom: FirmwareFile | None = None, method: str | None = None,
               allow_downgrade: bool = False, allow_family_change: bool = False,
-              catalogue: Catalogue | None = None) -> Preflight:
-    """Run every check; raises the first refusal, returns what passed and what was not checked."""
+              catalogue: Catalogue | None = None, force: bool = False) -> Preflight:
+    """Run every check; raises the first refusal, returns what passed and what was not checked.
+    `force` lets a modem below a minimum running version (Monarch 2: 8.0.4.0) take the image,
+    as pysequans' --force does."""
     cat = catalogue or load_catalogue()
     result = Preflight()
     _files(result, image, updater, bootrom, cat)
     family_change = _family(result, info, image, allow_family_change)
     _diff_source(result, info, image, cat)
     _direction(result, info, image, allow_downgrade, family_change)
-    _path_rules(result, info, image, method, cat)
+    _path_rules(result, info, image, method, cat, force)
     if updater is not None and needs_updater(info):
         _updater_release(result, image, updater, cat)
     if info.mode == Mode.APPLICATION and info.old_bootrom and bootrom is None:
@@ -196,7 +198,7 @@ def _direction(result: Preflight, info: ModemInfo, image: FirmwareFile, allow_do
 
 
 def _path_rules(result: Preflight, info: ModemInfo, image: FirmwareFile, method: str | None,
-                cat: Catalogue) -> None:
+                cat: Catalogue, force: bool = False) -> None:
     applied: list[str] = []
     known = image.known
     for rule in cat.rules:
@@ -229,6 +231,10 @@ def _path_rules(result: Preflight, info: ModemInfo, image: FirmwareFile, method:
         elif rule.kind == "min-running-lr" and info.family == rule.family and rule.min_lr:
             running = info.lr_version or info.ue_version
             if running is None:
+                continue
+            if version_tuple(running) < version_tuple(rule.min_lr) and force:
+                result.notes.append(f"the modem runs LR {running}, below {rule.min_lr}: sent "
+                                    f"anyway (--force). ({rule.text})")
                 continue
             if version_tuple(running) < version_tuple(rule.min_lr):
                 raise IntermediateRequired(

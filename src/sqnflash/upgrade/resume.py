@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sqnflash.errors import SqnflashError
 from sqnflash.firmware import BlockSource, FileSource, FirmwareFile
+from sqnflash.firmware.compress import ZlibSource
 from sqnflash.modem import Modem, ModemInfo
 from sqnflash.modem.rescue import held_session
 from sqnflash.protocol import at
@@ -104,10 +105,16 @@ def held_transfer(modem: Modem, journaled: Journaled, settings: Settings) -> Hel
     source = _source_of(journaled.plan, step_id)
     if source is None:
         return None
+    if (step_id == StepId.SEND_IMAGE and point.total != source.size
+            and journaled.plan.image.family == "Monarch 2"):
+        # A Monarch 2 image goes as a zlib stream: the checkpoint counts the stream's bytes.
+        zipped = ZlibSource(source)
+        if zipped.size == point.total:
+            source = zipped
     upload = held_session(modem, point, source, baud=record.transfer_baud or modem.link.baud,
                           block_cap=settings.block_size, retries=settings.retries)
     if upload is None:
-        if isinstance(source, FileSource):
+        if isinstance(source, (FileSource, ZlibSource)):
             source.close()
         return None
     return HeldTransfer(step_id, upload)

@@ -48,6 +48,7 @@ from sqnflash.events import (
     Waiting,
 )
 from sqnflash.firmware import BlockSource, FileSource
+from sqnflash.firmware.compress import ZlibSource
 from sqnflash.modem import (
     APP_BAUD,
     BOOT_BAUD,
@@ -61,7 +62,7 @@ from sqnflash.modem.modem import REBOOT_TIMEOUT_S, UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun, wait_not_applying
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP, Checkpoint, SessionOpened
+from sqnflash.protocol.stp import PYCOM_BLOCK_CAP, Checkpoint, DataType, SessionOpened
 from sqnflash.timing import Deadline
 from sqnflash.upgrade.plan import Flow, Plan, Step
 from sqnflash.upgrade.safety import (
@@ -101,6 +102,8 @@ _TRANSFER_STEPS = (StepId.STORE_IMAGE, StepId.SEND_IMAGE, StepId.SEND_BOOTROM,
 # After Ctrl-C the user wants out: a modem silent this long (inside the transfer the interrupt
 # cut, or rebooting) is left where the step's state line says rather than waited for.
 INTERRUPTED_ANSWER_S = 3.0
+MONARCH2 = "Monarch 2"  # ModemInfo.family
+MONARCH2_BLOCK_CAP = 0xFFFF  # no cap of its own: the session's max_transfer - 16 decides
 # the modem is not expected to reboot in these
 _ON_THE_FLY_APPLIES = (StepId.APPLY, StepId.SEND_BOOTROM)
 _IN_FFH = "in the boot loader (FFH): run the same command again with --updater"
@@ -118,6 +121,10 @@ class Settings:
     reboot_timeout_s: float = REBOOT_TIMEOUT_S
     max_restarts: int = MAX_RESTARTS
     min_baud: int = BOOT_BAUD  # a noisy line falls back to lower rates down to this one
+    # Monarch 2: send the image as a zlib stream (data type CABA + 1) when the session allows it,
+    # in blocks of max_transfer - 16 unless a block size was asked for.
+    compress: bool = True
+    block_size_set: bool = False
 
 
 class StepRecorder(Protocol):
@@ -446,10 +453,14 @@ class Runner:
     def _prepare(self, step: Step) -> None:
         # The radio is switched back on if the upgrade stops before the point of no return.
         self._cfun_before = read_cfun(self.modem)
-        self.modem.prepare()
+        self.modem.prepare(monarch2=self._monarch2)
 
     def _negotiate(self, step: Step) -> None:
         self.modem.wait_ready(Mode.FFH, self._reboot_s)
+        if self._monarch2:
+            # Walter and the AVR-IoT bridge load mtools.elf at 115200 and never send AT+IPR.
+            self.modem.note(f"Monarch 2: the boot loader stays at {self.modem.link.baud} baud")
+            return
         old = self.modem.link.baud
         try:
             self.modem.negotiate_baud(min(self.settings.baud, self._fallback_baud or
@@ -466,13 +477,21 @@ class Runner:
         self.modem.link.set_baud(baud)
         return any(self.modem.at.probe() for _ in range(3))
 
+    @property
+    def _monarch2(self) -> bool:
+        # A modem found in RECOVERY does not say what it is; a Monarch 2 image tells instead (a
+        # Monarch 1 would refuse the zipped stream's session before anything is written).
+        family = self.before.family or self.plan.image.family
+        return family == MONARCH2
+
     def _send(self, step: Step, command: str, source: BlockSource, what: str, *,
-              terminator: str = "\r\n") -> TransferResult:
+              terminator: str = "\r\n", data_type: int | None = None) -> TransferResult:
         """Send `source`; a line that loses most frames is tried again at lower rates."""
         try:
             while True:
                 try:
-                    result = self._send_once(step, command, source, what, terminator)
+                    result = self._send_once(step, command, source, what, terminator,
+                                             data_type)
                     break
                 except LineTooNoisy as noisy:
                     lower = self._lower_baud()
@@ -487,7 +506,7 @@ class Runner:
                     if self.record is not None:
                         self.record.forget_transfer()
         finally:
-            if isinstance(source, FileSource):
+            if isinstance(source, (FileSource, ZlibSource)):
                 source.close()
         self._transfers[step.id] = result
         self.emit(TransferFinished(step.id, source.size, result.elapsed_s, result.bytes_per_s,
@@ -495,8 +514,9 @@ class Runner:
         return result
 
     def _send_once(self, step: Step, command: str, source: BlockSource, what: str,
-                   terminator: str) -> TransferResult:
-        total = source.size
+                   terminator: str, data_type: int | None = None) -> TransferResult:
+        # A zipped image is shown in image bytes; the line's throughput stays in wire bytes.
+        total = source.image_size if isinstance(source, ZlibSource) else source.size
         start = self.clock.now()
         last = [-1.0]
         link = self.modem.link
@@ -514,8 +534,10 @@ class Runner:
             if fraction - last[0] >= PROGRESS_STEP or done == size:
                 last[0] = fraction
                 elapsed = self.clock.now() - start
-                self.emit(TransferProgress(step.id, done, size, (done - sent_from) / elapsed
-                                           if elapsed > 0 else 0.0, elapsed))
+                rate = (done - sent_from) / elapsed if elapsed > 0 else 0.0  # wire bytes
+                if isinstance(source, ZlibSource):  # the bar counts image bytes
+                    done, size = source.image_bytes_at(done), source.image_size
+                self.emit(TransferProgress(step.id, done, size, rate, elapsed))
 
         def checkpoint(point: Checkpoint) -> None:
             if self.record is not None:
@@ -533,14 +555,17 @@ class Runner:
                 raise self.modem.session_lost_or(exc) from exc
             finally:
                 self.modem.at.discard_input()
-                if isinstance(upload.source, FileSource):
+                if isinstance(upload.source, (FileSource, ZlibSource)):
                     upload.source.close()
         if self._fallback_baud is not None and link.baud > self._fallback_baud:
             self.modem.negotiate_baud(self._fallback_baud)  # the line was too noisy faster
-        return self.modem.upload(command, source, block_cap=self.settings.block_size,
+        block_cap = self.settings.block_size
+        if self._monarch2 and not self.settings.block_size_set:
+            block_cap = MONARCH2_BLOCK_CAP  # the session's max_transfer - 16 (reference §2.4)
+        return self.modem.upload(command, source, block_cap=block_cap,
                                  retries=self.settings.retries, terminator=terminator,
                                  on_progress=progress, on_opened=opened,
-                                 on_checkpoint=checkpoint)
+                                 on_checkpoint=checkpoint, data_type=data_type)
 
     def _send_bootrom(self, step: Step) -> None:
         assert self.plan.bootrom is not None
@@ -612,7 +637,17 @@ class Runner:
                 details={"command": "AT+SMUPGRADE", "reply": list(reply.lines)})
 
     def _send_image(self, step: Step) -> None:
-        self._send(step, 'AT+SMSTPU="ON_THE_FLY"', self.plan.image.source(), self.plan.image.name)
+        source: BlockSource = self.plan.image.source()
+        data_type: int | None = None
+        if self._monarch2:
+            # pysequans' full_upgrade: the .dup zipped, announced as CABA + 1; a modem whose
+            # session reports version 1 gets no data type (Walter sends it raw like that).
+            data_type = int(DataType.CABA)
+            if self.settings.compress:
+                source = ZlibSource(source)
+                data_type += 1
+        self._send(step, 'AT+SMSTPU="ON_THE_FLY"', source, self.plan.image.name,
+                   data_type=data_type)
 
     def _apply(self, step: Step) -> None:
         self._wait_apply(step)

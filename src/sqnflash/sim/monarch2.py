@@ -1,0 +1,90 @@
+"""The Monarch 2 (GM02S / GM02SP) profile of the simulated modem.
+
+What differs from the Monarch 1 (protocol-reference §1, §1.2, §2.7, §3.1 "Monarch-2 equivalents"):
+- `ATI` names the module `GM02S`; `ATI1` answers `UE8.0.5.13` / `LR8.0.5.13-59577`.
+- Every mode talks at 115200 baud; hosts use RTS/CTS, which the simulated line accepts as it is.
+- The application knows `AT+CFUN=5` (pysequans sends it before `AT+SMSWBOOT=3,1`), the
+  switches, `AT+SMSTPU`, `AT+SMUPGRADE`, `ATI`, `ATI1`, `AT+CGSN` and `AT+SMLOG?`; nothing
+  Pycom-specific (`AT+BIND`, `AT+SQNWL`, showver: its M2 format is not published).
+- RECOVERY (SMOD 4) and the boot loader are those of the Monarch 1 (`AT+SMSTPU="ON_THE_FLY"`
+  in RECOVERY, `AT+STP` in SMOD 0 loads mtools.elf, which then reports SMOD 1).
+- STP sessions report version 2: the host may send TRANSFER_DATA_TYPE (op 4) after the open;
+  a type with the zip bit (3, 5) makes the modem inflate the stream (zlib, 4 KiB window) before
+  it checks the CRC-32 trailers of the containers. A damaged request is answered with a NACK
+  (op | 0x40), an unknown operation with 0x7F.
+- Only Monarch 2 images install; a full image on a modem below 8.0.4.0 fails as "raster upgrade
+  required" (pysequans' gate: such a modem needs a raster upgrade first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqnflash.sim.at_commands import AtCommands
+from sqnflash.sim.config import FFH_BAUD, SimConfig
+from sqnflash.sim.modes import Smod
+from sqnflash.sim.profile import Handler, ModemProfile
+
+MONARCH2_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+APP_COMMANDS: dict[str, Handler] = {
+    "": AtCommands._cmd_at,
+    "E": AtCommands._cmd_echo,
+    "+SMOD": AtCommands._cmd_smod,
+    "+BMOD": AtCommands._cmd_bmod,
+    "+SMSWBOOT": AtCommands._cmd_smswboot,
+    "^RESET": AtCommands._cmd_reset,
+    "+CFUN": AtCommands._cmd_cfun,
+    "+IPR": AtCommands._cmd_ipr,
+    "+SMSTPU": AtCommands._cmd_smstpu,
+    "+SMUPGRADE": AtCommands._cmd_smupgrade,
+    "+SMLOG": AtCommands._cmd_smlog,
+    "I": AtCommands._cmd_info,
+    "+CGSN": AtCommands._cmd_cgsn,
+}
+
+RECOVERY_COMMANDS: dict[str, Handler] = {
+    "": AtCommands._cmd_at,
+    "E": AtCommands._cmd_echo,
+    "+SMOD": AtCommands._cmd_smod,
+    "+BMOD": AtCommands._cmd_bmod,
+    "+SMSWBOOT": AtCommands._cmd_smswboot,
+    "+IPR": AtCommands._cmd_ipr,
+    "+SMLOG": AtCommands._cmd_smlog,
+    "+SMSTPU": AtCommands._cmd_smstpu,
+    "+SMUPGRADE": AtCommands._cmd_smupgrade,
+    "^RESET": AtCommands._cmd_reset,
+}
+
+FFH_COMMANDS: dict[str, Handler] = {
+    "": AtCommands._cmd_at,
+    "+SMOD": AtCommands._cmd_smod,
+    "+IPR": AtCommands._cmd_ipr,
+    "+STP": AtCommands._cmd_stp,
+}
+
+MONARCH2_COMMANDS: dict[int, Mapping[str, Handler]] = {
+    Smod.FFH: FFH_COMMANDS,
+    Smod.FFH_TOOL: RECOVERY_COMMANDS,
+    Smod.FFF: APP_COMMANDS,
+    Smod.UPDATER: RECOVERY_COMMANDS,
+    Smod.RECOVERY: RECOVERY_COMMANDS,
+}
+
+
+def monarch2_profile(config: SimConfig) -> ModemProfile:
+    """A GM02S answering as `config`'s knobs say, at 115200 baud in every mode."""
+    m1 = ModemProfile.monarch1(config, MONARCH2_COMMANDS)
+    return ModemProfile(
+        name="Monarch 2 (GM02S)", commands=MONARCH2_COMMANDS, supported_bauds=MONARCH2_BAUDS,
+        old_bootrom_build=0, model="GM02S",
+        echo_modes=m1.echo_modes, updater_smod=1, bootrom_report=m1.bootrom_report,
+        line_end=m1.line_end, swboot_error=m1.swboot_error, ffh_only_115200="",
+        self_reboot_after_otf=m1.self_reboot_after_otf, smswboot_reply=m1.smswboot_reply,
+        smod_reply=m1.smod_reply, sysffh=m1.sysffh, stpu_reply=m1.stpu_reply,
+        reply_hcrc_filled=m1.reply_hcrc_filled,
+        app_baud=config.app_baud, ffh_baud=FFH_BAUD, recovery_baud=config.recovery_baud,
+        store_max_transfer=m1.store_max_transfer, otf_max_transfer=m1.otf_max_transfer,
+        ffh_max_transfer=m1.ffh_max_transfer, store_limit=m1.store_limit,
+        partial_blocks=m1.partial_blocks, stp_version=2, monarch2=True)
+
