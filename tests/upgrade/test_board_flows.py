@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,15 @@ def test_cli_recover_through_the_board_brings_the_modem_back(
 # ---------------------------------------------------------------------- runs cut short
 
 
+
+@pytest.fixture
+def patches() -> Iterator[pytest.MonkeyPatch]:
+    """Patches a test takes back itself (`patches.undo()`) without taking back the autouse
+    fixtures' (the private journal above all)."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
 class CtrlC:
     """The CLI's JSON sink, with a Ctrl-C arriving once `when(event)` is true: the
     KeyboardInterrupt surfaces where a real one would, inside whatever the run was waiting on.
@@ -231,7 +240,7 @@ def _json(out: str) -> list[dict[str, Any]]:
 
 
 def test_ctrl_c_mid_transfer_through_the_board_exits_at_once_then_the_same_command_goes_on(
-        images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        images: Images, tmp_path: Path, patches: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """The FFF store is cut (before the point of no return): the run ends the transfer session,
     so the modem is back in its application as before, and the board still bridges. The run
@@ -241,7 +250,7 @@ def test_ctrl_c_mid_transfer_through_the_board_exits_at_once_then_the_same_comma
     sim = serial.serial_for_url(url).sim
     args = ["upgrade", "--board", "pycom", "--port", url, str(images.diff), "--json",
             "--journal", str(tmp_path / "journal.db")]
-    ctrl_c = CtrlC(monkeypatch, sim, _third_sent)
+    ctrl_c = CtrlC(patches, sim, _third_sent)
     assert main(args) == Interrupted.exit_code == 130
     assert ctrl_c.seconds_since() < 5.0  # it was 90 s (a wait for a modem inside STP)
     error = _json(capsys.readouterr().out)[-1]
@@ -258,7 +267,7 @@ def test_ctrl_c_mid_transfer_through_the_board_exits_at_once_then_the_same_comma
     assert found["board"]["bridging"] is True
     assert found["mode"] == "application" and found["software_build"] == FROM
 
-    monkeypatch.undo()
+    patches.undo()
     assert main(args) == 0
     lines = _json(capsys.readouterr().out)
     assert lines[-1]["type"] == "result" and lines[-1]["after"]["software_build"] == TO
@@ -287,29 +296,29 @@ def test_a_board_found_bridging_is_read_and_planned_through_its_bridge(
 
 
 def test_recover_through_a_board_left_bridging_mid_image(
-        images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        images: Images, tmp_path: Path, patches: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """ON_THE_FLY cut in the middle of the image: the modem is in RECOVERY, inside the session,
     behind a board that bridges. `recover --board pycom IMAGE` ends the session and rewrites."""
     url = (f"sim://otf-{uuid.uuid4().hex}?clock=virtual&board=fipy&release=1.20.2.r4"
            f"&version={FROM}")
     sim = serial.serial_for_url(url).sim
-    ctrl_c = CtrlC(monkeypatch, sim, _third_sent)
+    ctrl_c = CtrlC(patches, sim, _third_sent)
     assert main(["upgrade", "--board", "pycom", "--port", url, str(images.small_full),
                  "--method", "on-the-fly", "--json",
                  "--journal", str(tmp_path / "journal.db")]) == 130
     assert ctrl_c.seconds_since() < 5.0
     assert "still bridges" in _json(capsys.readouterr().out)[-1]["modem_state"]
     assert sim.summary()["mode"] == "RECOVERY" and sim.board.mirror
-    monkeypatch.undo()
+    patches.undo()
     recover = ["recover", "--board", "pycom", "--port", url, str(images.small_full), "--json",
                "--journal", str(tmp_path / "journal.db")]
     # recover cut short in its turn: as quick, and it says the same.
-    ctrl_c = CtrlC(monkeypatch, sim, _third_sent)
+    ctrl_c = CtrlC(patches, sim, _third_sent)
     assert main(recover) == 130
     assert ctrl_c.seconds_since() < 5.0
     assert "still bridges" in _json(capsys.readouterr().out)[-1]["modem_state"]
-    monkeypatch.undo()
+    patches.undo()
     assert main(recover) == 0
     result = _json(capsys.readouterr().out)[-1]
     assert result["after"]["mode"] == "application" and result["reflashed"]
@@ -343,7 +352,7 @@ def test_upgrade_on_a_boards_port_without_board_stops_before_feeding_it_stp(
 
 
 def test_sqnsupgrade_through_a_board_cut_short_then_run_again(
-        images: Images, monkeypatch: pytest.MonkeyPatch,
+        images: Images, patches: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """Pycom's API, `board='pycom'`: the same as the CLI, without a journal (the interrupted
     session is ended and the store starts over)."""
@@ -359,7 +368,7 @@ def test_sqnsupgrade_through_a_board_cut_short_then_run_again(
             cut.append(sim.clock.now())
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(sqnsupgrade._Printer, "__call__", printer)
+    patches.setattr(sqnsupgrade._Printer, "__call__", printer)
     assert sqnsupgrade.run(url, str(images.diff), board="pycom") is False
     assert sim.clock.now() - cut[0] < 5.0
     out = " ".join(capsys.readouterr().out.split())
@@ -367,7 +376,7 @@ def test_sqnsupgrade_through_a_board_cut_short_then_run_again(
     # The run ended its transfer session: the modem answers through the bridge, as before.
     assert sqnsupgrade.state(url, board="pycom") == 2
     capsys.readouterr()
-    monkeypatch.undo()
+    patches.undo()
     assert sqnsupgrade.run(url, str(images.diff), board="pycom") is True
     assert "successfully updated" in capsys.readouterr().out
     assert sqnsupgrade.state(url, board="pycom") == 2  # read through the bridge
@@ -375,12 +384,12 @@ def test_sqnsupgrade_through_a_board_cut_short_then_run_again(
 
 
 def test_ctrl_c_while_the_board_starts_its_bridge_lets_it_finish(
-        images: Images, monkeypatch: pytest.MonkeyPatch,
+        images: Images, patches: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     url = (f"sim://starting-{uuid.uuid4().hex}?clock=virtual&board=fipy&release=1.20.2.r4"
            f"&version={FROM}")
     sim = serial.serial_for_url(url).sim
-    ctrl_c = CtrlC(monkeypatch, sim, lambda e: isinstance(e, Note)
+    ctrl_c = CtrlC(patches, sim, lambda e: isinstance(e, Note)
                    and e.text.startswith("board: ") and "Welcome" in e.text)
     args = ["upgrade", "--board", "pycom", "--port", url, str(images.diff), "--json"]
     assert main(args) == 130
@@ -388,7 +397,7 @@ def test_ctrl_c_while_the_board_starts_its_bridge_lets_it_finish(
     error = _json(capsys.readouterr().out)[-1]
     assert "uart() goes on without sqnflash" in error["modem_state"]
     assert "still bridges" in error["modem_state"]
-    monkeypatch.undo()
+    patches.undo()
     # The next run hears the board's uart() still at work and waits for its bridge: a Ctrl-C
     # from it would cut what the board does to the modem.
     assert main(args) == 0
@@ -401,21 +410,21 @@ def test_ctrl_c_while_the_board_starts_its_bridge_lets_it_finish(
 
 
 def test_ctrl_c_while_the_board_writes_the_bootrom_does_not_cut_it_next_time(
-        images: Images, monkeypatch: pytest.MonkeyPatch,
+        images: Images, patches: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """uart(True) on a factory modem: Ctrl-C while the board sends its bootrom copy, which it
     does silently. The next run must not send the Ctrl-C that would stop the board mid-bootrom."""
     url = (f"sim://bootrom-{uuid.uuid4().hex}?clock=virtual&board=gpy&release=1.20.2.r4"
            f"&old_bootrom=1")
     sim = serial.serial_for_url(url).sim
-    ctrl_c = CtrlC(monkeypatch, sim, lambda e: isinstance(e, Note)
+    ctrl_c = CtrlC(patches, sim, lambda e: isinstance(e, Note)
                    and e.text.startswith("board: Session opened"))
     args = ["upgrade", "--board", "pycom", "--port", url, str(images.full), "--updater",
             str(images.updater), "--json"]
     assert main(args) == 130
     assert ctrl_c.seconds_since() < 5.0
     assert "writing the modem's bootrom" in _json(capsys.readouterr().out)[-1]["modem_state"]
-    monkeypatch.undo()
+    patches.undo()
     assert main(args) == 0
     assert _json(capsys.readouterr().out)[-1]["after"]["software_build"] == TO
     assert sim.board.calls == ["uart(True)"] and sim.board.summary()["bootrom_sent"] == 55_570
