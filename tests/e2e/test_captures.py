@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sqnflash.cli.main import cli
 from sqnflash.cli.replay_cmd import run_replay
 from sqnflash.errors import ReplayFileMissing
 from tests.captures import capture_paths, firmware_folders, load
@@ -15,7 +16,7 @@ from tests.captures import capture_paths, firmware_folders, load
 def test_capture_replays_with_todays_client(path: Path, tmp_path: Path) -> None:
     capture = load(path)
     try:
-        outcome = run_replay(capture, folders=firmware_folders(path, tmp_path))
+        outcome = run_replay(capture, cli, folders=firmware_folders(path, tmp_path))
     except ReplayFileMissing as exc:
         pytest.skip(f"firmware of a user's capture not at hand: {exc.cause}")
     assert outcome.problem() is None, outcome.problem()

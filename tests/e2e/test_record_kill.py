@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sqnflash.cli.main import cli
 from sqnflash.cli.replay_cmd import run_replay
 from sqnflash.link.record import load_capture
 from sqnflash.sim.images import Family, ImageKind, make_image
@@ -43,7 +44,7 @@ def test_a_capture_cut_by_sigkill_loads_and_replays_to_its_end(tmp_path: Path) -
     assert not capture.complete
     blocks = [r for r in capture.records if r.kind == "tx" and r.payload_len is not None]
     assert len(blocks) >= BLOCKS_BEFORE_KILL
-    outcome = run_replay(capture, folders=[tmp_path])
+    outcome = run_replay(capture, cli, folders=[tmp_path])
     assert outcome.problem() is None, outcome.problem()
     peer = outcome.simulator.peer
     assert peer.finished  # every recorded request was asked for again...

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sqnflash.cli.main import main
+from sqnflash.cli.main import cli, main
 from sqnflash.cli.replay_cmd import run_replay
 from sqnflash.link.port import Link
 from sqnflash.link.record import load_capture
@@ -24,7 +24,7 @@ def test_a_changed_request_fails_the_replay_naming_request_and_record(
         original(self, data.replace(b"AT+SMOD?", b"AT+SMOX?"))
 
     monkeypatch.setattr(Link, "write", changed)
-    outcome = run_replay(load_capture(SEED), folders=firmware_folders(SEED, tmp_path))
+    outcome = run_replay(load_capture(SEED), cli, folders=firmware_folders(SEED, tmp_path))
     problem = outcome.problem()
     assert problem is not None
     assert "the host sent 'AT+SMOX?" in problem
@@ -63,7 +63,7 @@ def test_an_edited_block_in_the_capture_is_caught_by_its_crc(tmp_path: Path) -> 
     edited.write_text("\n".join(lines) + "\n")
     scratch = tmp_path / "fw"
     scratch.mkdir()
-    outcome = run_replay(load_capture(edited),
+    outcome = run_replay(load_capture(edited), cli,
                          folders=firmware_folders(SEED, scratch))
     problem = outcome.problem()
     assert problem is not None and f"line {index + 1})" in problem

@@ -13,6 +13,7 @@ import click
 from sqnflash.cli.common import RECORD_META, record_options
 from sqnflash.cli.output import console
 from sqnflash.cli.upgrade_cmd import run_upgrade
+from sqnflash.link.record import file_identity
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.simulator import forget, named
 
@@ -82,8 +83,6 @@ def demo(ctx: click.Context, scenario: str, virtual_time: bool, trace: bool,
 
 def demo_recording(image: Path, updater: Path | None, kind: ImageKind,
                    source: int | None) -> dict[str, object]:
-    from sqnflash.link.record import file_identity
-
     files = [{**file_identity(image, "image"), "path": image.name,
               "synthetic": {"kind": kind.value, "version": TO_BUILD, "source": source}}]
     command = ["upgrade", image.name]

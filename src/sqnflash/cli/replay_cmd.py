@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import click
 
 from sqnflash.cli.common import check_input_paths
+from sqnflash.cli.invoke import run
 from sqnflash.cli.output import console, emit_json
 from sqnflash.errors import CaptureUnreadable, ReplayDiverged, ReplayFileMissing
 from sqnflash.link.record import Capture, load_capture
@@ -115,16 +116,15 @@ def find_file(identity: dict[str, Any], folders: list[Path], base: Path,
                             f"SHA-256 {want[:16]}...), found neither at {recorded} nor in {where}")
 
 
-def replay_argv(capture: Capture, *, port: str, folders: list[Path],
+def replay_argv(capture: Capture, group: click.Group, *, port: str, folders: list[Path],
                 journal: Path | None, scratch: Path | None = None) -> list[str]:
-    """The recorded command line, with its port, files and journal replaced."""
-    from sqnflash.cli.main import cli  # the command table; main imports this module
-
+    """The recorded command line, with its port, files and journal replaced; `group` is the
+    command table that runs it."""
     command = capture.command
     if not command or command[0] not in REPLAYABLE:
         raise CaptureUnreadable(f"{capture.path} records `sqnflash {' '.join(command[:1])}`: "
                                 f"only {', '.join(REPLAYABLE)} can be replayed")
-    click_command = cli.commands[command[0]]
+    click_command = group.commands[command[0]]
     flags = {opt for param in click_command.params if isinstance(param, click.Option)
              and param.is_flag for opt in (*param.opts, *param.secondary_opts)}
     base = capture.path.parent
@@ -152,23 +152,23 @@ def replay_argv(capture: Capture, *, port: str, folders: list[Path],
     return out
 
 
-def run_replay(capture: Capture, *, folders: list[Path], real_time: bool = False,
-               trace: bool = False, as_json: bool = False) -> ReplayOutcome:
-    """Run the recorded command against the capture (in this process) and compare."""
-    from sqnflash.cli.main import main  # main imports this module
-
+def run_replay(capture: Capture, group: click.Group, *, folders: list[Path],
+               real_time: bool = False, trace: bool = False,
+               as_json: bool = False) -> ReplayOutcome:
+    """Run the recorded command against the capture (in this process, with `group`, the
+    sqnflash command table) and compare."""
     name = f"replay-{uuid.uuid4().hex[:12]}"
     query = urlencode({"replay": str(capture.path.resolve()),
                        "clock": "real" if real_time else "virtual"})
     with tempfile.TemporaryDirectory(prefix="sqnflash-replay-") as folder:
-        argv = replay_argv(capture, port=f"sim://{name}?{query}", folders=folders,
+        argv = replay_argv(capture, group, port=f"sim://{name}?{query}", folders=folders,
                            journal=Path(folder) / "journal.db", scratch=Path(folder))
         if trace:
             argv.insert(1, "--trace")
         if as_json:
             argv.insert(1, "--json")
         try:
-            code = main(argv)
+            code = run(group, argv)
             sim = named(name)
         finally:
             forget(name)
@@ -207,7 +207,9 @@ def replay_cmd(capture_path: Path, folders: tuple[Path, ...], real_time: bool, t
                    f"`sqnflash {' '.join(capture.command)}`")
         render_capture(capture.records, sys.stdout)
         return
-    outcome = run_replay(capture, folders=list(folders), real_time=real_time, trace=trace,
+    root = click.get_current_context().find_root().command
+    assert isinstance(root, click.Group)  # replay is one of the table's commands
+    outcome = run_replay(capture, root, folders=list(folders), real_time=real_time, trace=trace,
                          as_json=as_json)
     problem = outcome.problem()
     if problem is not None:

@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import serial
+
+from sqnflash import __version__
 from sqnflash.errors import CaptureUnreadable, RecordFailed
 from sqnflash.protocol import stp
 from sqnflash.timing import REAL_CLOCK, Clock
@@ -82,10 +85,6 @@ def file_identity(path: Path, role: str) -> dict[str, Any]:
 
 def environment() -> dict[str, str]:
     """The versions a bug report needs."""
-    import serial
-
-    from sqnflash import __version__
-
     return {"sqnflash": __version__, "python": platform.python_version(),
             "pyserial": str(getattr(serial, "__version__", "?")),
             "platform": platform.platform(), "system": sys.platform}
