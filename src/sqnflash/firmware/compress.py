@@ -1,7 +1,7 @@
 """A firmware file as the zlib stream Monarch 2 modems inflate (STP data type CABA + 1).
 
 pysequans compresses the whole `.dup` with `zlib.compressobj(level=-1, DEFLATED, wbits=12)` (a
-zlib-wrapped stream with a 4 KiB window) before it sends it (protocol-reference §2.5). Here the
+zlib-wrapped stream with a 4 KiB window) before it sends it (docs/protocol.md §5). Here the
 stream is produced chunk by chunk and never held whole: a first pass counts its length (STP
 needs the total before the first block), and blocks are then compressed again as they are asked
 for. Compression is deterministic, so both passes give the same bytes. Only a small window of

@@ -101,7 +101,7 @@ class ApplyPhase(ModemCore):
         written = (meta.lr or lr_version(flash.family, meta.version), meta.version)
         if flash.bootloaders == [None, None]:
             # From the factory state both slots are written; which one starts differs between
-            # the observed normal (store) and recovery (ON_THE_FLY) upgrades (reference §1.3).
+            # the observed normal (store) and recovery (ON_THE_FLY) upgrades (docs/protocol.md §4).
             flash.bootloaders = [written, written]
             flash.active_bootloader = 2 if via == "on-the-fly" else 1
         else:

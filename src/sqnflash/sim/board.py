@@ -21,7 +21,7 @@ public record is silent:
   firmware tree has no G01 board), so it reports `sysname='GPy'` and uses the GPy's modem pins.
 - `sqnsupgrade` is built in from 1.18.1 (1.20.0.rc0 on the 1.20 branch; 1.19.x has none). Which
   version a release carries, and what each version does, is the table of
-  `sqnflash.firmware.pycom_releases` (protocol-reference §5.1), which the board code of sqnflash
+  `sqnflash.firmware.pycom_releases` (docs/protocol.md §8), which the board code of sqnflash
   uses too. Releases without it import an uploaded copy when
   `uploaded=script` (the March-July 2018 pycom-libraries script: `run()` only) or
   `uploaded=folder` (the library folder uploaded whole: an empty package); the built-in module

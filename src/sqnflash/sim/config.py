@@ -193,7 +193,7 @@ class SimConfig:
         if self.bootrom is None:
             # Only flashing a bootrom package changes Bootloader0, and Pycom's flows did that
             # from 38638 on: a modem upgraded to an earlier build (36417, NB1 37781) still shows
-            # the factory 33080 (protocol-reference §1.3).
+            # the factory 33080 (docs/protocol.md §4).
             old = self.old_bootrom or self.version < FIRST_FLASHED_BOOTROM
             self.bootrom = OLD_BOOTROM_BUILD if old else self.version
         if not (self.imei.isdigit() and len(self.imei) == 15):

@@ -1,7 +1,7 @@
 """Synthetic firmware files for the simulator, and how the simulated modem reads what it receives.
 
 Real Sequans firmware is licensed and opaque, so tests and the demo use synthetic files that are
-byte-layout twins of the real ones (protocol-reference 4.1/4.2):
+byte-layout twins of the real ones (docs/protocol.md §7):
 
 - a full image is a `PACK` "Packed dup files" of bootrom, updater, fff and fs `UPGR` packages
   with Fletcher-32 trailers (`CATM1-38638.dup`), or the same packages back to back without the
@@ -58,7 +58,7 @@ class Family(str, Enum):
     MONARCH2 = "monarch2"  # GM02S / GM02SP, LR 8.x: CRC-32 trailers, a pxl part
 
 
-# Sizes of real files of each kind (protocol.md §6): synthetic files default to them.
+# Sizes of real files of each kind (docs/protocol.md §7): synthetic files default to them.
 DEFAULT_SIZES = {
     (ImageKind.FULL, Family.CATM1): 6_059_510,
     (ImageKind.FULL, Family.NB1): 5_258_127,
@@ -70,7 +70,7 @@ DEFAULT_SIZES = {
     (ImageKind.BOOTROM, Family.NB1): 55_570,
     (ImageKind.FULL, Family.MONARCH2): 7_020_424,
 }
-# Part sizes inside the real full images (protocol-reference 4.1): CATM1-38638.dup and
+# Part sizes inside the real full images (docs/protocol.md §7): CATM1-38638.dup and
 # NB1-37781.dup. With them a twin of CATM1-38638.dup has the real file's layout to the byte.
 REAL_PART_SIZES = {
     Family.CATM1: {"updater": 428_826, "fs": 51_245},
@@ -263,7 +263,7 @@ EM_NDS32 = 167
 LR_VERSIONS = {Family.CATM1: "5.1.1.0", Family.NB1: "6.0.0.0"}
 
 
-# Monarch 2 builds and their LR versions (protocol-reference 4.2); a build between two known ones
+# Monarch 2 builds and their LR versions (docs/protocol.md §7); a build between two known ones
 # gets the older one's version, a build below them all a version under the 8.0.4.0 gate.
 MONARCH2_VERSIONS = ((63493, "8.2.2.1"), (61488, "8.2.1.0"), (59577, "8.0.5.13"),
                      (59000, "8.0.4.0"))

@@ -1,6 +1,6 @@
 """The Monarch 2 (GM02S / GM02SP) profile of the simulated modem.
 
-What differs from the Monarch 1 (protocol-reference §1, §1.2, §2.7, §3.1 "Monarch-2 equivalents"):
+What differs from the Monarch 1 (docs/protocol.md §2, §3, §5, §6):
 - `ATI` names the module `GM02S`; `ATI1` answers `UE8.0.5.13` / `LR8.0.5.13-59577`.
 - Every mode talks at 115200 baud; hosts use RTS/CTS, which the simulated line accepts as it is.
 - The application knows `AT+CFUN=5` (pysequans sends it before `AT+SMSWBOOT=3,1`), the

@@ -561,7 +561,7 @@ class Runner:
             self.modem.negotiate_baud(self._fallback_baud)  # the line was too noisy faster
         block_cap = self.settings.block_size
         if self._monarch2 and not self.settings.block_size_set:
-            block_cap = MONARCH2_BLOCK_CAP  # the session's max_transfer - 16 (reference §2.4)
+            block_cap = MONARCH2_BLOCK_CAP  # the session's max_transfer - 16 (docs/protocol.md §5)
         return self.modem.upload(command, source, block_cap=block_cap,
                                  retries=self.settings.retries, terminator=terminator,
                                  on_progress=progress, on_opened=opened,
