@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,6 +17,7 @@ from sqnflash.cli.main import main
 from sqnflash.errors import CATALOGUE
 from sqnflash.sim.images import Family, ImageKind, make_image
 from tests.support.cli import json_lines
+from tests.support.files import make_unreadable
 from tests.support.images import FROM, Images
 
 from .test_preflight_cli import SimModem
@@ -47,19 +46,8 @@ def refused_port() -> str:
 
 
 def unreadable(ctx: Ctx) -> Path:
-    path = ctx.file("CATM1-41019.dup", ctx.images.small_full.read_bytes())
-    if os.geteuid() != 0:
-        path.chmod(0)
-    else:  # root reads anything: make opening this one path fail as it would for a user
-        real_open = pathlib.Path.open
-
-        def denied(self: Path, *args: Any, **kwargs: Any) -> Any:
-            if self == path:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real_open(self, *args, **kwargs)
-
-        ctx.monkeypatch.setattr(pathlib.Path, "open", denied)
-    return path
+    return make_unreadable(ctx.file("CATM1-41019.dup", ctx.images.small_full.read_bytes()),
+                           ctx.monkeypatch)
 
 
 def env_baud(ctx: Ctx) -> list[str]:

@@ -4,8 +4,6 @@ that names the file, and a modem that received nothing but read-only queries."""
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ from sqnflash.cli.main import main
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import Simulator, forget, named
 from tests.support.cli import json_lines
+from tests.support.files import make_unreadable
 from tests.support.images import FROM, Images
 
 # What `plan` and `upgrade --dry-run` may send: none of these changes the modem's state.
@@ -70,19 +69,8 @@ def modem() -> Iterator[Callable[[str], SimModem]]:
 
 
 def unreadable(ctx: Ctx) -> Path:
-    path = ctx.file("CATM1-41019.dup", ctx.images.small_full.read_bytes())
-    if os.geteuid() != 0:
-        path.chmod(0)
-    else:  # root reads anything: make opening this one path fail as it would for a user
-        real_open = pathlib.Path.open
-
-        def denied(self: Path, *args: Any, **kwargs: Any) -> Any:
-            if self == path:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real_open(self, *args, **kwargs)
-
-        ctx.monkeypatch.setattr(pathlib.Path, "open", denied)
-    return path
+    return make_unreadable(ctx.file("CATM1-41019.dup", ctx.images.small_full.read_bytes()),
+                           ctx.monkeypatch)
 
 
 def flipped(ctx: Ctx) -> Path:
