@@ -29,6 +29,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -50,6 +51,8 @@ STATION_ENV_VAR = "SQNFLASH_STATION"
 URL_SCHEMES = ("postgresql://", "postgres://")
 SCHEMA_VERSION = 2  # 2: the station column
 BUSY_TIMEOUT_S = 5.0  # two sqnflash processes on two modems share one journal
+OPEN_RETRY_S = 0.05  # a journal another connection is setting up is tried again this soon
+_OPENING = threading.Lock()  # a station's device threads set a journal up one at a time
 # Outcomes: running (in progress, or the process was killed), completed, failed, interrupted
 # (Ctrl-C, SIGTERM, the port went away), superseded (a later upgrade of the same modem started over
 # instead of continuing).
@@ -292,30 +295,35 @@ class _Database:
         self.connection = connection
         self.postgres = postgres
         self.errors = errors
+        # A station's device threads share one journal: one connection is one transaction at a
+        # time, so each statement, and each transaction whole, has it to itself.
+        self._turn = threading.RLock()
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.postgres else sql
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
-        cursor = self.connection.execute(self._sql(sql), tuple(args))
-        if cursor.description is None:
-            return []
-        return list(cursor.fetchall())
+        with self._turn:
+            cursor = self.connection.execute(self._sql(sql), tuple(args))
+            if cursor.description is None:
+                return []
+            return list(cursor.fetchall())
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Statements that stand or fall together (a new upgrade and what it supersedes)."""
-        if self.postgres:
-            with self.connection.transaction():
+        with self._turn:
+            if self.postgres:
+                with self.connection.transaction():
+                    yield
+                return
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
                 yield
-            return
-        self.connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
-        self.connection.execute("COMMIT")
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            self.connection.execute("COMMIT")
 
     def close(self) -> None:
         self.connection.close()
@@ -326,14 +334,39 @@ def _open_sqlite(target: Path) -> _Database:
     db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                          check_same_thread=False)
     db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
+    # Setting a journal up writes to it (WAL mode, schema, migrations). SQLite answers "database
+    # is locked" at once, without waiting, to some of these when another connection does the
+    # same (a station's device threads, two stations starting together): the threads of one
+    # process take turns, and other processes are waited for.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    try:
+        with _OPENING:
+            while True:
+                try:
+                    _set_up(db, target)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(OPEN_RETRY_S)
+    except BaseException:
+        db.close()
+        raise
+    return _Database(db, postgres=False, errors=(sqlite3.Error,))
+
+
+def _set_up(db: sqlite3.Connection, target: Path) -> None:
+    """WAL mode, then the schema and its migrations unless the journal has them already."""
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        db.close()
         raise JournalError(
             f"{target} was written by a newer sqnflash (journal version {version})",
             advice="Upgrade sqnflash, or pass --journal with another file.")
+    if version == SCHEMA_VERSION:
+        return
     db.executescript(_SCHEMA)
     columns = {row[1] for row in db.execute("PRAGMA table_info(upgrades)")}
     for name, kind in _ADDED_COLUMNS:
@@ -345,7 +378,6 @@ def _open_sqlite(target: Path) -> _Database:
             if "duplicate column" not in str(exc):  # another process just added it
                 raise
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    return _Database(db, postgres=False, errors=(sqlite3.Error,))
 
 
 def _open_postgres(url: str) -> _Database:
