@@ -12,11 +12,11 @@ import click
 from sqnflash.cli.common import check_output_path
 from sqnflash.errors import BadOption
 from sqnflash.sim.config import MODES, VARIANTS, SimConfig, SimConfigError
+from sqnflash.sim.factory import create
 from sqnflash.sim.faults import FAULTS, FaultError
 from sqnflash.sim.fleet import fleet_imeis, serve_fleet
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.pty_server import PtyServer, run_until_signalled
-from sqnflash.sim.simulator import create
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:

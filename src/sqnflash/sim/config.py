@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from sqnflash.firmware.pycom_releases import Release, ReleaseError
 from sqnflash.sim.images import Family
 
 OLD_BOOTROM_BUILD = 33080  # factory bootrom that cannot switch to FFH
@@ -65,6 +66,9 @@ UPDATER_SMODS = (1, 3, 4)
 LINE_ENDINGS = {"crlf": b"\r\n", "lf": b"\n", "cr": b"\r"}
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
+# The boards a simulated modem can sit behind (sim/board.py); the G01 runs the GPy's firmware.
+BOARDS = {"fipy": "FiPy", "gpy": "GPy", "g01": "GPy"}
+UPLOADS = ("", "script", "folder")  # a sqnsupgrade copy uploaded to /flash/lib
 
 
 @dataclass(frozen=True)
@@ -226,10 +230,6 @@ class SimConfig:
             if name not in VARIANTS:
                 raise SimConfigError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
-    def echoes(self, mode: str) -> bool:
-        """Whether `mode` (app, recovery, updater, ffh) echoes after its boot."""
-        return mode in self.echo.split(",")
-
     @property
     def line_end(self) -> bytes:
         return LINE_ENDINGS[self.line_ending]
@@ -239,16 +239,14 @@ class SimConfig:
         return self.max_transfer if chosen is None else chosen
 
     def _check_board(self) -> None:
-        from sqnflash.sim.board import BOARDS, UPLOADS, release_key  # the board needs this module
-
         self.board = self.board.lower()
         if self.board not in BOARDS:
             raise SimConfigError(f"board must be one of {', '.join(BOARDS)}, not {self.board!r}")
         if self.uploaded not in UPLOADS:
             raise SimConfigError(f"uploaded must be script or folder, not {self.uploaded!r}")
         try:
-            release_key(self.release)
-        except ValueError as exc:
+            Release.parse(self.release)
+        except ReleaseError as exc:
             raise SimConfigError(str(exc)) from None
 
     @classmethod

@@ -15,14 +15,15 @@ from typing import Any
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from sqnflash.sim.config import SimConfigError
+from sqnflash.sim.factory import from_url
 from sqnflash.sim.faults import FaultError
-from sqnflash.sim.simulator import Simulator, from_url
+from sqnflash.sim.profile import MONARCH1_BAUDS
+from sqnflash.sim.simulator import Simulator
 
 
 class Serial(SerialBase):  # type: ignore[misc]
     is_open: bool  # set by SerialBase; declared for the type checker
-    BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000, 2000000,
-                 3000000, 3686400)
+    BAUDRATES = MONARCH1_BAUDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.sim: Simulator | None = None

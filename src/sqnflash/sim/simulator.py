@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqnflash.sim.config import SimConfig
 from sqnflash.sim.engine import Engine
@@ -154,29 +153,14 @@ class Simulator:
         return self.modem.summary()
 
 
-def from_url(url: str) -> Simulator:
-    """`sim://[name][?settings]`: a named simulator is created once and found again by name."""
-    parts = urlsplit(url)
-    if parts.scheme != "sim":
-        raise ValueError(f"not a sim:// URL: {url!r}")
-    name = parts.netloc
-    if not name:
-        return create(SimConfig.from_query(parts.query))
+def find_or_create(name: str, create: Callable[[], Simulator]) -> Simulator:
+    """The simulator registered as `name`, created (by `create`) and registered on first use."""
     with _REGISTRY_LOCK:
         sim = _REGISTRY.get(name)
         if sim is None:
-            sim = create(SimConfig.from_query(parts.query))
+            sim = create()
             _REGISTRY[name] = sim
         return sim
-
-
-def create(config: SimConfig) -> Simulator:
-    """A modem, or a Pycom board with its modem when `config.board` names one."""
-    if config.board:
-        from sqnflash.sim.board import BoardSimulator  # it builds on this module
-
-        return BoardSimulator(config)
-    return Simulator(config)
 
 
 def named(name: str) -> Simulator | None:

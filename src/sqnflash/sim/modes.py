@@ -1,0 +1,64 @@
+"""The simulated modem's boot modes and what survives a reboot (its flash)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any
+
+from sqnflash.sim.images import Family
+
+
+class Smod(IntEnum):
+    """`AT+SMOD?` numbers."""
+
+    FFH = 0
+    FFH_TOOL = 1
+    FFF = 2
+    UPDATER = 3
+    RECOVERY = 4
+
+
+class Boot(IntEnum):
+    """`AT+SMSWBOOT` numbers."""
+
+    FFH = 0
+    FFF = 1
+    UPDATER = 2
+    RECOVERY = 3
+
+
+BOOT_TO_SMOD = {Boot.FFH: Smod.FFH, Boot.FFF: Smod.FFF, Boot.UPDATER: Smod.UPDATER,
+                Boot.RECOVERY: Smod.RECOVERY}
+MODE_NAMES = {Smod.FFH: "FFH", Smod.FFH_TOOL: "FFH", Smod.FFF: "FFF", Smod.UPDATER: "UPDATER",
+              Smod.RECOVERY: "RECOVERY"}
+CONFIG_MODES = {"app": Smod.FFF, "recovery": Smod.RECOVERY, "updater": Smod.UPDATER,
+                "ffh": Smod.FFH}
+# Which `echo` setting a mode follows: an updater that reports SMOD 1 or 4 is still the updater.
+ECHO_MODES = {Smod.FFH: "ffh", Smod.FFH_TOOL: "updater", Smod.FFF: "app",
+              Smod.UPDATER: "updater", Smod.RECOVERY: "recovery"}
+
+
+class StpPurpose(Enum):
+    STORE = "store"  # AT+SMSTPU: into the /upgrade file system
+    ON_THE_FLY = "on-the-fly"  # AT+SMSTPU="ON_THE_FLY": straight to flash
+    LOAD_ELF = "load-elf"  # AT+STP in the boot loader: an ELF into RAM
+
+
+@dataclass
+class Flash:
+    """What survives a reboot."""
+
+    software: int
+    family: Family
+    bootrom: int  # Bootloader0: changed only by flashing a bootrom package
+    # Bootloader1 and 2 (LR version, build): an upgrade writes the slot that is not active and
+    # activates it; a factory modem has neither (NA) and the first upgrade writes both.
+    bootloaders: list[tuple[str, int] | None]
+    active_bootloader: int  # 0, 1 or 2: the `*` in showver
+    boot: Boot
+    app_ok: bool
+    imei: str
+    report: str = "No report"
+    stored: bytearray | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
