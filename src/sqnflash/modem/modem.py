@@ -331,8 +331,36 @@ class Modem:
         raise BaudNegotiationFailed(f"the modem accepted AT+IPR={target} but does not answer at "
                                     f"{target} baud")
 
+    def listed_rates(self) -> tuple[int, ...] | None:
+        """The rates `AT+IPR=?` lists, or None where it is not answered (the boot loader, some
+        firmware) or answered in a shape that names no rate."""
+        reply = self.at.try_command("AT+IPR=?")
+        if reply is None or not reply.ok:
+            return None
+        try:
+            return at.parse_ipr_list(reply.lines)
+        except at.ReplyFormatError:
+            return None
+
+    def step_back(self, old: int, tried: int) -> bool:
+        """After `AT+IPR=tried` was accepted but the modem is not heard at `tried`: bring it back
+        to `old`. The OK may have been the last thing it said at `old` before moving, or the
+        line may only be too damaged at `tried` for a probe: `AT+IPR=old` is sent at `tried` a
+        few times (short commands may still get through), and the modem is probed at `old`."""
+        for _ in range(3):
+            self.link.set_baud(old)
+            if self.at.probe():
+                return True
+            self.link.set_baud(tried)
+            self.at.discard_input()
+            self.link.write(f"AT+IPR={old}\n".encode("ascii"))
+            self.link.read(64, POLL_TIMEOUT_S)
+        self.link.set_baud(old)
+        return any(self.at.probe() for _ in range(3))
+
     def upload(self, command: str, source: BlockSource, *, block_cap: int = PYCOM_BLOCK_CAP,
-               retries: int = DEFAULT_RETRIES, terminator: str = "\r\n",
+               start_block: int | None = None, retries: int = DEFAULT_RETRIES,
+               terminator: str = "\r\n",
                on_progress: ProgressCallback | None = None,
                on_opened: OpenedCallback | None = None,
                on_checkpoint: CheckpointCallback | None = None) -> TransferResult:
@@ -355,7 +383,8 @@ class Modem:
                 raise
             self._note(f"{command} answered OK without a line end; starting the transfer")
             self.at.discard_input()
-        upload = StpUpload(self.link, source, block_cap=block_cap, retries=retries,
+        upload = StpUpload(self.link, source, block_cap=block_cap, start_block=start_block,
+                           retries=retries,
                            leftover=self.at.take_leftover(), on_progress=on_progress,
                            on_opened=on_opened, on_checkpoint=on_checkpoint)
         try:

@@ -15,7 +15,9 @@ class StpEndpoint(ModemCore):
     def _enter_stp(self, purpose: StpPurpose, max_transfer: int) -> None:
         # The fault is asked first so that it is recorded even where the knob already says zero.
         filled = self.faults.reply_hcrc() and self.profile.reply_hcrc_filled
-        self._stp = stp.StpSlave(max_transfer, reply_hcrc=filled)
+        self._stp = stp.StpSlave(max_transfer, reply_hcrc=filled,
+                                 block_limit=self.profile.block_limit,
+                                 refuse_command=self.profile.block_refusal_command)
         self._stp_purpose = purpose
         self._sink = ImageSink()
         self._stored_len = 0

@@ -7,6 +7,7 @@ from sqnflash.events import EventSink, Note, discard
 from sqnflash.firmware import FirmwareFile
 from sqnflash.modem import Modem, ModemInfo
 from sqnflash.modem.rescue import wake_or_end_session
+from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import resume
 from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
@@ -43,7 +44,7 @@ def plan_for(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | No
     chosen = settings or Settings()
     return make_plan(info, image, updater=updater, bootrom=bootrom, method=method,
                      allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                     baud=chosen.baud, block_size=chosen.block_size)
+                     baud=chosen.baud, block_size=chosen.block_size or PYCOM_BLOCK_CAP)
 
 
 def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,

@@ -24,6 +24,7 @@ from sqnflash.errors import (
     CommandTimeout,
     InternalError,
     Interrupted,
+    LineRateLost,
     LineTooNoisy,
     ModeSwitchFailed,
     NoResponse,
@@ -61,7 +62,13 @@ from sqnflash.modem.modem import REBOOT_TIMEOUT_S, UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun, wait_not_applying
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP, Checkpoint, SessionOpened
+from sqnflash.protocol.stp import (
+    ADAPTIVE_BLOCK_CAP,
+    HEADER_SIZE,
+    PYCOM_BLOCK_CAP,
+    Checkpoint,
+    SessionOpened,
+)
 from sqnflash.timing import Deadline
 from sqnflash.upgrade.plan import Flow, Plan, Step
 from sqnflash.upgrade.safety import (
@@ -95,6 +102,7 @@ _SILENT_STATE = ("not answering STP or AT at any rate: still inside the transfer
 SWITCH_ATTEMPTS = 3  # a modem that boots into the wrong mode is asked this many times
 MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted, apply failed)
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
+FFH_FAST_BAUD = 3686400  # the Sequans STP script's default target in the boot loader (§2.5)
 _TRANSFER_STEPS = ("store-image", "send-image", "send-bootrom", "send-updater")
 # After Ctrl-C the user wants out: a modem silent this long (inside the transfer the interrupt
 # cut, or rebooting) is left where the step's state line says rather than waited for.
@@ -109,12 +117,19 @@ _REFRESH_BOOTROM = Step("refresh-bootrom", "Send the bootrom package once more",
 @dataclass
 class Settings:
     baud: int = APP_BAUD  # the rate the transfers run at (negotiated in the boot loader)
-    block_size: int = PYCOM_BLOCK_CAP
+    # None: adaptive, from PYCOM_BLOCK_CAP up to what the session reports (modem/line.py);
+    # a number forces that size.
+    block_size: int | None = None
     retries: int = 4
     apply_timeout_s: float = APPLY_TIMEOUT_S
     reboot_timeout_s: float = REBOOT_TIMEOUT_S
     max_restarts: int = MAX_RESTARTS
     min_baud: int = BOOT_BAUD  # a noisy line falls back to lower rates down to this one
+    # Before each transfer, move the line to the fastest rate the modem lists (AT+IPR=?), the
+    # port carries and `max_baud` allows; the boot loader, which lists none, is tried at
+    # FFH_FAST_BAUD, then `baud`.
+    auto_baud: bool = False
+    max_baud: int | None = None
 
 
 class StepRecorder(Protocol):
@@ -207,6 +222,9 @@ class Runner:
         self._retried: set[str] = set()
         self._cfun_before: int | None = None
         self._fallback_baud: int | None = None  # a noisy line made the transfers slower
+        self._failed_bauds: set[int] = set()  # rates this modem did not carry in this run
+        self._listed: tuple[int, ...] = ()  # what AT+IPR=? listed
+        self._rate_said = ""  # the last word on the rate, said once
         self.apply_in_progress = False
         self._journaled_end = False  # the record has its outcome
         self._actions: dict[str, Callable[[Step], None]] = {
@@ -433,10 +451,68 @@ class Runner:
         if self.modem.fixed_baud is not None:
             return None
         current = self.modem.link.baud
-        for baud in FALLBACK_BAUDS:
-            if baud < current and baud >= self.settings.min_baud:
+        cap = self._rate_cap()[0]
+        for baud in sorted({*FALLBACK_BAUDS, *self._listed}, reverse=True):
+            if (baud < current and baud >= self.settings.min_baud and baud <= cap
+                    and baud not in self._failed_bauds):
                 return baud
         return None
+
+    def _rate_cap(self) -> tuple[int, str]:
+        """The fastest rate allowed now, and what limits it."""
+        limits = [(self.settings.max_baud, "--max-baud {}"),
+                  (self.modem.link.max_baud, "the port's adapter carries at most {} baud"),
+                  (self._fallback_baud, "faster rates lost too many frames on this line")]
+        known = [(rate, why.format(rate)) for rate, why in limits if rate]
+        return min(known) if known else (1 << 30, "")
+
+    def _say_rate(self, text: str, level: str = "info") -> None:
+        if text != self._rate_said:
+            self._rate_said = text
+            self.modem.note(text, level)
+
+    def _speed_up(self) -> None:
+        """Move the line to the fastest rate the modem lists and the port carries (--baud auto);
+        a rate that fails is remembered and the next lower one tried."""
+        current = self.modem.link.baud
+        listed = self.modem.listed_rates()
+        if listed is None:
+            self._say_rate(f"the modem does not answer AT+IPR=?: the transfer runs at {current} "
+                           "baud")
+            return
+        self._listed = listed
+        cap, limit = self._rate_cap()
+        rates = [r for r in sorted(listed, reverse=True)
+                 if current < r <= cap and r not in self._failed_bauds]
+        why = f"the fastest the modem lists (AT+IPR=? up to {max(listed)})"
+        if not rates:
+            reason = limit if cap < max(listed) else "the modem lists nothing faster"
+            self._say_rate(f"the transfer runs at {current} baud: {reason}")
+            return
+        if cap < max(listed):
+            why += f", within {limit}"
+        self._climb(rates, why)
+
+    def _climb(self, rates: list[int], why: str) -> None:
+        """Negotiate the first of `rates` (fastest first) the modem is heard at."""
+        old = self.modem.link.baud
+        for rate in rates:
+            try:
+                self.modem.negotiate_baud(rate)
+            except BaudNegotiationFailed as error:
+                self._failed_bauds.add(rate)
+                if not self.modem.step_back(old, rate):
+                    raise LineRateLost(
+                        f"{error.cause}, nor at {old} baud again",
+                        modem_state=f"at {rate} baud or on its way back to {old}: it answers "
+                                    "at neither", details={"rate": rate, "from": old}) from error
+                self.modem.note(f"{error.cause}: back at {old} baud; trying a lower rate",
+                                "warning")
+                continue
+            self._say_rate(f"transfers run at {rate} baud: {why}")
+            return
+        self._say_rate(f"the transfer runs at {old} baud: no faster rate worked "
+                       f"({', '.join(str(r) for r in rates)} failed)", "warning")
 
     # ------------------------------------------------------------------ steps
     def _prepare(self, step: Step) -> None:
@@ -447,9 +523,16 @@ class Runner:
     def _negotiate(self, step: Step) -> None:
         self.modem.wait_ready(Mode.FFH, self._reboot_s)
         old = self.modem.link.baud
+        target = min(self.settings.baud, self._fallback_baud or self.settings.baud)
+        cap = self._rate_cap()[0]
+        if (self.settings.auto_baud and self.modem.fixed_baud is None
+                and old < FFH_FAST_BAUD <= cap and FFH_FAST_BAUD not in self._failed_bauds):
+            # The boot loader lists no rates; Sequans' own script moves it to FFH_FAST_BAUD.
+            self._climb([FFH_FAST_BAUD], "the Sequans STP script's rate for the boot loader")
+            if self.modem.link.baud != old:
+                return
         try:
-            self.modem.negotiate_baud(min(self.settings.baud, self._fallback_baud or
-                                          self.settings.baud))
+            self.modem.negotiate_baud(target)
         except BaudNegotiationFailed as error:
             # A boot loader that stays at its own rate still loads the updater, only slower
             # (Pycom 1.2.0-1.2.2 ran the whole FFH stage at 115200).
@@ -478,6 +561,7 @@ class Runner:
                                    f"again from the start at {lower} baud", "warning"))
                     close_session(self.modem)
                     wait_not_applying(self.modem)
+                    self._failed_bauds.add(self.modem.link.baud)
                     self.modem.negotiate_baud(lower)
                     self._fallback_baud = lower
                     if self.record is not None:
@@ -486,6 +570,12 @@ class Runner:
             if isinstance(source, FileSource):
                 source.close()
         self._transfers[step.id] = result
+        line = result.line
+        if (self.settings.block_size is None and line is not None and line.shrinks
+                and 0 < line.largest_block < result.max_transfer - HEADER_SIZE):
+            self.emit(Note(f"{what}: blocks grew no further than {line.largest_block} bytes "
+                           f"(the session reports {result.max_transfer}): larger ones were "
+                           "lost"))
         self.emit(TransferFinished(step.id, source.size, result.elapsed_s, result.bytes_per_s,
                                    result.retries))
         return result
@@ -533,7 +623,13 @@ class Runner:
                     upload.source.close()
         if self._fallback_baud is not None and link.baud > self._fallback_baud:
             self.modem.negotiate_baud(self._fallback_baud)  # the line was too noisy faster
-        return self.modem.upload(command, source, block_cap=self.settings.block_size,
+        elif (self.settings.auto_baud and self.modem.fixed_baud is None
+              and self.modem.mode_seen != Mode.FFH):
+            self._speed_up()
+        forced = self.settings.block_size
+        return self.modem.upload(command, source,
+                                 block_cap=forced if forced is not None else ADAPTIVE_BLOCK_CAP,
+                                 start_block=forced if forced is not None else PYCOM_BLOCK_CAP,
                                  retries=self.settings.retries, terminator=terminator,
                                  on_progress=progress, on_opened=opened,
                                  on_checkpoint=checkpoint)
