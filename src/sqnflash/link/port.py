@@ -91,6 +91,21 @@ class Link:
             if self.tracer is not None:
                 self.tracer.note(f"host now at {baud} baud")
 
+    def carries(self, baud: int) -> bool:
+        """Whether the port can be set to `baud` (within the adapter's known limit, and its
+        driver takes the rate); the port's rate is left as it was."""
+        if self.max_baud is not None and baud > self.max_baud:
+            return False
+        old = self.baud
+        try:
+            self.port.baudrate = baud
+        except (ValueError, *_IO_ERRORS):
+            return False
+        finally:
+            with contextlib.suppress(ValueError, *_IO_ERRORS):
+                self.port.baudrate = old
+        return True
+
     def _set_timeout(self, seconds: float | None) -> None:
         # Reconfiguring a real port costs a system call: only when the value changes.
         if seconds != self._timeout:

@@ -54,7 +54,9 @@ REBOOT_TIMEOUT_S = 80.0  # Pycom allows 300 s; a Monarch reboots in a few second
 SHUTDOWN_WAIT_S = 2.0  # +SHUTDOWN follows the OK of a reboot command at once
 PLUS_GUARD_S = 1.1  # Hayes escape: silence before and after "+++"
 POLL_TIMEOUT_S = 1.0  # a status poll: an awake modem answers in milliseconds
-OTHER_BAUDS = (460800, 230400, 57600, 38400, 19200, 9600)  # tried once the usual rates fail
+# Tried once the usual rates fail; the fast ones first: a run cut short after it moved the
+# line up leaves the modem there.
+OTHER_BAUDS = (3686400, 3000000, 2000000, 1000000, 460800, 230400, 57600, 38400, 19200, 9600)
 EXTENDED_EVERY = 4  # waiting for a reboot, every this many passes also tries OTHER_BAUDS
 WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not switching
 SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
@@ -127,9 +129,11 @@ class Modem:
         if self.fixed_baud is not None:
             return [self.fixed_baud]
         rates: list[int] = []
+        top = self.link.max_baud
         for baud in (first, self.link.baud, APP_BAUD, BOOT_BAUD,
                      *(OTHER_BAUDS if extended else ())):
-            if baud is not None and baud not in rates:
+            if baud is not None and baud not in rates and (top is None or baud <= top
+                                                           or baud == self.link.baud):
                 rates.append(baud)
         return rates
 

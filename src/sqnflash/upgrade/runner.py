@@ -102,7 +102,6 @@ _SILENT_STATE = ("not answering STP or AT at any rate: still inside the transfer
 SWITCH_ATTEMPTS = 3  # a modem that boots into the wrong mode is asked this many times
 MAX_RESTARTS = 3  # times a run goes back to an earlier step (the modem rebooted, apply failed)
 FALLBACK_BAUDS = (921600, 460800, 230400, 115200)  # a noisy line is tried at these rates
-FFH_FAST_BAUD = 3686400  # the Sequans STP script's default target in the boot loader (§2.5)
 _TRANSFER_STEPS = ("store-image", "send-image", "send-bootrom", "send-updater")
 # After Ctrl-C the user wants out: a modem silent this long (inside the transfer the interrupt
 # cut, or rebooting) is left where the step's state line says rather than waited for.
@@ -125,9 +124,9 @@ class Settings:
     reboot_timeout_s: float = REBOOT_TIMEOUT_S
     max_restarts: int = MAX_RESTARTS
     min_baud: int = BOOT_BAUD  # a noisy line falls back to lower rates down to this one
-    # Before each transfer, move the line to the fastest rate the modem lists (AT+IPR=?), the
-    # port carries and `max_baud` allows; the boot loader, which lists none, is tried at
-    # FFH_FAST_BAUD, then `baud`.
+    # Before each transfer outside the boot loader, move the line to the fastest rate the modem
+    # lists (AT+IPR=?), the port carries and `max_baud` allows. The boot loader lists none: it
+    # is moved to `baud`, as the field-proven flow does.
     auto_baud: bool = False
     max_baud: int | None = None
 
@@ -483,7 +482,8 @@ class Runner:
         self._listed = listed
         cap, limit = self._rate_cap()
         rates = [r for r in sorted(listed, reverse=True)
-                 if current < r <= cap and r not in self._failed_bauds]
+                 if current < r <= cap and r not in self._failed_bauds
+                 and self.modem.link.carries(r)]
         why = f"the fastest the modem lists (AT+IPR=? up to {max(listed)})"
         if not rates:
             reason = limit if cap < max(listed) else "the modem lists nothing faster"
@@ -524,13 +524,6 @@ class Runner:
         self.modem.wait_ready(Mode.FFH, self._reboot_s)
         old = self.modem.link.baud
         target = min(self.settings.baud, self._fallback_baud or self.settings.baud)
-        cap = self._rate_cap()[0]
-        if (self.settings.auto_baud and self.modem.fixed_baud is None
-                and old < FFH_FAST_BAUD <= cap and FFH_FAST_BAUD not in self._failed_bauds):
-            # The boot loader lists no rates; Sequans' own script moves it to FFH_FAST_BAUD.
-            self._climb([FFH_FAST_BAUD], "the Sequans STP script's rate for the boot loader")
-            if self.modem.link.baud != old:
-                return
         try:
             self.modem.negotiate_baud(target)
         except BaudNegotiationFailed as error:
