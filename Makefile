@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/upgrade_time.py
 	$(BIN)/python bench/real_clock.py
 	$(BIN)/python bench/station.py
+	$(BIN)/python bench/fast_line.py
 
 faults: $(STAMP)
 	$(BIN)/python bench/faults.py
