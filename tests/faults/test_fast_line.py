@@ -131,5 +131,5 @@ def test_a_modem_stranded_at_a_rate_the_line_cannot_carry_is_a_clear_error(
     modem.link.max_baud = None
     with pytest.raises(LineRateLost) as caught:
         upgrade(modem, firmware.full, method=Method.ON_THE_FLY, settings=AUTO)
-    assert caught.value.code == "SQF-E313" and caught.value.exit_code == 126
+    assert caught.value.code == "SQF-E313" and caught.value.exit_code == 125
     assert "--max-baud 921600" in caught.value.advice
