@@ -419,7 +419,7 @@ class BaudNegotiationFailed(ModemError):
 
 class LineRateLost(ModemError):
     code = "SQF-E313"
-    exit_code = 125  # of the exit codes allotted with it, 126 and 127 mean "not executable/found"
+    exit_code = 125  # not 126 or 127: a shell reports "not executable" and "not found" with them
     summary = ("The modem accepted a faster baud rate, then answered neither at it nor at the "
                "rate it came from.")
     advice = ("Power-cycle the modem (it starts again at its usual rate), then run the same "
