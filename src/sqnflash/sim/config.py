@@ -4,8 +4,8 @@ Protocol variants. Where the public record of the protocol is silent, or its sou
 a real modem may behave in more than one plausible way. Each such point is a knob, and
 `variant=NAME[,NAME...]` (`sqnflash sim --variant NAME`, repeatable) sets a named bundle of
 knobs; a knob given on its own (`sim://?variant=smod4&echo=app`) wins over the bundle.
-`sqnflash sim variants` lists the bundles. The knobs, their defaults and why each alternative
-is plausible:
+`sqnflash sim variants` lists the bundles. The simulated modem reads the knobs through its
+`ModemProfile` (sim/profile.py). The knobs, their defaults and why each alternative is plausible:
 
 - `updater_smod` = 1, 3, 4 [3]: `AT+SMOD?` once updater.elf runs (after `AT+STP` + ELF in the
   boot loader). The reference names no number: 3 is UPDATER, 1 is Walter's "FFH with the tool ELF
