@@ -3,6 +3,8 @@ modem takes, and every way back to 921600 baud and 2016-byte blocks when it take
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import serial
 
@@ -13,6 +15,7 @@ from sqnflash.protocol import at
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.upgrade import Method, Settings, UpgradeResult, upgrade
+from sqnflash.upgrade.journal import Journal
 
 from .conftest import TO, Firmware, SimModem
 
@@ -133,3 +136,21 @@ def test_a_modem_stranded_at_a_rate_the_line_cannot_carry_is_a_clear_error(
         upgrade(modem, firmware.full, method=Method.ON_THE_FLY, settings=AUTO)
     assert caught.value.code == "SQF-E313" and caught.value.exit_code == 125
     assert "--max-baud 921600" in caught.value.advice
+
+
+def test_the_journal_remembers_a_rate_that_failed_and_the_blocks_the_modem_took(
+        firmware: Firmware, tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "journal.db") as journal:
+        first = SimModem("variant=garble-fast,block-2016&seed=3")
+        upgrade(first.modem, firmware.full, method=Method.ON_THE_FLY, settings=AUTO,
+                emit=first.events.append, journal=journal)
+        assert len(first.transfers()) == 5
+        again = SimModem("variant=garble-fast,block-2016&seed=3")
+        result = upgrade(again.modem, firmware.full, method=Method.ON_THE_FLY, settings=AUTO,
+                         emit=again.events.append, journal=journal)
+    assert again.said("the journal remembers this modem's line: 1000000, 2000000, 3000000, "
+                      "3686400 baud failed on it before and is not tried again; it answered "
+                      "blocks of 2016 bytes and no larger")
+    assert [t.baud for t in again.transfers()] == [921600]
+    line = result.transfers["send-image"].line
+    assert line is not None and line.shrinks == 0 and line.largest_block == PYCOM_BLOCK_CAP

@@ -129,6 +129,12 @@ class Settings:
     # is moved to `baud`, as the field-proven flow does.
     auto_baud: bool = False
     max_baud: int | None = None
+    # What earlier runs on this modem found (the journal's line memory): rates not to try again,
+    # and the largest block it answered (adaptive transfers start there) and whether it refused
+    # larger ones (they then stay there).
+    avoid_bauds: frozenset[int] = frozenset()
+    known_block: int | None = None
+    block_ceiling: bool = False
 
 
 class StepRecorder(Protocol):
@@ -221,7 +227,7 @@ class Runner:
         self._retried: set[str] = set()
         self._cfun_before: int | None = None
         self._fallback_baud: int | None = None  # a noisy line made the transfers slower
-        self._failed_bauds: set[int] = set()  # rates this modem did not carry in this run
+        self._failed_bauds = set(self.settings.avoid_bauds)  # rates this modem did not carry
         self._listed: tuple[int, ...] = ()  # what AT+IPR=? listed
         self._rate_said = ""  # the last word on the rate, said once
         self.apply_in_progress = False
@@ -501,6 +507,7 @@ class Runner:
                 self.modem.negotiate_baud(rate)
             except BaudNegotiationFailed as error:
                 self._failed_bauds.add(rate)
+                self._remember_line()
                 if not self.modem.step_back(old, rate):
                     raise LineRateLost(
                         f"{error.cause}, nor at {old} baud again",
@@ -563,6 +570,7 @@ class Runner:
             if isinstance(source, FileSource):
                 source.close()
         self._transfers[step.id] = result
+        self._remember_line(result)
         line = result.line
         if (self.settings.block_size is None and line is not None and line.shrinks
                 and 0 < line.largest_block < result.max_transfer - HEADER_SIZE):
@@ -619,13 +627,34 @@ class Runner:
         elif (self.settings.auto_baud and self.modem.fixed_baud is None
               and self.modem.mode_seen != Mode.FFH):
             self._speed_up()
-        forced = self.settings.block_size
-        return self.modem.upload(command, source,
-                                 block_cap=forced if forced is not None else ADAPTIVE_BLOCK_CAP,
-                                 start_block=forced if forced is not None else PYCOM_BLOCK_CAP,
+        largest, first = self._block_sizes()
+        return self.modem.upload(command, source, block_cap=largest, start_block=first,
                                  retries=self.settings.retries, terminator=terminator,
                                  on_progress=progress, on_opened=opened,
                                  on_checkpoint=checkpoint)
+
+    def _block_sizes(self) -> tuple[int, int]:
+        """(largest block, first block) of the next transfer."""
+        forced, known = self.settings.block_size, self.settings.known_block
+        if forced is not None:
+            return forced, forced
+        if known is not None and known >= PYCOM_BLOCK_CAP:
+            return (known if self.settings.block_ceiling else ADAPTIVE_BLOCK_CAP), known
+        return ADAPTIVE_BLOCK_CAP, PYCOM_BLOCK_CAP
+
+    def _remember_line(self, result: TransferResult | None = None) -> None:
+        remember = getattr(self.record, "remember_line", None)
+        if remember is None:
+            return
+        facts: dict[str, Any] = {"failed_bauds": sorted(self._failed_bauds),
+                                 "baud": self.modem.link.baud}
+        line = result.line if result is not None else None
+        if (result is not None and line is not None and line.largest_block
+                and self.settings.block_size is None):
+            facts["largest_block"] = line.largest_block
+            facts["block_ceiling"] = (bool(line.shrinks) and
+                                      line.largest_block < result.max_transfer - HEADER_SIZE)
+        remember(facts)
 
     def _send_bootrom(self, step: Step) -> None:
         assert self.plan.bootrom is not None
