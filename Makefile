@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/station.py
 	$(BIN)/python bench/record.py
 	$(BIN)/python bench/monarch2.py
+	$(BIN)/python bench/fast_line.py
 
 faults: $(STAMP)
 	$(BIN)/python bench/faults.py

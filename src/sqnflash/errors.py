@@ -450,6 +450,15 @@ class BaudNegotiationFailed(ModemError):
     advice = "Power-cycle the modem and retry; try --baud 115200."
 
 
+class LineRateLost(ModemError):
+    code = "SQF-E313"
+    exit_code = 125  # not 126 or 127: a shell reports "not executable" and "not found" with them
+    summary = ("The modem accepted a faster baud rate, then answered neither at it nor at the "
+               "rate it came from.")
+    advice = ("Power-cycle the modem (it starts again at its usual rate), then run the same "
+              "command with --max-baud 921600.")
+
+
 class UpdaterDidNotStart(ModemError):
     code = "SQF-E308"
     exit_code = 47

@@ -90,4 +90,4 @@ def test_one_percent_damage_is_not_too_noisy() -> None:
         p.succeeded(BLOCK, 0.01, 80, 64)
     assert not p.too_noisy(64)
     assert p.stats().to_dict() == {"attempts": 60, "failures": 20, "shrinks": 0,
-                                   "smallest_block": 2016}
+                                   "smallest_block": 2016, "largest_block": 64}

@@ -54,10 +54,10 @@ def test_queries_return_what_pycoms_functions_returned(
 
 def test_a_modem_that_never_answers_is_state_none_not_an_exception(
         capsys: pytest.CaptureFixture[str]) -> None:
-    # At 1000000 baud, a rate sqnflash never tries, the modem hears only garbage: it is silent.
-    assert sqnsupgrade.state("sim://?clock=virtual&app_baud=1000000") is None
+    # At 1500000 baud, a rate sqnflash never tries, the modem hears only garbage: it is silent.
+    assert sqnsupgrade.state("sim://?clock=virtual&app_baud=1500000") is None
     assert capsys.readouterr().out == ""
-    assert sqnsupgrade.imei("sim://?clock=virtual&app_baud=1000000") is None
+    assert sqnsupgrade.imei("sim://?clock=virtual&app_baud=1500000") is None
     assert "SQF-E301" in capsys.readouterr().out
 
 

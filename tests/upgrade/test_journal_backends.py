@@ -112,7 +112,7 @@ def test_an_sqlite_journal_of_the_previous_version_gains_the_station_column(
     db.close()
     with Journal.open(path, station="s1") as journal:
         assert begin(journal).station == "s1"
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_two_stations_writing_to_one_postgresql_journal_at_once_lose_no_record(

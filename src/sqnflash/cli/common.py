@@ -45,6 +45,7 @@ from sqnflash.link.record import (
 from sqnflash.modem import APP_BAUD, Modem, ModemInfo
 from sqnflash.timing import REAL_CLOCK
 from sqnflash.upgrade.bridge import inspect_board, modem_session
+from sqnflash.upgrade.runner import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +54,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # script negotiates (its default is 3 686 400). Anything else cannot reach a modem.
 MODEM_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000, 2000000,
                3000000, 3686400)
+AUTO_BAUD = 0  # --baud auto: start at 921600, transfers at the fastest rate the line carries
 NAME_MAX_DEFAULT = 255  # bytes per file name on ext4, NTFS, APFS
 
 
@@ -71,6 +73,8 @@ def check_baud(ctx: click.Context, param: click.Parameter, value: str | int | No
     if value is None:
         return APP_BAUD
     text = str(value).strip()
+    if text.lower() == "auto":
+        return AUTO_BAUD
     rates = ", ".join(str(rate) for rate in MODEM_BAUDS)
     try:
         baud = int(text)
@@ -78,9 +82,27 @@ def check_baud(ctx: click.Context, param: click.Parameter, value: str | int | No
         baud = -1
     if baud not in MODEM_BAUDS:
         raise UnsupportedBaud(f"{given_as(ctx, param)} {text!r} is not a baud rate the modem "
-                              f"supports; the rates are {rates}",
-                              details={"supported": list(MODEM_BAUDS)})
+                              f"supports; the rates are auto, {rates}",
+                              details={"supported": ["auto", *MODEM_BAUDS]})
     return baud
+
+
+def check_max_baud(ctx: click.Context, param: click.Parameter,
+                   value: str | int | None) -> int | None:
+    """--max-baud: a rate a modem supports, or nothing."""
+    if value is None:
+        return None
+    baud = check_baud(ctx, param, value)
+    return None if baud == AUTO_BAUD else baud
+
+
+def line_settings(baud: int, *, max_baud: int | None = None, **others: Any) -> Settings:
+    """The runner's settings for --baud (a rate, or AUTO_BAUD) and --max-baud. A rate given
+    exactly is where the boot loader is moved to, never below 115200; the other transfers run at
+    the rate the modem answers at."""
+    auto = baud == AUTO_BAUD
+    return Settings(baud=max(APP_BAUD if auto else baud, 115200), auto_baud=auto,
+                    max_baud=max_baud, **others)
 
 
 def _too_long(path: Path, label: str) -> PathTooLong:
@@ -164,9 +186,12 @@ def port_options(func: F) -> F:
         click.option("--port", "-p", envvar="SQNFLASH_PORT", required=True,
                      help="Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
                           "rfc2217://host:port, sim://...). Default: $SQNFLASH_PORT."),
-        click.option("--baud", "-b", default=str(APP_BAUD), show_default=True,
+        click.option("--baud", "-b", default="auto", show_default=True,
                      envvar="SQNFLASH_BAUD", callback=check_baud, metavar="RATE",
-                     help="Baud rate to start at (the modem is also tried at 921600 and 115200): "
+                     help="Baud rate: auto starts at 921600 and runs each transfer at the "
+                          "fastest rate the modem lists (AT+IPR=?) and the port carries, "
+                          "falling back one rate at a time; a number is used exactly (the "
+                          "modem is also looked for at 921600 and 115200): "
                           + ", ".join(str(rate) for rate in MODEM_BAUDS) + "."),
         click.option("--rtscts", is_flag=True, help="Use RTS/CTS hardware flow control."),
         click.option("--trace", is_flag=True,
@@ -347,8 +372,8 @@ def open_modem(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path
     accepted what the modem reported through the board (nothing is bridged if it raises)."""
     refuse_non_serial(port)
     with wire_trace(trace, trace_file, port) as tracer, port_diagnosed(port) as guard, \
-            modem_session(port, baud=baud, rtscts=rtscts, tracer=tracer, emit=emit, board=board,
-            check=check) as modem:
+            modem_session(port, baud=baud or APP_BAUD, rtscts=rtscts, tracer=tracer, emit=emit,
+                          board=board, check=check) as modem:
         guard.opened = True
         yield modem
 

@@ -15,6 +15,7 @@ from sqnflash.cli.common import (
     board_option,
     check_input_paths,
     inspect_board_modem,
+    line_settings,
     open_modem,
     port_options,
 )
@@ -26,7 +27,7 @@ from sqnflash.events import Event, EventSink, Note
 from sqnflash.firmware import FileKind, FirmwareFile, identify, load_bootrom, load_updater
 from sqnflash.modem import ModemInfo
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
-from sqnflash.upgrade import Method, Plan, Settings, plan_for, plan_upgrade
+from sqnflash.upgrade import Method, Plan, plan_for, plan_upgrade
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.estimate import format_duration
 
@@ -145,7 +146,7 @@ def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path |
     in any order.
     """
     image, updater_file, bootrom_file = sort_inputs(files, updater, bootrom, force=force)
-    settings = Settings(baud=max(baud, 115200), block_size=block_size)
+    settings = line_settings(baud, block_size=block_size)
     port = single_port(port, rtscts=rtscts)
     if board is not None:
         # Through the board's REPL: the modem is read without starting the bridge.

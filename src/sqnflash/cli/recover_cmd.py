@@ -7,14 +7,19 @@ from pathlib import Path
 import click
 
 from sqnflash.board import BRIDGE_BAUD
-from sqnflash.cli.common import board_option, check_input_paths, open_modem, port_options
+from sqnflash.cli.common import (
+    board_option,
+    check_input_paths,
+    line_settings,
+    open_modem,
+    port_options,
+)
 from sqnflash.cli.history_cmd import journal_option, open_journal
 from sqnflash.cli.output import console, emit_json
 from sqnflash.cli.ports_cmd import single_port
 from sqnflash.cli.render import RichRenderer, json_sink
 from sqnflash.events import EventSink
 from sqnflash.firmware import load_image, load_updater
-from sqnflash.upgrade import Settings
 from sqnflash.upgrade.recover import recover
 
 
@@ -47,7 +52,7 @@ def recover_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Pat
         with open_journal(journal_path) as journal, \
                 open_modem(port, baud, rtscts, trace, trace_file, sink, board=board) as modem:
             result = recover(modem, files[0], updater=files[1],
-                             settings=Settings(baud=max(baud, 115200)), emit=sink,
+                             settings=line_settings(baud), emit=sink,
                              journal=journal)
     finally:
         if renderer is not None:

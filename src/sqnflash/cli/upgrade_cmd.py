@@ -11,8 +11,10 @@ from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.common import (
     board_option,
     check_input_paths,
+    check_max_baud,
     check_output_path,
     inspect_board_modem,
+    line_settings,
     open_modem,
     port_options,
 )
@@ -39,8 +41,7 @@ from sqnflash.events import EventSink
 from sqnflash.firmware import FirmwareFile, load_bootrom, load_image, load_updater
 from sqnflash.modem import ModemInfo
 from sqnflash.modem.rescue import wake_or_end_session
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
-from sqnflash.upgrade import Method, Plan, Settings, UpgradeResult, plan_for, plan_upgrade, upgrade
+from sqnflash.upgrade import Method, Plan, UpgradeResult, plan_for, plan_upgrade, upgrade
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.journal import default_station
 from sqnflash.upgrade.station import Device, Station
@@ -115,22 +116,22 @@ def load_inputs(image: Path, updater: Path | None, bootrom: Path | None, *, forc
 def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
                 bootrom: Path | None = None, method: str | None = None, baud: int = 921600,
                 rtscts: bool = False, trace: bool = False, trace_file: Path | None = None,
-                as_json: bool = False, block_size: int = PYCOM_BLOCK_CAP, retries: int = 4,
+                as_json: bool = False, block_size: int | None = None, retries: int = 4,
+                max_baud: int | None = None,
                 force: bool = False, dry_run: bool = False, allow_downgrade: bool = False,
                 allow_family_change: bool = False, board: str | None = None,
                 journal: Path | str | None = None, use_journal: bool = False,
-                station: str | None = None, compress: bool = True,
-                block_size_set: bool = False) -> None:
+                station: str | None = None, compress: bool = True) -> None:
     """`use_journal` records the upgrade in `journal` (default: the user's journal) and
-    continues an interrupted one from it. `compress` and `block_size_set` concern Monarch 2
-    modems (a zlib stream; blocks of the session's size unless a block size was given)."""
+    continues an interrupted one from it. `compress` concerns Monarch 2 modems (a zlib
+    stream)."""
     files = load_inputs(image, updater, bootrom, force=force)
     if board is not None:
         # The bridge runs at one rate: the modem is never moved to another.
         baud = BRIDGE_BAUD
     # The rate the transfers run at: the boot loader is moved up to it, never below 115200.
-    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries,
-                        compress=compress, block_size_set=block_size_set)
+    settings = line_settings(baud, max_baud=max_baud, block_size=block_size, retries=retries,
+                             compress=compress)
 
     def check(before: ModemInfo) -> Plan:
         return plan_for(before, files[0], updater=files[1], bootrom=files[2],
@@ -198,11 +199,11 @@ def _check_report(ctx: click.Context, param: click.Parameter, value: Path | None
 
 
 def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom: Path | None,
-                method: str | None, baud: int, rtscts: bool, as_json: bool, block_size: int,
+                method: str | None, baud: int, rtscts: bool, as_json: bool, block_size: int | None,
                 retries: int, force: bool, dry_run: bool, allow_downgrade: bool,
                 allow_family_change: bool, journal: Path | str | None, station: str | None,
                 report: Path | None, compress: bool = True,
-                block_size_set: bool = False) -> None:
+                max_baud: int | None = None) -> None:
     """The same upgrade on every port at once (upgrade/station.py); raises StationIncomplete
     unless every modem ends up on the image."""
     files = load_inputs(image, updater, bootrom, force=force)
@@ -225,8 +226,8 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
         if refused:
             raise StationIncomplete(f"no plan for {', '.join(refused)}")
         return
-    settings = Settings(baud=max(baud, 115200), block_size=block_size, retries=retries,
-                        compress=compress, block_size_set=block_size_set)
+    settings = line_settings(baud, max_baud=max_baud, block_size=block_size, retries=retries,
+                             compress=compress)
     chosen = Method(method) if method else None
 
     def work(device: Device, sink: EventSink) -> UpgradeResult:
@@ -288,8 +289,11 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
                    "full image carries its own.")
 @click.option("--method", type=click.Choice([m.value for m in Method]),
               help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic].")
-@click.option("--block-size", type=click.IntRange(64, 65535), default=PYCOM_BLOCK_CAP,
-              show_default=True, help="Largest STP block payload.")
+@click.option("--block-size", type=click.IntRange(64, 65535), default=None,
+              help="Force this STP block payload [adaptive: from 2016 up to what the modem "
+                   "takes, max transfer - 16].")
+@click.option("--max-baud", callback=check_max_baud, metavar="RATE",
+              help="With --baud auto: never move the line faster than this rate.")
 @click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True,
               help="Retransmissions of an STP exchange before a silent modem is given up on "
                    "(after a minute of silence; a noisy line that still carries frames gets "
@@ -313,8 +317,9 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
 @station_option
 def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
                 trace_file: Path | None, as_json: bool, image: Path, updater: Path | None,
-                bootrom: Path | None, method: str | None, block_size: int, retries: int,
-                force: bool, dry_run: bool, allow_downgrade: bool, allow_family_change: bool,
+                bootrom: Path | None, method: str | None, block_size: int | None,
+                max_baud: int | None, retries: int, force: bool, dry_run: bool,
+                allow_downgrade: bool, allow_family_change: bool,
                 vid: int | None, pid: int | None, serial_number: str | None, match: str | None,
                 report: Path | None, board: str | None, journal_path: Path | str | None,
                 station: str | None, no_compress: bool) -> None:
@@ -330,15 +335,14 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
     safely. The exit status is 0 only when every modem ends up on IMAGE (upgraded now or
     already); otherwise it is that of SQF-E512 (116), or 130 after Ctrl-C."""
     ports = select_ports(port, PortFilter(vid, pid, serial_number, match), rtscts=rtscts)
-    block_size_set = click.get_current_context().get_parameter_source(
-        "block_size") != click.core.ParameterSource.DEFAULT
     if len(ports) == 1 and report is None:
         run_upgrade(ports[0], image, updater=updater, bootrom=bootrom, method=method, baud=baud,
                     rtscts=rtscts, trace=trace, trace_file=trace_file, as_json=as_json,
-                    block_size=block_size, retries=retries, force=force, dry_run=dry_run,
+                    block_size=block_size, max_baud=max_baud, retries=retries, force=force,
+                    dry_run=dry_run,
                     allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
                     board=board, journal=journal_path, use_journal=True, station=station,
-                    compress=not no_compress, block_size_set=block_size_set)
+                    compress=not no_compress)
         return
     if board is not None:
         raise BadOption("--board takes one port: upgrade the boards one command each")
@@ -348,7 +352,7 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
                 rtscts=rtscts, as_json=as_json, block_size=block_size, retries=retries,
                 force=force, dry_run=dry_run, allow_downgrade=allow_downgrade,
                 allow_family_change=allow_family_change, journal=journal_path, station=station,
-                report=report, compress=not no_compress, block_size_set=block_size_set)
+                report=report, compress=not no_compress, max_baud=max_baud)
 
 
 _repeatable_port(upgrade_cmd)

@@ -99,6 +99,8 @@ class Link:
         clock = port.sim_clock if isinstance(port, ClockedPort) else None
         self.clock: Clock = clock if clock is not None else REAL_CLOCK
         self._timeout: float | None = port.timeout
+        # The fastest rate the adapter behind the port carries, where that is known.
+        self.max_baud: int | None = getattr(port, "max_baud", None)
         if tracer is not None:
             tracer.use_clock(self.clock)
             tracer.line_changed(self.baud)
@@ -114,6 +116,21 @@ class Link:
                 self.port.baudrate = baud
             if self.tracer is not None:
                 self.tracer.line_changed(baud)
+
+    def carries(self, baud: int) -> bool:
+        """Whether the port can be set to `baud` (within the adapter's known limit, and its
+        driver takes the rate); the port's rate is left as it was."""
+        if self.max_baud is not None and baud > self.max_baud:
+            return False
+        old = self.baud
+        try:
+            self.port.baudrate = baud
+        except (ValueError, *_IO_ERRORS):
+            return False
+        finally:
+            with contextlib.suppress(ValueError, *_IO_ERRORS):
+                self.port.baudrate = old
+        return True
 
     def _set_timeout(self, seconds: float | None) -> None:
         # Reconfiguring a real port costs a system call: only when the value changes.
@@ -282,6 +299,10 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool 
         raise
     link = Link(opened, name=name, tracer=tracer, lock=lock)
     link.note(f"opened {name} at {baud} baud{' with RTS/CTS' if rtscts else ''}")
+    if link.max_baud is None and "://" not in name:
+        link.max_baud = adapter_max_baud(name)
+        if link.max_baud is not None:
+            link.note(f"the adapter behind {name} carries at most {link.max_baud} baud")
     if lock is not None:
         link._note_takeover(lock, name)
     return link
@@ -343,6 +364,28 @@ def _not_found_advice() -> str:
         return ("No serial port is present: check the cable and that the device is powered; "
                 "on Linux add your user to the dialout group. `sqnflash ports` lists the ports.")
     return f"{PortNotFound.advice} Present now: {', '.join(present)}."
+
+
+# USB-serial bridges whose top rate their data sheets state (vendor id, product id). Any other
+# adapter is tried at the modem's top rate and falls back on garble or silence.
+ADAPTER_MAX_BAUD = {
+    (0x0403, 0x6001): 3_000_000,  # FTDI FT232R
+    (0x0403, 0x6015): 3_000_000,  # FTDI FT231X / FT230X
+    (0x1A86, 0x7523): 2_000_000,  # WCH CH340
+    (0x10C4, 0xEA60): 921_600,  # Silicon Labs CP2102 (the CP2102N shares its ids: the safe one)
+    (0x067B, 0x2303): 921_600,  # Prolific PL2303 (older chips stop well below 6 Mbaud)
+}
+
+
+def adapter_max_baud(device: str) -> int | None:
+    """The top rate of the USB-serial bridge at `device`, if it is a known one."""
+    try:
+        for info in list_ports():
+            if str(info.device) == device and info.vid is not None:
+                return ADAPTER_MAX_BAUD.get((int(info.vid), int(info.pid or 0)))
+    except (OSError, ImportError, ValueError):
+        return None
+    return None
 
 
 def list_ports() -> list[Any]:

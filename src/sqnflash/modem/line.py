@@ -14,6 +14,11 @@ adapts, so that a noisy line makes the transfer slower, never fail:
   clean blocks in a row double it again, up to the cap. Only silence shrinks a block: a reply
   that arrived damaged proves the modem took the block, so that block must be sent again as it was
   (the modem answers a repeat without writing it twice).
+- Blocks start at `start_block` (2016, the cap every Sequans-derived script keeps) and grow the same
+  way towards `block_cap` (what the session reports, `max_transfer - 16`). A size that has never
+  been answered and is met by silence, at the block or at its block command, is more than the
+  modem takes (an older chip's receive buffer): blocks drop back to the last size answered and
+  stay there for the rest of the transfer.
 - The transfer gives up on an exchange only when it has had `retries` retransmissions **and**
   the modem has answered nothing for `SILENCE_PATIENCE_S` (Pycom's documentation warns of stalls
   of the upload "around 7-10 % and again at 99 %"): a noisy line is slow, not dead, and a modem
@@ -52,6 +57,7 @@ class LineStats:
     failures: int
     shrinks: int
     smallest_block: int
+    largest_block: int = 0  # the largest block the modem answered
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -60,10 +66,13 @@ class LineStats:
 class LinePolicy:
     """The statistics and decisions of one transfer (see the module docstring)."""
 
-    def __init__(self, *, baud: int, retries: int, block_cap: int) -> None:
+    def __init__(self, *, baud: int, retries: int, block_cap: int,
+                 start_block: int | None = None) -> None:
         self.baud = max(baud, 1)
         self.retries = retries
         self.block_cap = block_cap
+        self.start_block = block_cap if start_block is None else min(start_block, block_cap)
+        self.largest_ok = 0  # the largest block answered so far
         self._window: deque[bool] = deque(maxlen=WINDOW)
         self._at_min: deque[bool] = deque(maxlen=WINDOW)
         self._latencies: deque[float] = deque(maxlen=32)
@@ -72,7 +81,8 @@ class LinePolicy:
         self.attempts = 0
         self.failures = 0
         self.shrinks = 0
-        self.smallest_block = block_cap
+        self.smallest_block = self.start_block
+        self.ceiling_reason = ""  # why blocks stopped growing below block_cap, once they did
 
     # ------------------------------------------------------------------ timeouts
     def wire_s(self, frame_len: int) -> float:
@@ -104,6 +114,7 @@ class LinePolicy:
         self._latencies.append(max(0.0, latency_s - self.wire_s(frame_len)))
         if state != MasterState.BLOCK:
             return None
+        self.largest_ok = max(self.largest_ok, block_size)
         self._clean_blocks += 1
         if self._clean_blocks >= GROW_AFTER and block_size < self.block_cap:
             self._clean_blocks = 0
@@ -115,6 +126,16 @@ class LinePolicy:
         shrink (only after silence: see the module docstring)."""
         self._record(False, state, block_size)
         self._clean_blocks = 0
+        if (silent and block_size > self.start_block and block_size > self.largest_ok
+                and state in (MasterState.BLOCK_CMD, MasterState.BLOCK)):
+            # Grown beyond anything the modem answered: it does not take blocks this large.
+            back = max(self.start_block, self.largest_ok)
+            self.block_cap = back
+            self.ceiling_reason = (f"{block_size}-byte blocks went unanswered; the modem takes "
+                                   f"{back}")
+            self.shrinks += 1
+            self.smallest_block = min(self.smallest_block, back)
+            return back
         if state == MasterState.BLOCK and silent and block_size > MIN_BLOCK:
             self.shrinks += 1
             smaller = max(MIN_BLOCK, block_size // 2)
@@ -153,4 +174,5 @@ class LinePolicy:
         return sum(self._window) / len(self._window) if self._window else 1.0
 
     def stats(self) -> LineStats:
-        return LineStats(self.attempts, self.failures, self.shrinks, self.smallest_block)
+        return LineStats(self.attempts, self.failures, self.shrinks, self.smallest_block,
+                         self.largest_ok)

@@ -55,7 +55,9 @@ REBOOT_TIMEOUT_S = 80.0  # Pycom allows 300 s; a Monarch reboots in a few second
 SHUTDOWN_WAIT_S = 2.0  # +SHUTDOWN follows the OK of a reboot command at once
 PLUS_GUARD_S = 1.1  # Hayes escape: silence before and after "+++"
 POLL_TIMEOUT_S = 1.0  # a status poll: an awake modem answers in milliseconds
-OTHER_BAUDS = (460800, 230400, 57600, 38400, 19200, 9600)  # tried once the usual rates fail
+# Tried once the usual rates fail; the fast ones first: a run cut short after it moved the
+# line up leaves the modem there.
+OTHER_BAUDS = (3686400, 3000000, 2000000, 1000000, 460800, 230400, 57600, 38400, 19200, 9600)
 EXTENDED_EVERY = 4  # waiting for a reboot, every this many passes also tries OTHER_BAUDS
 WRONG_MODE_GRACE_S = 20.0  # a modem answering in another mode this long is not switching
 SWITCHED_GRACE_S = 3.0  # ...after a reboot it was told to do (it may answer before it goes)
@@ -139,9 +141,11 @@ class Modem:
         if self.fixed_baud is not None:
             return [self.fixed_baud]
         rates: list[int] = []
+        top = self.link.max_baud
         for baud in (first, self.link.baud, APP_BAUD, BOOT_BAUD,
                      *(OTHER_BAUDS if extended else ())):
-            if baud is not None and baud not in rates:
+            if baud is not None and baud not in rates and (top is None or baud <= top
+                                                           or baud == self.link.baud):
                 rates.append(baud)
         return rates
 
@@ -353,8 +357,36 @@ class Modem:
         raise BaudNegotiationFailed(f"the modem accepted AT+IPR={target} but does not answer at "
                                     f"{target} baud")
 
+    def listed_rates(self) -> tuple[int, ...] | None:
+        """The rates `AT+IPR=?` lists, or None where it is not answered (the boot loader, some
+        firmware) or answered in a shape that names no rate."""
+        reply = self.at.try_command("AT+IPR=?")
+        if reply is None or not reply.ok:
+            return None
+        try:
+            return at.parse_ipr_list(reply.lines)
+        except at.ReplyFormatError:
+            return None
+
+    def step_back(self, old: int, tried: int) -> bool:
+        """After `AT+IPR=tried` was accepted but the modem is not heard at `tried`: bring it back
+        to `old`. The OK may have been the last thing it said at `old` before moving, or the
+        line may only be too damaged at `tried` for a probe: `AT+IPR=old` is sent at `tried` a
+        few times (short commands may still get through), and the modem is probed at `old`."""
+        for _ in range(3):
+            self.link.set_baud(old)
+            if self.at.probe():
+                return True
+            self.link.set_baud(tried)
+            self.at.discard_input()
+            self.link.write(f"AT+IPR={old}\n".encode("ascii"))
+            self.link.read(64, POLL_TIMEOUT_S)
+        self.link.set_baud(old)
+        return any(self.at.probe() for _ in range(3))
+
     def upload(self, command: str, source: BlockSource, *, block_cap: int = PYCOM_BLOCK_CAP,
-               retries: int = DEFAULT_RETRIES, terminator: str = "\r\n",
+               start_block: int | None = None, retries: int = DEFAULT_RETRIES,
+               terminator: str = "\r\n",
                on_progress: ProgressCallback | None = None,
                on_opened: OpenedCallback | None = None,
                on_checkpoint: CheckpointCallback | None = None,
@@ -378,7 +410,8 @@ class Modem:
                 raise
             self._note(f"{command} answered OK without a line end; starting the transfer")
             self.at.discard_input()
-        upload = StpUpload(self.link, source, block_cap=block_cap, retries=retries,
+        upload = StpUpload(self.link, source, block_cap=block_cap, start_block=start_block,
+                           retries=retries,
                            leftover=self.at.take_leftover(), on_progress=on_progress,
                            on_opened=on_opened, on_checkpoint=on_checkpoint,
                            data_type=data_type)

@@ -67,7 +67,8 @@ CheckpointCallback = Callable[[stp.Checkpoint], None]
 
 class StpUpload:
     def __init__(self, link: Link, source: BlockSource, *, block_cap: int,
-                 retries: int = DEFAULT_RETRIES, offset: int = 0, leftover: bytes = b"",
+                 start_block: int | None = None, retries: int = DEFAULT_RETRIES,
+                 offset: int = 0, leftover: bytes = b"",
                  on_progress: ProgressCallback | None = None,
                  on_opened: OpenedCallback | None = None,
                  on_checkpoint: CheckpointCallback | None = None,
@@ -83,10 +84,12 @@ class StpUpload:
             self.master = stp.StpMaster.resume(checkpoint, block_cap=block_cap)
         else:
             self.master = stp.StpMaster(source.size, block_cap=block_cap, offset=offset,
-                                        data_type=data_type)
+                                        data_type=data_type,
+                                        start_block=start_block)
         self.sent_from = self.master.offset  # a resumed upload's probe already counts
         self.retries = retries
-        self.policy = LinePolicy(baud=link.baud, retries=retries, block_cap=block_cap)
+        self.policy = LinePolicy(baud=link.baud, retries=retries, block_cap=block_cap,
+                                 start_block=start_block)
         self.on_progress = on_progress
         self.on_opened = on_opened
         self.on_checkpoint = on_checkpoint
@@ -166,8 +169,13 @@ class StpUpload:
                 larger = policy.succeeded(request.state, clock.now() - sent_at, len(frame),
                                           master.block_size)
                 if larger is not None:
-                    self.link.note(f"STP: the line is clean again; blocks of {larger} bytes")
+                    before = master.block_size
                     master.set_block_size(larger, sent=False)
+                    if master.block_size > before:
+                        self.link.note(f"STP: the line is clean again; blocks of "
+                                       f"{master.block_size} bytes")
+                    else:  # the session's own limit (max transfer - 16)
+                        policy.block_cap = before
                 self._report_checkpoint()
                 return
             problems.append(problem)
@@ -188,8 +196,12 @@ class StpUpload:
             if smaller is not None:
                 # Silent attempts in a row: the modem did not take the block (a reply it sent
                 # late is still accounted for, see StpMaster.set_block_size).
-                self.link.note(f"STP: {request.length}-byte block unanswered twice; blocks of "
-                               f"{smaller} bytes from now on")
+                if policy.ceiling_reason and policy.block_cap == smaller:
+                    self.link.note(f"STP: {policy.ceiling_reason}; blocks of {smaller} bytes "
+                                   "from now on")
+                else:
+                    self.link.note(f"STP: {request.length}-byte block unanswered twice; blocks "
+                                   f"of {smaller} bytes from now on")
                 master.set_block_size(smaller)
                 self._report_checkpoint()
                 return

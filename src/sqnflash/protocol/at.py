@@ -325,6 +325,33 @@ def parse_smod(lines: tuple[str, ...] | list[str]) -> int:
     raise ReplyFormatError(f"no mode number in AT+SMOD? reply {list(lines)!r}")
 
 
+# The rates V.250 names for DTE speeds, to read a range such as `(300-3686400)` as a list.
+STANDARD_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000, 2000000,
+                  3000000, 3686400, 4000000)
+_IPR_RANGE = re.compile(r"([0-9]+)\s*-\s*([0-9]+)", re.ASCII)
+
+
+def parse_ipr_list(lines: tuple[str, ...] | list[str]) -> tuple[int, ...]:
+    """AT+IPR=?: every rate the modem lists, ascending. The firmware's format is `+IPR: (),(...)`
+    (V.250: the rates it detects by itself, then the fixed ones); either list may be empty, hold
+    single rates or a range, which stands for the standard rates inside it."""
+    rates: set[int] = set()
+    for line in lines:
+        text = line.strip()
+        if not text.upper().startswith("+IPR"):
+            continue
+        text = text.split(":", 1)[-1]
+        for low, high in _IPR_RANGE.findall(text):
+            rates.update(r for r in STANDARD_BAUDS if int(low) <= r <= int(high))
+            rates.update((int(low), int(high)))
+        text = _IPR_RANGE.sub(" ", text)
+        rates.update(int(number) for number in _ASCII_DIGITS.findall(text))
+    rates.discard(0)
+    if not rates:
+        raise ReplyFormatError(f"no rates in AT+IPR=? reply {list(lines)!r}")
+    return tuple(sorted(rates))
+
+
 BOOT_NAMES = ("RECOVERY", "UPDATER", "FFH", "FFF", "UNKNOWN")
 _BOOT_NUMBERS = {0: "FFH", 1: "FFF", 2: "UPDATER", 3: "RECOVERY"}  # AT+SMSWBOOT=<m> numbering
 

@@ -31,6 +31,8 @@ U16 = struct.Struct(">H")
 U32 = struct.Struct(">I")
 
 PYCOM_BLOCK_CAP = 2048 - 32  # "31x0 mii limitation" cap kept by every Sequans-derived script
+# No cap of our own: blocks grow up to what the session reports (`max_transfer - 16`).
+ADAPTIVE_BLOCK_CAP = 0xFFFF
 SESSION_SID = 1
 OPEN_TID = 1
 FIRST_BLOCK_TID = 2
@@ -360,13 +362,17 @@ class StpMaster:
         block_cap: int = PYCOM_BLOCK_CAP,
         offset: int = 0,
         data_type: int | None = None,
+        start_block: int | None = None,
     ) -> None:
+        """`start_block`: the block size a session opens with, when smaller than `block_cap` (the
+        size an adaptive transfer may grow to)."""
         if total < 0 or not 0 <= offset <= total:
             raise ValueError("offset must lie within the image")
         if block_cap < 1:
             raise ValueError("block cap must be positive")
         self.total = total
         self.block_cap = block_cap
+        self.start_block = start_block
         self.offset = offset
         self.data_type = data_type
         self.state = MasterState.RESET
@@ -515,7 +521,8 @@ class StpMaster:
                                        "(send the image raw)")
             self.version = version
             self.max_transfer = max_transfer
-            self.block_size = min(self.block_cap, max_transfer - HEADER_SIZE)
+            start = self.block_cap if self.start_block is None else max(1, self.start_block)
+            self.block_size = min(self.block_cap, start, max_transfer - HEADER_SIZE)
             self._tid = FIRST_BLOCK_TID
             if self.data_type is not None and version >= 2:
                 self.state = MasterState.DATA_TYPE
@@ -624,8 +631,15 @@ class StpSlave:
     """
 
     def __init__(self, max_transfer: int, *, version: int = 1, reply_hcrc: bool = True,
-                 nack: bool = False) -> None:
+                 nack: bool = False, block_limit: int | None = None,
+                 refuse_command: bool = False) -> None:
+        """`block_limit`: the largest block the modem really takes, below what it reports (an
+        older chip's receive buffer); a larger block frame is lost unanswered or, with
+        `refuse_command`, its block command is. `nack`: damaged or unknown requests get a NACK
+        (Monarch 2)."""
         self.max_transfer = max_transfer
+        self.block_limit = block_limit
+        self.refuse_command = refuse_command
         self.version = version
         self.reply_hcrc = reply_hcrc
         self.nack = nack
@@ -691,19 +705,26 @@ class StpSlave:
             return [self._reply(frame), DataTypeSet(U32.unpack(frame.payload)[0])]
         if frame.op == Op.BLOCK_CMD and len(frame.payload) == U16.size:
             length = U16.unpack(frame.payload)[0]
-            if length + HEADER_SIZE > self.max_transfer:
+            if length + HEADER_SIZE > self.max_transfer or (
+                    self.refuse_command and self._over_limit(length)):
                 return [RequestRejected("pending transaction is too big")]
             self._announced = length
             return [self._reply(frame)]
         if frame.op == Op.BLOCK:
             if self._announced is None or len(frame.payload) != self._announced:
                 return [RequestRejected("wrong plen")]
+            if self._over_limit(len(frame.payload)):
+                return [RequestRejected(f"{len(frame.payload)}-byte block overflows the receive "
+                                        f"buffer of {self.block_limit}")]
             self._pending_block = frame
             return [BlockReceived(frame.payload, frame.tid)]
         if self.nack:
             return [RequestRejected("unknown MREQ operation"),
                     self._refuse(frame, UNKNOWN | NACK)]
         return [RequestRejected("unknown MREQ operation")]
+
+    def _over_limit(self, length: int) -> bool:
+        return self.block_limit is not None and length > self.block_limit
 
     def complete_block(self, consumed: int) -> SendReply:
         """Answer the pending block: `consumed` of its bytes were written, the rest is residue."""

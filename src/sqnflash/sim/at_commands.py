@@ -105,11 +105,19 @@ class AtCommands(ModemCore):
         if args == "?":
             self._reply([f"+IPR: {self.wire.modem_baud}"])
             return
+        if re.fullmatch(r"=\s*\?", args):
+            rates = self.profile.ipr_rates
+            if self.mode == Smod.FFH or rates is None:
+                self._error("AT+IPR=? is not answered here")
+                return
+            self._reply([f"+IPR: (),({','.join(str(rate) for rate in rates)})"])
+            return
         if self.mode == Smod.FFH and self.profile.ffh_only_115200 == "error":
             self._error("this boot loader cannot change its baud rate")
             return
         match = re.fullmatch(r"=\s*(\d+)", args)
-        if not match or int(match.group(1)) not in self.profile.supported_bauds:
+        listed = self.profile.ipr_rates or self.profile.supported_bauds
+        if not match or int(match.group(1)) not in listed:
             self._reply(["+IPR: invalid baudrate"] if match else [], at.FINAL_ERROR)
             return
         baud = int(match.group(1))

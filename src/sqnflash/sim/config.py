@@ -43,6 +43,16 @@ knobs; a knob given on its own (`sim://?variant=smod4&echo=app`) wins over the b
   `OK\\r\\n`; Pycom's check accepts `OK\\r\\n`, `\\r\\nOK` and `\\nOK` as its first 4 bytes.
 - `sysffh` = 0, 1 [0]: the boot loader announces itself with `+SYSFFH` after a reboot. Every
   bootrom image holds that string, but no published log shows it on the wire.
+- `ipr_list` [all the rates `AT+IPR=` takes]: what `AT+IPR=?` lists (`+IPR: (),(...)`, the
+  firmware's format string), comma-separated, or `none` for a firmware that answers it ERROR. The
+  boot loader never answers it: its image holds only `AT`, `AT+SMOD`, `AT+IPR` and `AT+STP`.
+- `adapter_max_baud` [0: none]: the host's USB-serial adapter carries nothing faster (the port says
+  so to the client); set above it, the adapter runs at this rate and every byte is garbled.
+- `garble_above` [0: never]: above this rate the line damages 5 % of the STP bytes (a cable or
+  level shifter too slow for the rate the modem lists).
+- `block_limit` [0: none]: the largest STP block the modem really takes, below the
+  `max_transfer - 16` it reports ("31x0 mii limitation"); `block_refusal` = block, command
+  [block]: a larger block frame is lost unanswered, or its block command is.
 """
 
 from __future__ import annotations
@@ -118,6 +128,18 @@ VARIANTS: dict[str, Variant] = {
     "bare-stpu-ok": Variant({"stpu_reply": "bare"},
                             "AT+SMSTPU answers OK\\r\\n without the leading line break"),
     "sysffh": Variant({"sysffh": "1"}, "the boot loader says +SYSFFH once it is up"),
+    "slow-adapter": Variant({"adapter_max_baud": "921600"},
+                            "the modem lists 3686400 but the USB adapter carries 921600 at most"),
+    "garble-fast": Variant({"garble_above": "921600"},
+                           "the modem lists 3686400 but the line damages frames above 921600"),
+    "block-2016": Variant({"block_limit": "2016"},
+                          "reports max transfer 8192 but loses every block above 2016 bytes"),
+    "block-cmd-2016": Variant({"block_limit": "2016", "block_refusal": "command"},
+                              "reports max transfer 8192 but leaves block commands above 2016 "
+                              "bytes unanswered"),
+    "no-ipr-list": Variant({"ipr_list": "none"}, "AT+IPR=? answers ERROR"),
+    "legacy-line": Variant({"ipr_list": "115200,230400,460800,921600", "block_limit": "2016"},
+                           "lists nothing above 921600 and takes no block above 2016 bytes"),
     "combined": Variant({"updater_smod": "4", "bootrom_report": "no-report",
                          "echo": "app,recovery,updater", "max_transfer": "2048",
                          "reply_hcrc": "filled", "line_ending": "lf", "swboot_error": "1",
@@ -180,6 +202,11 @@ class SimConfig:
     release: str = "1.20.2.r4"  # the board's firmware release
     uploaded: str = ""  # a sqnsupgrade copy in /flash/lib: script or folder
     replay: str = ""  # a capture file: the modem plays its modem's side back (sim/replay.py)
+    ipr_list: str = ""  # what AT+IPR=? lists: rates, or none (module docstring)
+    adapter_max_baud: int = 0
+    garble_above: int = 0
+    block_limit: int = 0
+    block_refusal: str = "block"
     faults: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -230,6 +257,7 @@ class SimConfig:
             "smswboot_reply": ("named", "bare"),
             "smod_reply": ("tight", "blank"),
             "stpu_reply": ("framed", "bare"),
+            "block_refusal": ("block", "command"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -241,6 +269,13 @@ class SimConfig:
             size = getattr(self, name)
             if size is not None and not 64 <= size <= 0xFFFF:
                 raise SimConfigError(f"{name} must be 64 to 65535 bytes, not {size}")
+        if self.ipr_list.lower() not in ("", "none") and not all(
+                part.strip().isdigit() for part in self.ipr_list.split(",")):
+            raise SimConfigError(f"ipr_list must be rates separated by commas or none, not "
+                                 f"{self.ipr_list!r}")
+        if self.garble_above:  # the line's damage is the noisy-line fault, above that rate
+            self.faults.setdefault("noisy_above", str(self.garble_above))
+            self.faults.setdefault("flip_rate", "0.05")
         for name in filter(None, self.variant.split(",")):
             if name not in VARIANTS:
                 raise SimConfigError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")

@@ -86,5 +86,8 @@ def monarch2_profile(config: SimConfig) -> ModemProfile:
         app_baud=config.app_baud, ffh_baud=FFH_BAUD, recovery_baud=config.recovery_baud,
         store_max_transfer=m1.store_max_transfer, otf_max_transfer=m1.otf_max_transfer,
         ffh_max_transfer=m1.ffh_max_transfer, store_limit=m1.store_limit,
-        partial_blocks=m1.partial_blocks, stp_version=2, monarch2=True)
+        partial_blocks=m1.partial_blocks, stp_version=2, monarch2=True,
+        # Its published clients never change the rate: AT+IPR=? is not offered.
+        ipr_rates=None, block_limit=m1.block_limit,
+        block_refusal_command=m1.block_refusal_command)
 

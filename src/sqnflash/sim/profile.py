@@ -52,6 +52,9 @@ class ModemProfile:
     ffh_max_transfer: int
     store_limit: int
     partial_blocks: bool
+    ipr_rates: tuple[int, ...] | None  # what AT+IPR=? lists; None: it answers ERROR
+    block_limit: int | None  # the largest block really taken, below max_transfer - 16
+    block_refusal_command: bool  # a larger block's command goes unanswered, not the block
     # Monarch 2 (sim/monarch2.py): STP session version 2 (TRANSFER_DATA_TYPE, zlib streams,
     # NACK and UNKNOWN replies) and images of its own generation only.
     stp_version: int = 1
@@ -76,7 +79,12 @@ class ModemProfile:
             store_max_transfer=config.session_max_transfer(False),
             otf_max_transfer=config.session_max_transfer(True),
             ffh_max_transfer=config.ffh_max_transfer, store_limit=config.store_limit,
-            partial_blocks=config.partial_blocks)
+            partial_blocks=config.partial_blocks,
+            ipr_rates=(None if config.ipr_list.lower() == "none" else MONARCH1_BAUDS
+                       if not config.ipr_list else
+                       tuple(int(part) for part in config.ipr_list.split(","))),
+            block_limit=config.block_limit or None,
+            block_refusal_command=config.block_refusal == "command")
 
     def echoes(self, mode: str) -> bool:
         """Whether `mode` (app, recovery, updater, ffh) echoes after its boot."""

@@ -52,6 +52,11 @@ class Serial(SerialBase):  # type: ignore[misc]
             self.sim.set_host_baud(int(self._baudrate))
 
     @property
+    def max_baud(self) -> int | None:
+        """The fastest rate the simulated adapter carries, when one is set."""
+        return (self.sim.config.adapter_max_baud or None) if self.sim is not None else None
+
+    @property
     def sim_clock(self) -> Any:
         """The simulator's clock, so a client can measure time the way the modem sees it."""
         return self.sim.clock if self.sim is not None else None

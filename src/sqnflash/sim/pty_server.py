@@ -7,11 +7,14 @@ the wrong rate hears garbage exactly as it would on a real line.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
+import fcntl
 import os
 import select
 import signal
+import sys
 import termios
 import threading
 import tty
@@ -28,12 +31,25 @@ MAX_WAKE_S = 0.05
 MAX_PENDING_OUT = 64 * 1024  # bytes held for a client that is not reading; older ones are lost
 
 
+TCGETS2 = 0x802C542A  # Linux: termios2, where a rate without a B constant (3686400) lives
+BOTHER = 0o010000
+
+
 def termios_baud(fd: int) -> int | None:
     try:
         attrs = termios.tcgetattr(fd)
     except termios.error:
         return None
-    return _SPEEDS.get(attrs[5])
+    speed = _SPEEDS.get(attrs[5])
+    if speed is None and attrs[2] & BOTHER and sys.platform.startswith("linux"):
+        # A custom rate (pyserial sets it with TCSETS2): c_ospeed is the 11th int of termios2.
+        buf = array.array("i", [0] * 64)
+        try:
+            fcntl.ioctl(fd, TCGETS2, buf)
+        except OSError:
+            return None
+        return buf[10] or None
+    return speed
 
 
 class PtyServer:

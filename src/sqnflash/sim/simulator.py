@@ -64,7 +64,9 @@ class Simulator:
     # ------------------------------------------------------------------ host end
     def set_host_baud(self, baud: int) -> None:
         self._host_returns()
-        self.wire.host_baud = baud
+        limit = self.config.adapter_max_baud
+        # An adapter asked for more than it carries runs at its own top rate.
+        self.wire.host_baud = min(baud, limit) if limit else baud
         self._host_leaves()
 
     def write(self, data: bytes) -> int:

@@ -20,7 +20,9 @@ class StpEndpoint(ModemCore):
         filled = self.faults.reply_hcrc() and self.profile.reply_hcrc_filled
         self._stp = stp.StpSlave(max_transfer, reply_hcrc=filled,
                                  version=self.profile.stp_version,
-                                 nack=self.profile.stp_version >= 2)
+                                 nack=self.profile.stp_version >= 2,
+                                 block_limit=self.profile.block_limit,
+                                 refuse_command=self.profile.block_refusal_command)
         # A zipped data type (odd: ELF 3, CABA 5) makes the modem inflate what it receives.
         self._inflater: zlib._Decompress | None = None
         self._inflate_problem: str | None = None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from sqnflash.errors import NothingToDo
 from sqnflash.events import EventSink, Note, discard
 from sqnflash.firmware import FirmwareFile
 from sqnflash.modem import Modem, ModemInfo
 from sqnflash.modem.rescue import wake_or_end_session
+from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import resume
 from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
@@ -44,7 +48,7 @@ def plan_for(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | No
     chosen = settings or Settings()
     return make_plan(info, image, updater=updater, bootrom=bootrom, method=method,
                      allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                     baud=chosen.baud, block_size=chosen.block_size, force=force)
+                     baud=chosen.baud, block_size=chosen.block_size or PYCOM_BLOCK_CAP, force=force)
 
 
 def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
@@ -121,6 +125,8 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
             emit(Note(f"an interrupted upgrade to {image.name} is in the journal, but the modem "
                       f"is in {info.mode.label}, not where it stopped: planning again from its "
                       "current state"))
+    if journal is not None:
+        settings = _with_line_memory(settings, journal.line_memory(info.imei, port), emit)
     plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method, force=force,
                     allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
                     settings=settings)
@@ -130,3 +136,21 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
         flow=plan.flow.value, method=plan.method.value, steps=[s.id for s in plan.steps],
         plan=plan.to_dict(), before=info.to_dict())
     return Runner(modem, plan, info, emit=emit, settings=settings, record=record).run()
+
+
+def _with_line_memory(settings: Settings, facts: dict[str, Any], emit: EventSink) -> Settings:
+    """`settings` with what the journal remembers of the line to this modem (Settings)."""
+    failed = frozenset(int(b) for b in facts.get("failed_bauds", ()) if isinstance(b, int))
+    block = facts.get("largest_block")
+    said: list[str] = []
+    if failed and settings.auto_baud:
+        said.append(f"{', '.join(str(b) for b in sorted(failed))} baud failed on it before "
+                    "and is not tried again")
+    known = block if isinstance(block, int) and settings.block_size is None else None
+    if known is not None:
+        said.append(f"it answered blocks of {known} bytes"
+                    + (" and no larger" if facts.get("block_ceiling") else ""))
+    if said:
+        emit(Note("the journal remembers this modem's line: " + "; ".join(said)))
+    return dataclasses.replace(settings, avoid_bauds=failed, known_block=known,
+                               block_ceiling=bool(facts.get("block_ceiling")))

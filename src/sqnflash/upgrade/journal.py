@@ -49,7 +49,7 @@ from sqnflash.protocol.stp import Checkpoint
 ENV_VAR = "SQNFLASH_JOURNAL"
 STATION_ENV_VAR = "SQNFLASH_STATION"
 URL_SCHEMES = ("postgresql://", "postgres://")
-SCHEMA_VERSION = 2  # 2: the station column
+SCHEMA_VERSION = 3  # 2: the station column; 3: the line column
 BUSY_TIMEOUT_S = 5.0  # two sqnflash processes on two modems share one journal
 OPEN_RETRY_S = 0.05  # a journal another connection is setting up is tried again this soon
 _OPENING = threading.Lock()  # a station's device threads set a journal up one at a time
@@ -89,13 +89,14 @@ CREATE TABLE IF NOT EXISTS upgrades (
     updated_at REAL NOT NULL,
     finished_at REAL,
     pid INTEGER,
-    station TEXT
+    station TEXT,
+    line TEXT
 );
 CREATE INDEX IF NOT EXISTS upgrades_by_modem ON upgrades (modem, outcome);
 CREATE INDEX IF NOT EXISTS upgrades_by_port ON upgrades (port, outcome);
 """
 # Columns added after the first release, each by one migration: (column, SQL type).
-_ADDED_COLUMNS = (("pid", "INTEGER"), ("station", "TEXT"))
+_ADDED_COLUMNS = (("pid", "INTEGER"), ("station", "TEXT"), ("line", "TEXT"))
 _PG_LOCK = 0x5351_4E46  # 'SQNF': one station at a time creates or migrates the schema
 
 
@@ -243,6 +244,11 @@ class UpgradeRecord:
         self.confirmed_offset = point.offset
         self._update(transfer_step=step, transfer=json.dumps(point.to_dict()),
                      transfer_baud=baud, confirmed_offset=point.offset)
+
+    def remember_line(self, facts: dict[str, Any]) -> None:
+        """What the line to this modem carried (rates that failed, the block size it took), for
+        the next run on the same modem (`Journal.line_memory`)."""
+        self._update(line=json.dumps(facts))
 
     def forget_transfer(self) -> None:
         self.transfer, self.transfer_step = None, None
@@ -516,6 +522,20 @@ class Journal:
                        (*values.values(), time.time(), row_id))
 
     # ------------------------------------------------------------------ reading
+    def line_memory(self, imei: str | None, port: str) -> dict[str, Any]:
+        """The line facts the last run on this modem (by IMEI; without one, by port) recorded
+        ({} if none)."""
+        with self._guard() as db:
+            rows = db.execute("SELECT line FROM upgrades WHERE modem=? AND line IS NOT NULL "
+                              "ORDER BY id DESC LIMIT 1", (modem_key(imei, port),))
+        if not rows:
+            return {}
+        try:
+            facts = json.loads(rows[0]["line"])
+        except (TypeError, ValueError):
+            return {}
+        return facts if isinstance(facts, dict) else {}
+
     def get(self, row_id: int) -> UpgradeRecord | None:
         with self._guard() as db:
             rows = db.execute("SELECT * FROM upgrades WHERE id=?", (row_id,))

@@ -26,6 +26,7 @@ from sqnflash.modem import Modem, ModemInfo
 from sqnflash.modem.rescue import held_session
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
+from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade.journal import UpgradeRecord
 from sqnflash.upgrade.plan import Method, Plan, make_plan
 from sqnflash.upgrade.runner import HeldTransfer, Settings
@@ -85,7 +86,7 @@ def rebuild(record: UpgradeRecord, image: FirmwareFile, *, updater: FirmwareFile
         plan = make_plan(before, image, updater=updater, bootrom=bootrom,
                          method=Method(record.method), allow_downgrade=allow_downgrade,
                          allow_family_change=allow_family_change, baud=settings.baud,
-                         block_size=settings.block_size)
+                         block_size=settings.block_size or PYCOM_BLOCK_CAP)
     except (SqnflashError, ValueError, KeyError):
         return None
     if [step.id for step in plan.steps] != record.steps:
@@ -112,7 +113,8 @@ def held_transfer(modem: Modem, journaled: Journaled, settings: Settings) -> Hel
         if zipped.size == point.total:
             source = zipped
     upload = held_session(modem, point, source, baud=record.transfer_baud or modem.link.baud,
-                          block_cap=settings.block_size, retries=settings.retries)
+                          block_cap=settings.block_size or PYCOM_BLOCK_CAP,
+                          retries=settings.retries)
     if upload is None:
         if isinstance(source, (FileSource, ZlibSource)):
             source.close()

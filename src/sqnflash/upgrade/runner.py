@@ -24,6 +24,7 @@ from sqnflash.errors import (
     CommandTimeout,
     InternalError,
     Interrupted,
+    LineRateLost,
     LineTooNoisy,
     ModeSwitchFailed,
     NoResponse,
@@ -62,7 +63,14 @@ from sqnflash.modem.modem import REBOOT_TIMEOUT_S, UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun, wait_not_applying
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP, Checkpoint, DataType, SessionOpened
+from sqnflash.protocol.stp import (
+    ADAPTIVE_BLOCK_CAP,
+    HEADER_SIZE,
+    PYCOM_BLOCK_CAP,
+    Checkpoint,
+    DataType,
+    SessionOpened,
+)
 from sqnflash.timing import Deadline
 from sqnflash.upgrade.plan import Flow, Plan, Step
 from sqnflash.upgrade.safety import (
@@ -115,16 +123,28 @@ _REFRESH_BOOTROM = Step(StepId.REFRESH_BOOTROM, "Send the bootrom package once m
 @dataclass
 class Settings:
     baud: int = APP_BAUD  # the rate the transfers run at (negotiated in the boot loader)
-    block_size: int = PYCOM_BLOCK_CAP
+    # None: adaptive, from PYCOM_BLOCK_CAP up to what the session reports (modem/line.py);
+    # a number forces that size.
+    block_size: int | None = None
     retries: int = 4
     apply_timeout_s: float = APPLY_TIMEOUT_S
     reboot_timeout_s: float = REBOOT_TIMEOUT_S
     max_restarts: int = MAX_RESTARTS
     min_baud: int = BOOT_BAUD  # a noisy line falls back to lower rates down to this one
-    # Monarch 2: send the image as a zlib stream (data type CABA + 1) when the session allows it,
-    # in blocks of max_transfer - 16 unless a block size was asked for.
+    # Monarch 2: send the image as a zlib stream (data type CABA + 1) when the session allows it;
+    # its blocks are max_transfer - 16 from the start unless a block size was asked for.
     compress: bool = True
-    block_size_set: bool = False
+    # Before each transfer outside the boot loader, move the line to the fastest rate the modem
+    # lists (AT+IPR=?), the port carries and `max_baud` allows. The boot loader lists none: it
+    # is moved to `baud`, as the field-proven flow does.
+    auto_baud: bool = False
+    max_baud: int | None = None
+    # What earlier runs on this modem found (the journal's line memory): rates not to try again,
+    # and the largest block it answered (adaptive transfers start there) and whether it refused
+    # larger ones (they then stay there).
+    avoid_bauds: frozenset[int] = frozenset()
+    known_block: int | None = None
+    block_ceiling: bool = False
 
 
 class StepRecorder(Protocol):
@@ -218,6 +238,9 @@ class Runner:
         self._retried: set[str] = set()
         self._cfun_before: int | None = None
         self._fallback_baud: int | None = None  # a noisy line made the transfers slower
+        self._failed_bauds = set(self.settings.avoid_bauds)  # rates this modem did not carry
+        self._listed: tuple[int, ...] = ()  # what AT+IPR=? listed
+        self._rate_said = ""  # the last word on the rate, said once
         self.apply_in_progress = apply_in_progress
         self._journaled_end = False  # the record has its outcome
         self._actions: dict[str, Callable[[Step], None]] = {
@@ -444,10 +467,70 @@ class Runner:
         if self.modem.fixed_baud is not None:
             return None
         current = self.modem.link.baud
-        for baud in FALLBACK_BAUDS:
-            if baud < current and baud >= self.settings.min_baud:
+        cap = self._rate_cap()[0]
+        for baud in sorted({*FALLBACK_BAUDS, *self._listed}, reverse=True):
+            if (baud < current and baud >= self.settings.min_baud and baud <= cap
+                    and baud not in self._failed_bauds):
                 return baud
         return None
+
+    def _rate_cap(self) -> tuple[int, str]:
+        """The fastest rate allowed now, and what limits it."""
+        limits = [(self.settings.max_baud, "--max-baud {}"),
+                  (self.modem.link.max_baud, "the port's adapter carries at most {} baud"),
+                  (self._fallback_baud, "faster rates lost too many frames on this line")]
+        known = [(rate, why.format(rate)) for rate, why in limits if rate]
+        return min(known) if known else (1 << 30, "")
+
+    def _say_rate(self, text: str, level: str = "info") -> None:
+        if text != self._rate_said:
+            self._rate_said = text
+            self.modem.note(text, level)
+
+    def _speed_up(self) -> None:
+        """Move the line to the fastest rate the modem lists and the port carries (--baud auto);
+        a rate that fails is remembered and the next lower one tried."""
+        current = self.modem.link.baud
+        listed = self.modem.listed_rates()
+        if listed is None:
+            self._say_rate(f"the modem does not answer AT+IPR=?: the transfer runs at {current} "
+                           "baud")
+            return
+        self._listed = listed
+        cap, limit = self._rate_cap()
+        rates = [r for r in sorted(listed, reverse=True)
+                 if current < r <= cap and r not in self._failed_bauds
+                 and self.modem.link.carries(r)]
+        why = f"the fastest the modem lists (AT+IPR=? up to {max(listed)})"
+        if not rates:
+            reason = limit if cap < max(listed) else "the modem lists nothing faster"
+            self._say_rate(f"the transfer runs at {current} baud: {reason}")
+            return
+        if cap < max(listed):
+            why += f", within {limit}"
+        self._climb(rates, why)
+
+    def _climb(self, rates: list[int], why: str) -> None:
+        """Negotiate the first of `rates` (fastest first) the modem is heard at."""
+        old = self.modem.link.baud
+        for rate in rates:
+            try:
+                self.modem.negotiate_baud(rate)
+            except BaudNegotiationFailed as error:
+                self._failed_bauds.add(rate)
+                self._remember_line()
+                if not self.modem.step_back(old, rate):
+                    raise LineRateLost(
+                        f"{error.cause}, nor at {old} baud again",
+                        modem_state=f"at {rate} baud or on its way back to {old}: it answers "
+                                    "at neither", details={"rate": rate, "from": old}) from error
+                self.modem.note(f"{error.cause}: back at {old} baud; trying a lower rate",
+                                "warning")
+                continue
+            self._say_rate(f"transfers run at {rate} baud: {why}")
+            return
+        self._say_rate(f"the transfer runs at {old} baud: no faster rate worked "
+                       f"({', '.join(str(r) for r in rates)} failed)", "warning")
 
     # ------------------------------------------------------------------ steps
     def _prepare(self, step: Step) -> None:
@@ -462,9 +545,9 @@ class Runner:
             self.modem.note(f"Monarch 2: the boot loader stays at {self.modem.link.baud} baud")
             return
         old = self.modem.link.baud
+        target = min(self.settings.baud, self._fallback_baud or self.settings.baud)
         try:
-            self.modem.negotiate_baud(min(self.settings.baud, self._fallback_baud or
-                                          self.settings.baud))
+            self.modem.negotiate_baud(target)
         except BaudNegotiationFailed as error:
             # A boot loader that stays at its own rate still loads the updater, only slower
             # (Pycom 1.2.0-1.2.2 ran the whole FFH stage at 115200).
@@ -501,6 +584,7 @@ class Runner:
                                    f"again from the start at {lower} baud", "warning"))
                     close_session(self.modem)
                     wait_not_applying(self.modem)
+                    self._failed_bauds.add(self.modem.link.baud)
                     self.modem.negotiate_baud(lower)
                     self._fallback_baud = lower
                     if self.record is not None:
@@ -509,6 +593,13 @@ class Runner:
             if isinstance(source, (FileSource, ZlibSource)):
                 source.close()
         self._transfers[step.id] = result
+        self._remember_line(result)
+        line = result.line
+        if (self.settings.block_size is None and line is not None and line.shrinks
+                and 0 < line.largest_block < result.max_transfer - HEADER_SIZE):
+            self.emit(Note(f"{what}: blocks grew no further than {line.largest_block} bytes "
+                           f"(the session reports {result.max_transfer}): larger ones were "
+                           "lost"))
         self.emit(TransferFinished(step.id, source.size, result.elapsed_s, result.bytes_per_s,
                                    result.retries))
         return result
@@ -559,13 +650,39 @@ class Runner:
                     upload.source.close()
         if self._fallback_baud is not None and link.baud > self._fallback_baud:
             self.modem.negotiate_baud(self._fallback_baud)  # the line was too noisy faster
-        block_cap = self.settings.block_size
-        if self._monarch2 and not self.settings.block_size_set:
-            block_cap = MONARCH2_BLOCK_CAP  # the session's max_transfer - 16 (docs/protocol.md §5)
-        return self.modem.upload(command, source, block_cap=block_cap,
+        elif (self.settings.auto_baud and self.modem.fixed_baud is None
+              and self.modem.mode_seen != Mode.FFH):
+            self._speed_up()
+        largest, first = self._block_sizes()
+        return self.modem.upload(command, source, block_cap=largest, start_block=first,
                                  retries=self.settings.retries, terminator=terminator,
                                  on_progress=progress, on_opened=opened,
                                  on_checkpoint=checkpoint, data_type=data_type)
+
+    def _block_sizes(self) -> tuple[int, int]:
+        """(largest block, first block) of the next transfer."""
+        forced, known = self.settings.block_size, self.settings.known_block
+        if forced is not None:
+            return forced, forced
+        if self._monarch2:  # the session's max_transfer - 16 (docs/protocol.md §5)
+            return MONARCH2_BLOCK_CAP, MONARCH2_BLOCK_CAP
+        if known is not None and known >= PYCOM_BLOCK_CAP:
+            return (known if self.settings.block_ceiling else ADAPTIVE_BLOCK_CAP), known
+        return ADAPTIVE_BLOCK_CAP, PYCOM_BLOCK_CAP
+
+    def _remember_line(self, result: TransferResult | None = None) -> None:
+        remember = getattr(self.record, "remember_line", None)
+        if remember is None:
+            return
+        facts: dict[str, Any] = {"failed_bauds": sorted(self._failed_bauds),
+                                 "baud": self.modem.link.baud}
+        line = result.line if result is not None else None
+        if (result is not None and line is not None and line.largest_block
+                and self.settings.block_size is None):
+            facts["largest_block"] = line.largest_block
+            facts["block_ceiling"] = (bool(line.shrinks) and
+                                      line.largest_block < result.max_transfer - HEADER_SIZE)
+        remember(facts)
 
     def _send_bootrom(self, step: Step) -> None:
         assert self.plan.bootrom is not None
