@@ -85,7 +85,9 @@ def demo_recording(image: Path, updater: Path | None, kind: ImageKind,
                    source: int | None) -> dict[str, object]:
     files = [{**file_identity(image, "image"), "path": image.name,
               "synthetic": {"kind": kind.value, "version": TO_BUILD, "source": source}}]
-    command = ["upgrade", image.name]
+    # The demo runs the line at 921600 baud (run_upgrade's default), not at the fastest rate the
+    # modem lists: its equivalent command says so, or a replay of it would ask AT+IPR=? too.
+    command = ["upgrade", "--baud", "921600", image.name]
     if updater is not None:
         files.append({**file_identity(updater, "updater"), "path": updater.name,
                       "synthetic": {"kind": ImageKind.UPDATER.value, "version": TO_BUILD}})

@@ -371,8 +371,9 @@ def _set_up(db: sqlite3.Connection, target: Path) -> None:
         raise JournalError(
             f"{target} was written by a newer sqnflash (journal version {version})",
             advice="Upgrade sqnflash, or pass --journal with another file.")
-    if version == SCHEMA_VERSION:
-        return
+    columns = {row[1] for row in db.execute("PRAGMA table_info(upgrades)")}
+    if version == SCHEMA_VERSION and {name for name, _ in _ADDED_COLUMNS} <= columns:
+        return  # set up already: nothing to write
     db.executescript(_SCHEMA)
     columns = {row[1] for row in db.execute("PRAGMA table_info(upgrades)")}
     for name, kind in _ADDED_COLUMNS:

@@ -651,7 +651,8 @@ class Runner:
         if self._fallback_baud is not None and link.baud > self._fallback_baud:
             self.modem.negotiate_baud(self._fallback_baud)  # the line was too noisy faster
         elif (self.settings.auto_baud and self.modem.fixed_baud is None
-              and self.modem.mode_seen != Mode.FFH):
+              and self.modem.mode_seen != Mode.FFH and not self._monarch2):
+            # (Monarch 2's published clients never change its rate.)
             self._speed_up()
         largest, first = self._block_sizes()
         return self.modem.upload(command, source, block_cap=largest, start_block=first,
