@@ -53,11 +53,11 @@ def _result(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 
 def test_info_names_the_family_model_version_and_gate(
         gm02: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["info", "--port", gm02("&version=58000").url, "--json"]) == 0
+    assert main(["info", "--port", gm02("&version=54000").url, "--json"]) == 0
     info = _result(capsys)
     assert (info["family"], info["model"], info["ue_version"]) == ("Monarch 2", "GM02S",
                                                                    "8.0.3.0")
-    assert info["software_build"] == 58000 and info["full_upgrade_allowed"] is False
+    assert info["software_build"] == 54000 and info["full_upgrade_allowed"] is False
     assert info["baud"] == 115200
     assert main(["info", "--port", gm02().url]) == 0
     assert "Monarch 2 (GM02S)" in capsys.readouterr().out
@@ -92,7 +92,7 @@ def test_below_8040_a_full_image_needs_a_raster_upgrade_unless_forced(
         gm02: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
     image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
-    modem = gm02("&version=58000")
+    modem = gm02("&version=54000")
     assert main(["upgrade", "--port", modem.url, str(image), "--json"]) == 25
     refusal = _result(capsys)
     assert refusal["code"] == "SQF-E116" and "8.0.3.0" in refusal["cause"]
@@ -100,7 +100,7 @@ def test_below_8040_a_full_image_needs_a_raster_upgrade_unless_forced(
     assert modem.modem.stp_sessions == 0
     # Forced, the image is sent, and this modem really cannot take it: the upgrade fails.
     assert main(["upgrade", "--port", modem.url, str(image), "--force", "--json"]) != 0
-    assert modem.modem.stp_sessions == 1 and modem.modem.flash.software == 58000
+    assert modem.modem.stp_sessions == 1 and modem.modem.flash.software == 54000
 
 
 @pytest.mark.parametrize("compress", [True, False])

@@ -51,8 +51,8 @@ def test_a_gm02s_names_itself_and_its_lr8_build(open_port: OpenPort) -> None:
     assert lines_of(command(port, "ATI1")) == ["UE8.0.5.13", "LR8.0.5.13-59577", "OK"]
     assert lines_of(command(port, "AT+SMOD?")) == ["2", "OK"]
     assert command(port, 'AT!="showver"').endswith(b"ERROR\r\n")  # no published M2 format
-    older = open_port(f"{M2}&version=58000", baudrate=115200)
-    assert lines_of(command(older, "ATI1")) == ["UE8.0.3.0", "LR8.0.3.0-58000", "OK"]
+    older = open_port(f"{M2}&version=54000", baudrate=115200)
+    assert lines_of(command(older, "ATI1")) == ["UE8.0.3.0", "LR8.0.3.0-54000", "OK"]
 
 
 def test_a_gm02s_does_not_answer_at_the_monarch1_rate(open_port: OpenPort) -> None:
@@ -90,7 +90,7 @@ def test_a_damaged_zip_stream_is_refused_and_the_application_is_not_installed(
 
 
 def test_a_modem_below_8040_needs_a_raster_upgrade(open_port: OpenPort) -> None:
-    port = open_port(f"{M2}&version=58000", baudrate=115200)
+    port = open_port(f"{M2}&version=54000", baudrate=115200)
     image = make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SIZE)
     _to_recovery(port)
     command(port, 'AT+SMSTPU="ON_THE_FLY"')

@@ -264,9 +264,11 @@ LR_VERSIONS = {Family.CATM1: "5.1.1.0", Family.NB1: "6.0.0.0"}
 
 
 # Monarch 2 builds and their LR versions (docs/protocol.md §7); a build between two known ones
-# gets the older one's version, a build below them all a version under the 8.0.4.0 gate.
+# gets the older one's version, a build below them all a version under the 8.0.4.0 gate. Which
+# build the 8.0.4.0 release had is not published: the simulator takes every build from 55000 up
+# to pass the gate, so that a modem one release behind (e.g. 58000) can be upgraded.
 MONARCH2_VERSIONS = ((63493, "8.2.2.1"), (61488, "8.2.1.0"), (59577, "8.0.5.13"),
-                     (59000, "8.0.4.0"))
+                     (55000, "8.0.4.0"))
 MONARCH2_RASTER_VERSION = "8.0.3.0"
 MONARCH2_MIN_FULL_UPGRADE = (8, 0, 4, 0)  # pysequans' FULL_UPGRADE_MIN_VERSION
 
