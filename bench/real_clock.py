@@ -24,7 +24,7 @@ import sqnflash.link  # noqa: F401  (registers sim://)
 from sqnflash.cli.demo_cmd import FROM_BUILD, SCENARIOS, TO_BUILD
 from sqnflash.firmware import load_image, load_updater
 from sqnflash.modem import Modem
-from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from sqnflash.sim.images import ImageKind, write_files
 from sqnflash.upgrade import upgrade
 
 BAUD = 921600
@@ -36,18 +36,13 @@ def run(folder: Path, scenario: str, clock: str) -> tuple[str, float, float]:
     """(step, payload bytes/s of the store step, whole upgrade seconds) for one run."""
     settings, kind, needs_updater, _ = SCENARIOS[scenario]
     source = FROM_BUILD if kind == ImageKind.DIFF else None
-    image = folder / default_name(kind, Family.CATM1, TO_BUILD, source)
-    if not image.exists():
-        image.write_bytes(make_image(kind, Family.CATM1, TO_BUILD, source=source))
-    updater = folder / "updater.elf"
-    if needs_updater and not updater.exists():
-        updater.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, TO_BUILD))
+    image, updater = write_files(folder, kind, TO_BUILD, source=source, updater=needs_updater)
     # The demo's own simulator settings (see sqnflash.cli.demo_cmd), on the given clock.
     url = f"sim://?version={FROM_BUILD}&clock={clock}&reboot_s=1.5&apply_s=4{settings}"
     modem = Modem.open(url)
     try:
         result = upgrade(modem, load_image(image),
-                         updater=load_updater(updater) if needs_updater else None)
+                         updater=load_updater(updater) if updater is not None else None)
     finally:
         modem.close()
     step = next(s for s in STEPS if s in result.transfers)

@@ -21,7 +21,7 @@ from pathlib import Path
 import sqnflash.link  # noqa: F401  (registers sim://)
 from sqnflash.firmware import load_image, load_updater
 from sqnflash.modem import Modem
-from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from sqnflash.sim.images import ImageKind, write_files
 from sqnflash.upgrade import upgrade
 
 FROM, TO = 38638, 41019
@@ -35,13 +35,8 @@ CASES = (
 
 def run(folder: Path, settings: str, kind: ImageKind, needs_updater: bool) -> dict[str, float]:
     source = FROM if kind == ImageKind.DIFF else None
-    image = folder / default_name(kind, Family.CATM1, TO, source)
-    if not image.exists():
-        image.write_bytes(make_image(kind, Family.CATM1, TO, source=source))
-    updater = folder / "updater.elf"
-    if needs_updater and not updater.exists():
-        updater.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, TO))
-    files = load_image(image), load_updater(updater) if needs_updater else None
+    image, updater = write_files(folder, kind, TO, source=source, updater=needs_updater)
+    files = load_image(image), load_updater(updater) if updater is not None else None
     modem = Modem.open(f"sim://?clock=charged&version={FROM}{settings}")
     result = upgrade(modem, files[0], updater=files[1])
     state = modem.link.port.sim.summary()

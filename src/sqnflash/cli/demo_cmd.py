@@ -14,7 +14,7 @@ from sqnflash.cli.common import RECORD_META, record_options
 from sqnflash.cli.output import console
 from sqnflash.cli.upgrade_cmd import run_upgrade
 from sqnflash.link.record import file_identity
-from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from sqnflash.sim.images import ImageKind, write_files
 from sqnflash.sim.simulator import forget, named
 
 FROM_BUILD = 38638
@@ -51,12 +51,8 @@ def demo(ctx: click.Context, scenario: str, virtual_time: bool, trace: bool,
     url = f"sim://{name}?version={FROM_BUILD}&clock={clock}&reboot_s=1.5&apply_s=4{settings}"
     with tempfile.TemporaryDirectory(prefix="sqnflash-demo-") as folder:
         source = FROM_BUILD if kind == ImageKind.DIFF else None
-        image = Path(folder) / default_name(kind, Family.CATM1, TO_BUILD, source)
-        image.write_bytes(make_image(kind, Family.CATM1, TO_BUILD, source=source))
-        updater = None
-        if needs_updater:
-            updater = Path(folder) / "updater.elf"
-            updater.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, TO_BUILD))
+        image, updater = write_files(Path(folder), kind, TO_BUILD, source=source,
+                                     updater=needs_updater)
         if ctx.meta.get(RECORD_META, {}).get("record") is not None:
             # The capture names the equivalent upgrade, and how to make its synthetic files
             # again: `sqnflash replay` needs nothing else.

@@ -362,6 +362,21 @@ def default_name(kind: ImageKind, family: Family, version: int, source: int | No
     return f"{'CATM1' if family == Family.CATM1 else 'NB1'}-{version}.dup"
 
 
+def write_files(folder: Path, kind: ImageKind, version: int, *, source: int | None = None,
+                updater: bool = False) -> tuple[Path, Path | None]:
+    """A CAT-M1 image of `kind` under its official name in `folder`, and `updater.elf` when
+    asked for; files already there are kept (a benchmark writes them once for all its runs)."""
+    image = folder / default_name(kind, Family.CATM1, version, source)
+    if not image.exists():
+        image.write_bytes(make_image(kind, Family.CATM1, version, source=source))
+    if not updater:
+        return image, None
+    elf = folder / "updater.elf"
+    if not elf.exists():
+        elf.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, version))
+    return image, elf
+
+
 # --------------------------------------------------------------------------- receiving
 
 # A bootrom names its build as `5.1.1.0 [38638]` or, in Monarch 2 images, `8.0.5.13-59577`.
