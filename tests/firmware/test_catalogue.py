@@ -62,6 +62,14 @@ def test_lookup_is_by_file_name_alias_and_case() -> None:
     (lambda d: d["files"][0].update(build=12345), "release 12345 is not in 'releases'"),
     (lambda d: d["updaters"][0].update(size=1), "does not list that size"),
     (lambda d: d["rules"][0].update(kind="magic"), "kind 'magic'"),
+    (lambda d: d["rules"][0].pop("text"), "(" + raw()["rules"][0]["id"] + "): 'text' is missing"),
+    (lambda d: (d["files"][0].update(kind="diff"), d["files"][0].pop("source_build", None)),
+     "files[0] (" + raw()["files"][0]["name"] + "): a differential image needs its source_build"),
+    (lambda d: d["files"][0].update(aliases="x.dup"), "'aliases' must be a list of names"),
+    (lambda d: d["releases"][0].update(updater_sizes=["1"]),
+     "releases[0]: 'updater_sizes' must be a list of integers"),
+    (lambda d: d["bootroms"][0].update(md5=5), "bootroms[0]: 'md5' has the wrong type"),
+    (lambda d: d.update(schema=2), "unknown catalogue schema 2"),
 ])
 def test_a_malformed_catalogue_names_the_bad_entry(damage: Any, complaint: str) -> None:
     data = copy.deepcopy(raw())

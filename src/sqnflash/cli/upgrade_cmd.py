@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -41,7 +42,16 @@ from sqnflash.events import EventSink
 from sqnflash.firmware import FirmwareFile, load_bootrom, load_image, load_updater
 from sqnflash.modem import ModemInfo
 from sqnflash.modem.rescue import wake_or_end_session
-from sqnflash.upgrade import Method, Plan, UpgradeResult, plan_for, plan_upgrade, upgrade
+from sqnflash.upgrade import (
+    Choices,
+    Method,
+    Plan,
+    Settings,
+    UpgradeResult,
+    plan_for,
+    plan_upgrade,
+    upgrade,
+)
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.journal import default_station
 from sqnflash.upgrade.station import Device, Station
@@ -113,6 +123,14 @@ def load_inputs(image: Path, updater: Path | None, bootrom: Path | None, *, forc
             load_bootrom(bootrom, force=force) if bootrom else None)
 
 
+def _choices(files: tuple[FirmwareFile, FirmwareFile | None, FirmwareFile | None],
+             method: str | None, settings: Settings, *, force: bool, allow_downgrade: bool,
+             allow_family_change: bool) -> Choices:
+    return Choices(updater=files[1], bootrom=files[2], method=Method(method) if method else None,
+                   force=force, allow_downgrade=allow_downgrade,
+                   allow_family_change=allow_family_change, settings=settings)
+
+
 def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
                 bootrom: Path | None = None, method: str | None = None, baud: int = 921600,
                 rtscts: bool = False, trace: bool = False, trace_file: Path | None = None,
@@ -132,28 +150,10 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
     # The rate the transfers run at: the boot loader is moved up to it, never below 115200.
     settings = line_settings(baud, max_baud=max_baud, block_size=block_size, retries=retries,
                              compress=compress)
-
-    def check(before: ModemInfo) -> Plan:
-        return plan_for(before, files[0], updater=files[1], bootrom=files[2],
-                        method=Method(method) if method else None, force=force,
-                        allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                        settings=settings)
-
-    if dry_run and board is not None:
-        # Read through the board's REPL and plan from that: nothing is bridged.
-        found, before = inspect_board_modem(port, trace, trace_file, note_sink(as_json))
-        plan = check(before)
-        plan.notes.append(board_note(before, bridging=found is None))
-        print_plan(before, plan, as_json=as_json)
-        return
+    choices = _choices(files, method, settings, force=force, allow_downgrade=allow_downgrade,
+                       allow_family_change=allow_family_change)
     if dry_run:
-        with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem:
-            before, plan = plan_upgrade(
-                modem, files[0], updater=files[1], bootrom=files[2],
-                method=Method(method) if method else None, force=force,
-                allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                settings=settings)
-        print_plan(before, plan, as_json=as_json)
+        _print_dry_run(port, baud, rtscts, trace, trace_file, as_json, board, files[0], choices)
         return
     renderer = None if as_json else RichRenderer(console)
     sink: EventSink = json_sink if renderer is None else renderer
@@ -163,12 +163,8 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
                       else None)
             modem = stack.enter_context(open_modem(
                 port, baud, rtscts, trace, trace_file, sink, board=board,
-                check=check if board is not None else None))
-            result = upgrade(modem, files[0], updater=files[1], bootrom=files[2],
-                             method=Method(method) if method else None, settings=settings,
-                             force=force, allow_downgrade=allow_downgrade,
-                             allow_family_change=allow_family_change, emit=sink,
-                             journal=opened)
+                check=_checker(files[0], choices) if board is not None else None))
+            result = upgrade(modem, files[0], emit=sink, journal=opened, **choices)
     finally:
         if renderer is not None:
             renderer.close()
@@ -176,6 +172,26 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
         emit_json(result.to_dict())
     else:
         print_summary(console, result.to_dict())
+
+
+def _checker(image: FirmwareFile, choices: Choices) -> Callable[[ModemInfo], Plan]:
+    """The plan for a modem read through a board's REPL, before the board bridges it."""
+    return lambda before: plan_for(before, image, **choices)
+
+
+def _print_dry_run(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+                   as_json: bool, board: str | None, image: FirmwareFile,
+                   choices: Choices) -> None:
+    """--dry-run: the modem read (through the board's REPL with a board: nothing is bridged)
+    and the plan printed."""
+    if board is not None:
+        found, before = inspect_board_modem(port, trace, trace_file, note_sink(as_json))
+        plan = plan_for(before, image, **choices)
+        plan.notes.append(board_note(before, bridging=found is None))
+    else:
+        with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem:
+            before, plan = plan_upgrade(modem, image, **choices)
+    print_plan(before, plan, as_json=as_json)
 
 
 def _repeatable_port(command: click.Command) -> click.Command:
@@ -209,37 +225,23 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
     files = load_inputs(image, updater, bootrom, force=force)
     name = station or default_station()
     if dry_run:
-        refused = []
-        for port in ports:
-            if not as_json:
-                console.print(f"[bold]{port}[/]")
-            try:
-                run_upgrade(port, image, updater=updater, bootrom=bootrom, method=method,
-                            baud=baud, rtscts=rtscts, as_json=as_json, block_size=block_size,
-                            retries=retries, force=force, dry_run=True,
-                            allow_downgrade=allow_downgrade,
-                            allow_family_change=allow_family_change)
-            except SqnflashError as exc:
-                print_error(exc, as_json=as_json)
-                if not isinstance(exc, NothingToDo):
-                    refused.append(f"{port} ({exc.code})")
-        if refused:
-            raise StationIncomplete(f"no plan for {', '.join(refused)}")
+        _print_dry_runs(ports, as_json, lambda port: run_upgrade(
+            port, image, updater=updater, bootrom=bootrom, method=method, baud=baud,
+            rtscts=rtscts, as_json=as_json, block_size=block_size, retries=retries, force=force,
+            dry_run=True, allow_downgrade=allow_downgrade,
+            allow_family_change=allow_family_change))
         return
     settings = line_settings(baud, max_baud=max_baud, block_size=block_size, retries=retries,
                              compress=compress)
-    chosen = Method(method) if method else None
+    choices = _choices(files, method, settings, force=force, allow_downgrade=allow_downgrade,
+                       allow_family_change=allow_family_change)
 
     def work(device: Device, sink: EventSink) -> UpgradeResult:
         with contextlib.ExitStack() as stack:
             opened = stack.enter_context(open_journal(journal, name))
             modem = stack.enter_context(open_modem(device.port, baud, rtscts, False, None, sink))
             try:
-                return upgrade(modem, files[0], updater=files[1], bootrom=files[2],
-                               method=chosen, settings=settings, force=force,
-                               allow_downgrade=allow_downgrade,
-                               allow_family_change=allow_family_change, emit=sink,
-                               journal=opened)
+                return upgrade(modem, files[0], emit=sink, journal=opened, **choices)
             except NothingToDo:
                 # Said before anything changed: the table names the modem all the same.
                 with contextlib.suppress(SqnflashError):
@@ -264,7 +266,28 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
                    "devices": [device.to_dict() for device in devices]})
     else:
         print_table(console, devices)
-    if runner.interrupted:
+    _raise_unless_all_upgraded(devices, interrupted=runner.interrupted)
+
+
+def _print_dry_runs(ports: list[str], as_json: bool, dry_run: Callable[[str], None]) -> None:
+    """--dry-run with several ports: each modem's plan in turn; one that cannot be planned does
+    not stop the others."""
+    refused = []
+    for port in ports:
+        if not as_json:
+            console.print(f"[bold]{port}[/]")
+        try:
+            dry_run(port)
+        except SqnflashError as exc:
+            print_error(exc, as_json=as_json)
+            if not isinstance(exc, NothingToDo):
+                refused.append(f"{port} ({exc.code})")
+    if refused:
+        raise StationIncomplete(f"no plan for {', '.join(refused)}")
+
+
+def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> None:
+    if interrupted:
         raise Interrupted(modem_state="; ".join(
             f"{d.port}: {d.status}" + (f" ({d.error.modem_state})"
                                        if d.error is not None and d.error.modem_state else "")

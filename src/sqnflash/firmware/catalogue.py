@@ -10,16 +10,20 @@ the running build to the image.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 FAMILIES = ("CAT-M1", "NB-IoT", "Monarch 2")
 FILE_KINDS = ("full", "diff", "updater", "bootrom")
 RULE_KINDS = ("diff-source", "diff-without-updater", "updater-release", "requires-running",
               "method", "min-running-lr", "note-running")
+
+
+_T = TypeVar("_T")
 
 
 class CatalogueError(ValueError):
@@ -147,113 +151,119 @@ class Catalogue:
 # --------------------------------------------------------------------------- loading
 
 
-def _require(entry: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in entry:
-        raise CatalogueError(f"{where}: '{key}' is missing")
-    value = entry[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise CatalogueError(f"{where}: '{key}' has the wrong type ({value!r})")
-    return value
+# Each reader takes (entry, key, where) and returns the value checked, or raises CatalogueError
+# naming the entry (`where`) and the key.
+Reader = Callable[[dict[str, Any], str, str], Any]
 
 
-def _optional(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    value = entry.get(key)
-    if value is not None and (not isinstance(value, kind) or (isinstance(value, bool)
-                              and kind is int)):
-        raise CatalogueError(f"{where}: '{key}' has the wrong type ({value!r})")
-    return value
+def _wrong_type(value: Any, kind: type) -> bool:
+    return not isinstance(value, kind) or (isinstance(value, bool) and kind is int)
 
 
-def _ints(entry: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
-    values = entry.get(key, [])
-    if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
-        raise CatalogueError(f"{where}: '{key}' must be a list of integers")
-    return tuple(values)
+def _required(kind: type) -> Reader:
+    def read(entry: dict[str, Any], key: str, where: str) -> Any:
+        if key not in entry:
+            raise CatalogueError(f"{where}: '{key}' is missing")
+        if _wrong_type(entry[key], kind):
+            raise CatalogueError(f"{where}: '{key}' has the wrong type ({entry[key]!r})")
+        return entry[key]
+    return read
 
 
-def _source(entry: dict[str, Any], where: str) -> str:
-    text = _require(entry, "source", str, where)
+def _optional(kind: type) -> Reader:
+    def read(entry: dict[str, Any], key: str, where: str) -> Any:
+        value = entry.get(key)
+        if value is not None and _wrong_type(value, kind):
+            raise CatalogueError(f"{where}: '{key}' has the wrong type ({value!r})")
+        return value
+    return read
+
+
+def _one_of(choices: tuple[str, ...]) -> Reader:
+    def read(entry: dict[str, Any], key: str, where: str) -> str:
+        value = _required(str)(entry, key, where)
+        if value not in choices:
+            raise CatalogueError(f"{where}: {key} {value!r} is not one of {', '.join(choices)}")
+        return str(value)
+    return read
+
+
+def _list_of(kind: type, what: str) -> Reader:
+    def read(entry: dict[str, Any], key: str, where: str) -> tuple[Any, ...]:
+        values = entry.get(key, [])
+        if not isinstance(values, list) or not all(isinstance(v, kind) for v in values):
+            raise CatalogueError(f"{where}: '{key}' must be a list of {what}")
+        return tuple(values)
+    return read
+
+
+def _source(entry: dict[str, Any], key: str, where: str) -> str:
+    text = _required(str)(entry, key, where)
     if not text.strip():
         raise CatalogueError(f"{where}: every entry must cite its public source")
     return str(text)
 
 
-def _family(entry: dict[str, Any], where: str) -> str:
-    family = _require(entry, "family", str, where)
-    if family not in FAMILIES:
-        raise CatalogueError(f"{where}: family {family!r} is not one of {', '.join(FAMILIES)}")
-    return str(family)
+def _source_build(entry: dict[str, Any], key: str, where: str) -> int | None:
+    build: int | None = _optional(int)(entry, key, where)
+    if build is None and entry.get("kind") == "diff":
+        raise CatalogueError(f"{where}: a differential image needs its source_build")
+    return build
+
+
+def _note(entry: dict[str, Any], key: str, where: str) -> Any:
+    return entry.get(key, "")
+
+
+def _flag(entry: dict[str, Any], key: str, where: str) -> bool:
+    return bool(entry.get(key, False))
+
+
+# The keys of each section's entries, in the order they are checked.
+_RELEASE_KEYS: tuple[tuple[str, Reader], ...] = (
+    ("build", _required(int)), ("family", _one_of(FAMILIES)), ("lr_version", _required(str)),
+    ("source", _source), ("ue_version", _optional(str)), ("date", _optional(str)),
+    ("factory", _flag), ("updater_sizes", _list_of(int, "integers")),
+    ("updater_size_approx", _optional(int)), ("note", _note))
+_FILE_KEYS: tuple[tuple[str, Reader], ...] = (
+    ("kind", _one_of(FILE_KINDS)), ("aliases", _list_of(str, "names")), ("name", _required(str)),
+    ("family", _one_of(FAMILIES)), ("build", _required(int)), ("source", _source),
+    ("size", _optional(int)), ("size_approx", _optional(int)), ("source_build", _source_build),
+    ("installs_build", _optional(int)), ("sha256", _optional(str)), ("step", _optional(int)),
+    ("method", _optional(str)), ("note", _note))
+_UPDATER_KEYS: tuple[tuple[str, Reader], ...] = (
+    ("size", _required(int)), ("releases", _list_of(int, "integers")), ("source", _source),
+    ("version", _optional(str)), ("note", _note))
+_BOOTROM_KEYS: tuple[tuple[str, Reader], ...] = (
+    ("size", _required(int)), ("md5", _required(str)), ("build", _required(int)),
+    ("source", _source))
+_RULE_KEYS: tuple[tuple[str, Reader], ...] = (
+    ("kind", _one_of(RULE_KINDS)), ("id", _required(str)), ("text", _required(str)),
+    ("source", _source), ("file", _optional(str)), ("requires_build", _optional(int)),
+    ("intermediate", _optional(str)), ("method", _optional(str)), ("family", _optional(str)),
+    ("min_lr", _optional(str)), ("running_build", _optional(int)))
+
+
+def _entries(data: dict[str, Any], section: str, make: Callable[..., _T],
+             keys: tuple[tuple[str, Reader], ...], label: str | None = None) -> tuple[_T, ...]:
+    """Every entry of `section` made into `make(**checked keys)`."""
+    made = []
+    for index, entry in enumerate(data.get(section, [])):
+        where = f"{section}[{index}]" + (f" ({entry.get(label, '?')})" if label else "")
+        made.append(make(**{key: read(entry, key, where) for key, read in keys}))
+    return tuple(made)
 
 
 def parse_catalogue(data: dict[str, Any]) -> Catalogue:
     """Check and convert the catalogue's JSON; raises CatalogueError naming the bad entry."""
     if data.get("schema") != 1:
         raise CatalogueError(f"unknown catalogue schema {data.get('schema')!r}")
-    releases = []
-    for index, entry in enumerate(data.get("releases", [])):
-        where = f"releases[{index}]"
-        releases.append(Release(
-            build=_require(entry, "build", int, where), family=_family(entry, where),
-            lr_version=_require(entry, "lr_version", str, where), source=_source(entry, where),
-            ue_version=_optional(entry, "ue_version", str, where),
-            date=_optional(entry, "date", str, where), factory=bool(entry.get("factory", False)),
-            updater_sizes=_ints(entry, "updater_sizes", where),
-            updater_size_approx=_optional(entry, "updater_size_approx", int, where),
-            note=entry.get("note", "")))
-    files = []
-    for index, entry in enumerate(data.get("files", [])):
-        where = f"files[{index}] ({entry.get('name', '?')})"
-        kind = _require(entry, "kind", str, where)
-        if kind not in FILE_KINDS:
-            raise CatalogueError(f"{where}: kind {kind!r} is not one of {', '.join(FILE_KINDS)}")
-        aliases = entry.get("aliases", [])
-        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-            raise CatalogueError(f"{where}: 'aliases' must be a list of names")
-        known = KnownFile(
-            name=_require(entry, "name", str, where), kind=kind, family=_family(entry, where),
-            build=_require(entry, "build", int, where), source=_source(entry, where),
-            size=_optional(entry, "size", int, where),
-            size_approx=_optional(entry, "size_approx", int, where),
-            source_build=_optional(entry, "source_build", int, where),
-            installs_build=_optional(entry, "installs_build", int, where),
-            sha256=_optional(entry, "sha256", str, where),
-            step=_optional(entry, "step", int, where),
-            method=_optional(entry, "method", str, where),
-            aliases=tuple(aliases), note=entry.get("note", ""))
-        if kind == "diff" and known.source_build is None:
-            raise CatalogueError(f"{where}: a differential image needs its source_build")
-        files.append(known)
-    updaters = []
-    for index, entry in enumerate(data.get("updaters", [])):
-        where = f"updaters[{index}]"
-        updaters.append(KnownUpdater(
-            size=_require(entry, "size", int, where), releases=_ints(entry, "releases", where),
-            source=_source(entry, where), version=_optional(entry, "version", str, where),
-            note=entry.get("note", "")))
-    bootroms = []
-    for index, entry in enumerate(data.get("bootroms", [])):
-        where = f"bootroms[{index}]"
-        bootroms.append(KnownBootrom(
-            size=_require(entry, "size", int, where), md5=_require(entry, "md5", str, where),
-            build=_require(entry, "build", int, where), source=_source(entry, where)))
-    rules = []
-    for index, entry in enumerate(data.get("rules", [])):
-        where = f"rules[{index}] ({entry.get('id', '?')})"
-        kind = _require(entry, "kind", str, where)
-        if kind not in RULE_KINDS:
-            raise CatalogueError(f"{where}: kind {kind!r} is not one of {', '.join(RULE_KINDS)}")
-        rules.append(PathRule(
-            id=_require(entry, "id", str, where), kind=kind,
-            text=_require(entry, "text", str, where), source=_source(entry, where),
-            file=_optional(entry, "file", str, where),
-            requires_build=_optional(entry, "requires_build", int, where),
-            intermediate=_optional(entry, "intermediate", str, where),
-            method=_optional(entry, "method", str, where),
-            family=_optional(entry, "family", str, where),
-            min_lr=_optional(entry, "min_lr", str, where),
-            running_build=_optional(entry, "running_build", int, where)))
-    catalogue = Catalogue(tuple(releases), tuple(files), tuple(updaters), tuple(bootroms),
-                          tuple(rules))
+    catalogue = Catalogue(
+        _entries(data, "releases", Release, _RELEASE_KEYS),
+        _entries(data, "files", KnownFile, _FILE_KEYS, label="name"),
+        _entries(data, "updaters", KnownUpdater, _UPDATER_KEYS),
+        _entries(data, "bootroms", KnownBootrom, _BOOTROM_KEYS),
+        _entries(data, "rules", PathRule, _RULE_KEYS, label="id"))
     _cross_check(catalogue)
     return catalogue
 

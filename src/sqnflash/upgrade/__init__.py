@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypedDict
 
 from sqnflash.errors import NothingToDo
 from sqnflash.events import EventSink, Note, discard
@@ -17,8 +17,22 @@ from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
 from sqnflash.upgrade.runner import Runner, Settings, UpgradeResult
 from sqnflash.upgrade.steps import StepId
 
-__all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "StepId", "UpgradeResult",
-           "make_plan", "plan_for", "plan_upgrade", "upgrade"]
+__all__ = ["Choices", "Flow", "Method", "Plan", "Runner", "Settings", "Step", "StepId",
+           "UpgradeResult", "make_plan", "plan_for", "plan_upgrade", "upgrade"]
+
+
+class Choices(TypedDict):
+    """What a caller chooses for one upgrade beside the modem and the image, as `plan_upgrade`,
+    `plan_for` and `upgrade` take it (`upgrade(modem, image, **choices)`), so that planning and
+    upgrading with the same choices cannot drift apart."""
+
+    updater: FirmwareFile | None
+    bootrom: FirmwareFile | None
+    method: Method | None
+    force: bool
+    allow_downgrade: bool
+    allow_family_change: bool
+    settings: Settings
 
 
 def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
@@ -82,49 +96,17 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
                                        settings=settings, allow_downgrade=allow_downgrade,
                                        allow_family_change=allow_family_change)
     if journal is not None and journaled is not None:
-        if journaled.record.imei:  # before a byte goes to it: is that modem in use elsewhere?
-            modem.link.claim_modem(journaled.record.imei)
-        held = resume.held_transfer(modem, journaled, settings)
-        record = journaled.record
-        if held is not None:
-            upload = held.upload
-            emit(Note(f"continuing the interrupted upgrade to {image.name}: the modem still "
-                      f"holds the transfer session, so the transfer goes on from byte "
-                      f"{upload.sent_from} of {upload.master.total} (at most one block is sent "
-                      "again)"))
-            step = journaled.plan.steps[journaled.index(held.step)]
-            found = {"mode_label": f"inside the transfer session of '{step.title}' that the "
-                                   "interrupted run left open", "imei": record.imei}
-            return Runner(modem, journaled.plan, journaled.before, emit=emit, settings=settings,
-                          record=journal.resume(record, port=port, imei=None),
-                          start_at=journaled.index(held.step), held=held, found=found).run()
-        if record.transfer is not None and record.transfer.in_session:
-            emit(Note(f"the modem no longer holds the transfer session the interrupted upgrade "
-                      f"left at byte {record.transfer.offset}: that transfer restarts cleanly "
-                      "from the start", "warning"))
+        runner = _resume_held(modem, port, journal, journaled, image, settings, emit)
+        if runner is not None:
+            return runner.run()
     wake_or_end_session(modem)  # an upgrade may end a session an earlier run left open
     info = modem.info()
     if info.imei:  # one owner per modem, also when it is reachable through another port
         modem.link.claim_modem(info.imei)
     if journal is not None and journaled is not None:
-        record = journaled.record
-        same_modem = not (info.imei and record.imei and info.imei != record.imei)
-        going_on = resume.continuation(journaled, info, modem) if same_modem else None
-        if going_on is not None:
-            step = journaled.plan.steps[going_on.start_at]
-            done = going_on.start_at
-            emit(Note(f"continuing the interrupted upgrade to {image.name} from step "
-                      f"{done + 1} of {len(journaled.plan.steps)}, '{step.title}' (the modem is "
-                      f"in {info.mode.label}; {done} step(s) already done)"))
-            return Runner(modem, journaled.plan, journaled.before, emit=emit,
-                          settings=settings,
-                          record=journal.resume(record, port=port, imei=info.imei),
-                          start_at=going_on.start_at, found=info.to_dict(),
-                          apply_in_progress=going_on.apply_in_progress).run()
-        if same_modem:
-            emit(Note(f"an interrupted upgrade to {image.name} is in the journal, but the modem "
-                      f"is in {info.mode.label}, not where it stopped: planning again from its "
-                      "current state"))
+        runner = _resume_from(info, modem, port, journal, journaled, image, settings, emit)
+        if runner is not None:
+            return runner.run()
     if journal is not None:
         settings = _with_line_memory(settings, journal.line_memory(info.imei, port), emit)
     plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method, force=force,
@@ -136,6 +118,58 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
         flow=plan.flow.value, method=plan.method.value, steps=[s.id for s in plan.steps],
         plan=plan.to_dict(), before=info.to_dict())
     return Runner(modem, plan, info, emit=emit, settings=settings, record=record).run()
+
+
+def _resume_held(modem: Modem, port: str, journal: Journal, journaled: resume.Journaled,
+                 image: FirmwareFile, settings: Settings, emit: EventSink) -> Runner | None:
+    """The interrupted upgrade continued inside the transfer session the modem still holds;
+    None when it holds none (nothing has been sent to the modem but STP probes)."""
+    record = journaled.record
+    if record.imei:  # before a byte goes to it: is that modem in use elsewhere?
+        modem.link.claim_modem(record.imei)
+    held = resume.held_transfer(modem, journaled, settings)
+    if held is None:
+        if record.transfer is not None and record.transfer.in_session:
+            emit(Note(f"the modem no longer holds the transfer session the interrupted upgrade "
+                      f"left at byte {record.transfer.offset}: that transfer restarts cleanly "
+                      "from the start", "warning"))
+        return None
+    upload = held.upload
+    emit(Note(f"continuing the interrupted upgrade to {image.name}: the modem still "
+              f"holds the transfer session, so the transfer goes on from byte "
+              f"{upload.sent_from} of {upload.master.total} (at most one block is sent "
+              "again)"))
+    step = journaled.plan.steps[journaled.index(held.step)]
+    found = {"mode_label": f"inside the transfer session of '{step.title}' that the "
+                           "interrupted run left open", "imei": record.imei}
+    return Runner(modem, journaled.plan, journaled.before, emit=emit, settings=settings,
+                  record=journal.resume(record, port=port, imei=None),
+                  start_at=journaled.index(held.step), held=held, found=found)
+
+
+def _resume_from(info: ModemInfo, modem: Modem, port: str, journal: Journal,
+                 journaled: resume.Journaled, image: FirmwareFile, settings: Settings,
+                 emit: EventSink) -> Runner | None:
+    """The interrupted upgrade continued from the step the modem's state `info` shows it
+    stopped at; None when it must be planned again."""
+    record = journaled.record
+    same_modem = not (info.imei and record.imei and info.imei != record.imei)
+    going_on = resume.continuation(journaled, info, modem) if same_modem else None
+    if going_on is not None:
+        step = journaled.plan.steps[going_on.start_at]
+        done = going_on.start_at
+        emit(Note(f"continuing the interrupted upgrade to {image.name} from step "
+                  f"{done + 1} of {len(journaled.plan.steps)}, '{step.title}' (the modem is "
+                  f"in {info.mode.label}; {done} step(s) already done)"))
+        return Runner(modem, journaled.plan, journaled.before, emit=emit, settings=settings,
+                      record=journal.resume(record, port=port, imei=info.imei),
+                      start_at=going_on.start_at, found=info.to_dict(),
+                      apply_in_progress=going_on.apply_in_progress)
+    if same_modem:
+        emit(Note(f"an interrupted upgrade to {image.name} is in the journal, but the modem "
+                  f"is in {info.mode.label}, not where it stopped: planning again from its "
+                  "current state"))
+    return None
 
 
 def _with_line_memory(settings: Settings, facts: dict[str, Any], emit: EventSink) -> Settings:
