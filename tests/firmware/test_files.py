@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,17 @@ from sqnflash.errors import (
     FileTruncated,
     KnownFileMismatch,
     NotAnElf,
+    SqnflashError,
     WrongFileKind,
 )
-from sqnflash.firmware import FileKind, identify, load_image, load_updater
+from sqnflash.firmware import (
+    FileKind,
+    FirmwareFile,
+    identify,
+    load_bootrom,
+    load_image,
+    load_updater,
+)
 from sqnflash.firmware.names import parse_name
 from sqnflash.sim.images import Family, ImageKind, make_image
 from tests.support.reference import fletcher32_reference
@@ -205,3 +214,28 @@ def test_a_dup_is_not_an_updater_and_an_elf_is_not_an_image(tmp_path: Path) -> N
     with pytest.raises(WrongFileKind) as caught:
         load_image(elf)
     assert "--updater" in caught.value.hint
+
+
+@pytest.mark.parametrize(("given", "load", "error", "cause", "advice"), [
+    (ImageKind.UPDATER, load_image, WrongFileKind, "is an updater ELF, not a firmware image",
+     "Pass it with --updater and give the .dup file as IMAGE."),
+    (ImageKind.BOOTROM, load_image, WrongFileKind, "is a bootrom package, not a firmware image",
+     "Pass it with --bootrom and give the .dup file as IMAGE."),
+    (ImageKind.FULL, load_updater, NotAnElf, "is a full file, not updater.elf",
+     "with --updater"),
+    (ImageKind.BOOTROM, load_updater, NotAnElf, "is a bootrom file, not updater.elf",
+     "with --updater"),
+    (ImageKind.FULL, load_bootrom, WrongFileKind, "is a full file, not a bootrom package",
+     "with --bootrom, or give a full image"),
+    (ImageKind.UPDATER, load_bootrom, WrongFileKind, "is a updater file, not a bootrom package",
+     "with --bootrom, or give a full image"),
+])
+def test_a_file_given_in_the_wrong_place_says_what_it_is_and_where_it_goes(
+        tmp_path: Path, given: ImageKind, load: Callable[[Path], FirmwareFile],
+        error: type[Exception], cause: str, advice: str) -> None:
+    path = tmp_path / f"given.{'elf' if given == ImageKind.UPDATER else 'dup'}"
+    path.write_bytes(make_image(given, Family.CATM1, 38638))
+    with pytest.raises(error) as caught:
+        load(path)
+    assert isinstance(caught.value, SqnflashError)
+    assert caught.value.cause == f"{path.name} {cause}" and advice in caught.value.hint

@@ -22,6 +22,7 @@ from sqnflash.errors import (
     FileTooSmall,
     FileTruncated,
     FileUnreadable,
+    InputError,
     KnownFileMismatch,
     NotAFile,
     NotAnElf,
@@ -303,30 +304,35 @@ def _identify_elf(path: Path, size: int, head: bytes, digest: str) -> FirmwareFi
     return file
 
 
+# A file given as the image that is another kind: what it is and the option it belongs to.
+_NOT_AN_IMAGE = {FileKind.UPDATER: ("an updater ELF", "--updater"),
+                 FileKind.BOOTROM: ("a bootrom package", "--bootrom")}
+
+
 def load_image(path: Path, *, force: bool = False) -> FirmwareFile:
     """A file given as the firmware image: a full or differential `.dup`."""
     file = identify(path, force=force)
-    if file.kind == FileKind.UPDATER:
-        raise WrongFileKind(f"{path.name} is an updater ELF, not a firmware image",
-                            advice="Pass it with --updater and give the .dup file as IMAGE.")
-    if file.kind == FileKind.BOOTROM:
-        raise WrongFileKind(f"{path.name} is a bootrom package, not a firmware image",
-                            advice="Pass it with --bootrom and give the .dup file as IMAGE.")
+    if file.kind in _NOT_AN_IMAGE:
+        what, option = _NOT_AN_IMAGE[file.kind]
+        raise WrongFileKind(f"{path.name} is {what}, not a firmware image",
+                            advice=f"Pass it with {option} and give the .dup file as IMAGE.")
     return file
 
 
 def load_updater(path: Path, *, force: bool = False) -> FirmwareFile:
-    file = identify(path, force=force)
-    if file.kind != FileKind.UPDATER:
-        raise NotAnElf(f"{path.name} is a {file.kind.value} file, not updater.elf",
-                       advice="Pass the updater.elf from the firmware package with --updater.")
-    return file
+    return _load_kind(path, force, FileKind.UPDATER, NotAnElf, "updater.elf",
+                      "Pass the updater.elf from the firmware package with --updater.")
 
 
 def load_bootrom(path: Path, *, force: bool = False) -> FirmwareFile:
+    return _load_kind(path, force, FileKind.BOOTROM, WrongFileKind, "a bootrom package",
+                      "Pass the bootrom upgrade package with --bootrom, or give a full image, "
+                      "which carries one.")
+
+
+def _load_kind(path: Path, force: bool, kind: FileKind, error: type[InputError], what: str,
+               advice: str) -> FirmwareFile:
     file = identify(path, force=force)
-    if file.kind != FileKind.BOOTROM:
-        raise WrongFileKind(f"{path.name} is a {file.kind.value} file, not a bootrom package",
-                            advice="Pass the bootrom upgrade package with --bootrom, or give a "
-                                   "full image, which carries one.")
+    if file.kind != kind:
+        raise error(f"{path.name} is a {file.kind.value} file, not {what}", advice=advice)
     return file
