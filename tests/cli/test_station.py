@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -17,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from sqnflash.cli import ports_cmd
 from sqnflash.cli.main import main
+from sqnflash.cli.station_view import print_table
+from sqnflash.errors import ApplyFailed, NothingToDo
 from sqnflash.events import Event, TransferProgress
 from sqnflash.firmware import load_image
 from sqnflash.modem import Modem
@@ -27,7 +31,7 @@ from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.sim.simulator import forget, named
 from sqnflash.upgrade import upgrade
 from sqnflash.upgrade.journal import Journal
-from sqnflash.upgrade.station import INTERRUPTED, Device, Station
+from sqnflash.upgrade.station import ALREADY, FAILED, INTERRUPTED, UPGRADED, Device, Station
 
 FROM, TO = 38638, 41019
 SILENT = "&fault_reboot_at=200000&fault_silence_s=100000"  # reboots mid-transfer, then silent
@@ -335,3 +339,20 @@ def test_sigterm_stops_a_pty_fleet_upgrade_safely(image: Path, tmp_path: Path) -
     assert [(s["version"], s["mode"], s["app_ok"]) for s in summaries] == [(FROM, "FFF", True)] * 2
     with Journal.open(tmp_path / "j.db") as journal:
         assert [r.outcome for r in journal.history()] == ["interrupted", "interrupted"]
+
+
+def test_the_table_gives_the_error_code_only_of_a_device_not_upgraded() -> None:
+    out = io.StringIO()
+    devices = [Device("/dev/a", status=UPGRADED, before_build=FROM, after_build=TO),
+               Device("/dev/b", status=ALREADY, after_build=TO,
+                      error=NothingToDo("the modem already runs build 41019")),
+               Device("/dev/c", status=FAILED, before_build=FROM, error=ApplyFailed("apply")),
+               Device("/dev/d", status=FAILED)]
+    print_table(Console(file=out, width=200, color_system=None), devices)
+    rows = {line.split()[1]: line for line in out.getvalue().splitlines()
+            if line.startswith("│ /dev/")}
+    assert "upgraded " in rows["/dev/a"] and "SQF-" not in rows["/dev/a"]
+    assert "already-done " in rows["/dev/b"] and "SQF-" not in rows["/dev/b"]
+    assert f"failed {ApplyFailed.code} " in rows["/dev/c"]
+    assert "failed " in rows["/dev/d"] and "SQF-" not in rows["/dev/d"]
+    assert "1 upgraded, 1 already on the image, 2 not upgraded (of 4)" in out.getvalue()

@@ -39,7 +39,7 @@ def json_sink(event: Event) -> None:
 PLAIN_PROGRESS_S = 5.0  # without a terminal: a progress line at least this often
 
 
-def _kib(value: float) -> str:
+def kib_per_s(value: float) -> str:
     """The one rate unit of every output: the bar, the plain lines and the summary."""
     return f"{value / 1024:.1f} KiB/s"
 
@@ -132,7 +132,7 @@ class RichRenderer:
     def _on_TransferProgress(self, event: TransferProgress) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=event.done,
-                                  rate=_kib(event.bytes_per_s) if event.bytes_per_s else "")
+                                  rate=kib_per_s(event.bytes_per_s) if event.bytes_per_s else "")
             return
         if self._live:
             return
@@ -146,13 +146,13 @@ class RichRenderer:
             left = (f", about {format_duration((event.total - event.done) / event.bytes_per_s)}"
                     " left")
         self.console.print(f"    {_mib(event.done)} of {_mib(event.total)} ({percent:.0f} %), "
-                           f"{_kib(event.bytes_per_s)}{left}")
+                           f"{kib_per_s(event.bytes_per_s)}{left}")
 
     def _on_TransferFinished(self, event: TransferFinished) -> None:
         self._stop_progress()
         retries = f", {event.retries} retransmissions" if event.retries else ""
         self.console.print(f"    sent {event.total} bytes in {event.elapsed_s:.1f} s "
-                           f"({_kib(event.bytes_per_s)}{retries})")
+                           f"({kib_per_s(event.bytes_per_s)}{retries})")
 
     def _on_Waiting(self, event: Waiting) -> None:
         if not self._live:
@@ -194,5 +194,5 @@ def print_summary(console: Console, result: dict[str, Any]) -> None:
     for step, seconds in result["step_times_s"].items():
         transfer = result["transfers"].get(step)
         table.add_row(step, f"{seconds:.1f} s",
-                      _kib(transfer["bytes_per_s"]) if transfer else "")
+                      kib_per_s(transfer["bytes_per_s"]) if transfer else "")
     console.print(table)

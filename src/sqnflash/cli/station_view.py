@@ -15,6 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from sqnflash.cli.output import emit_json
+from sqnflash.cli.render import kib_per_s
 from sqnflash.events import (
     Event,
     Note,
@@ -30,6 +31,13 @@ from sqnflash.upgrade.station import ALREADY, UPGRADED, Device, is_done
 REPORT_FIELDS = ("port", "imei", "status", "ok", "before_build", "after_build", "elapsed_s",
                  "error_code", "error", "modem_state", "advice", "exit_code", "station")
 _STATUS_STYLE = {UPGRADED: "green", ALREADY: "green", "failed": "red", "interrupted": "yellow"}
+
+
+def _result(device: Device) -> str:
+    """The device's status, with the error code of a device not upgraded."""
+    if device.error is None or device.ok:
+        return device.status
+    return f"{device.status} {device.error.code}"
 
 
 class JsonStation:
@@ -61,8 +69,7 @@ class PlainStation:
         elif isinstance(event, Note) and event.level == "warning":
             line = f"{device.port}: {event.text}"
         elif is_done(event):
-            code = f" {device.error.code}" if device.error is not None and not device.ok else ""
-            line = f"{device.port} {device.imei or ''}: {device.status}{code}"
+            line = f"{device.port} {device.imei or ''}: {_result(device)}"
         else:
             return
         with self._lock:
@@ -103,7 +110,7 @@ class RichStation:
         elif isinstance(event, TransferProgress):
             left = (event.total - event.done) / event.bytes_per_s if event.bytes_per_s else None
             self.progress.update(task, completed=event.done, total=event.total,
-                                 speed=f"{event.bytes_per_s / 1024:.1f} KiB/s",
+                                 speed=kib_per_s(event.bytes_per_s),
                                  eta=format_duration(left) if left is not None else "", **fields)
         elif isinstance(event, TransferFinished):
             self.progress.update(task, completed=event.total, eta="", **fields)
@@ -114,8 +121,7 @@ class RichStation:
                                         soft_wrap=True)
         elif is_done(event):
             style = _STATUS_STYLE.get(device.status, "red")
-            code = f" {device.error.code}" if device.error is not None and not device.ok else ""
-            self.progress.update(task, description=f"[{style}]{device.status}{code}[/]",
+            self.progress.update(task, description=f"[{style}]{_result(device)}[/]",
                                  speed="", eta="", **fields)
 
     def close(self) -> None:
@@ -133,10 +139,7 @@ def print_table(console: Console, devices: list[Device]) -> None:
         builds = f"{device.before_build or '?'} -> {device.after_build or '?'}"
         if device.status == ALREADY:
             builds = f"{device.after_build or '?'} (already)"
-        result = device.status
-        if device.error is not None and not device.ok:
-            result += f" {device.error.code}"
-        table.add_row(device.port, device.imei or "?", builds, f"[{style}]{result}[/]",
+        table.add_row(device.port, device.imei or "?", builds, f"[{style}]{_result(device)}[/]",
                       format_duration(device.elapsed_s))
     console.print(table)
     for device in devices:
