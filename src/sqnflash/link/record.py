@@ -27,12 +27,13 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 import serial
 
 from sqnflash import __version__
 from sqnflash.errors import CaptureUnreadable, RecordFailed
+from sqnflash.link.port import Tracer
 from sqnflash.protocol import stp
 from sqnflash.timing import REAL_CLOCK, Clock
 
@@ -203,24 +204,10 @@ class CaptureWriter:
         self._close_file()
 
 
-class TraceSink(Protocol):
-    """The wire trace's side of the recording layer (see `sqnflash.link.trace`)."""
-
-    def sent(self, data: bytes) -> None: ...
-
-    def received(self, data: bytes) -> None: ...
-
-    def note(self, text: str) -> None: ...
-
-    def use_clock(self, clock: Clock) -> None: ...
-
-    def line_changed(self, baud: int) -> None: ...
-
-
 class Recorder:
     """The `Tracer` a link is given: each chunk goes to the capture and to the wire trace."""
 
-    def __init__(self, capture: CaptureWriter | None = None, trace: TraceSink | None = None,
+    def __init__(self, capture: CaptureWriter | None = None, trace: Tracer | None = None,
                  clock: Clock = REAL_CLOCK) -> None:
         self.capture = capture
         self.trace = trace
