@@ -6,15 +6,21 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
 from sqnflash.cli import render
 from sqnflash.cli.main import main
-from sqnflash.events import TransferFinished, TransferProgress, TransferStarted, Waiting
+from sqnflash.events import (
+    Event,
+    TransferFinished,
+    TransferProgress,
+    TransferStarted,
+)
 from sqnflash.sim.simulator import forget
 from tests.support.images import FROM, TO, Images
 
@@ -48,22 +54,29 @@ def test_piped_output_shows_a_progress_line_every_5_s_in_one_unit(
     assert re.search(r"^\[\d/\d\] ", out, re.MULTILINE)  # a line per step
 
 
+def cut_short(argv: list[str], monkeypatch: pytest.MonkeyPatch, handler: str,
+              when: Callable[[Any], bool]) -> None:
+    """`sqnflash ARGV` stopped by Ctrl-C at the first event the renderer's `handler` is given
+    that `when` accepts (exit status 130); the renderer is itself again afterwards."""
+    shown = getattr(render.RichRenderer, handler)
+
+    def ctrl_c(self: render.RichRenderer, event: Event) -> None:
+        if when(event):
+            raise KeyboardInterrupt
+        shown(self, event)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(render.RichRenderer, handler, ctrl_c)
+        assert main(argv) == 130
+
+
 def test_a_continued_upgrade_shows_the_modem_as_found_now_and_the_build_before(
         url: str, images: Images, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["upgrade", "--port", url, str(images.small_full), "--method", "on-the-fly"]
-    seen = render.RichRenderer._on_Waiting
-
-    def ctrl_c(self: render.RichRenderer, event: Waiting) -> None:
-        if event.step == "apply":
-            raise KeyboardInterrupt
-        seen(self, event)
-
-    monkeypatch.setattr(render.RichRenderer, "_on_Waiting", ctrl_c)
-    assert main(argv) == 130
+    cut_short(argv, monkeypatch, "_on_Waiting", lambda event: event.step == "apply")
     first = capsys.readouterr().out
     assert "Modem: application (FFF), build 38638" in first
-    monkeypatch.setattr(render.RichRenderer, "_on_Waiting", seen)
     assert main(argv) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("Modem: "))
@@ -89,17 +102,9 @@ def test_a_transfer_continued_in_the_held_session_says_where_the_modem_is(
         url: str, images: Images, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["upgrade", "--port", url, str(images.small_full), "--method", "on-the-fly"]
-    seen = render.RichRenderer._on_TransferProgress
-
-    def ctrl_c(self: render.RichRenderer, event: TransferProgress) -> None:
-        if event.step == "send-image" and event.done >= 200_000:
-            raise KeyboardInterrupt
-        seen(self, event)
-
-    monkeypatch.setattr(render.RichRenderer, "_on_TransferProgress", ctrl_c)
-    assert main(argv) == 130
+    cut_short(argv, monkeypatch, "_on_TransferProgress",
+              lambda event: event.step == "send-image" and event.done >= 200_000)
     capsys.readouterr()
-    monkeypatch.setattr(render.RichRenderer, "_on_TransferProgress", seen)
     assert main(argv) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "the modem still holds the transfer session" in out
