@@ -47,6 +47,14 @@ def gm02() -> Iterator[type[Gm02]]:
         forget(modem.name)
 
 
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    """A small Monarch 2 full image of build 59577 under its official name."""
+    image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
+    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+    return image
+
+
 def _result(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     return json_lines(capsys.readouterr().out)[-1]
 
@@ -75,9 +83,7 @@ def test_a_monarch1_image_is_refused_before_anything_changes(
 
 
 def test_a_monarch2_image_is_refused_by_a_monarch1_modem(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
-    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+        image: Path, capsys: pytest.CaptureFixture[str]) -> None:
     name = f"m1-{uuid.uuid4().hex}"
     try:
         assert main(["upgrade", "--port", f"sim://{name}?clock=virtual", str(image),
@@ -89,9 +95,7 @@ def test_a_monarch2_image_is_refused_by_a_monarch1_modem(
 
 
 def test_below_8040_a_full_image_needs_a_raster_upgrade_unless_forced(
-        gm02: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
-    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+        gm02: Any, image: Path, capsys: pytest.CaptureFixture[str]) -> None:
     modem = gm02("&version=54000")
     assert main(["upgrade", "--port", modem.url, str(image), "--json"]) == 25
     refusal = _result(capsys)
@@ -135,9 +139,7 @@ def test_the_real_gm02_image_installs_zipped_or_raw(
 
 
 def test_a_gm02s_found_in_recovery_is_upgraded_from_there_zipped(
-        gm02: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
-    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+        gm02: Any, image: Path, capsys: pytest.CaptureFixture[str]) -> None:
     modem = gm02("&version=59000&mode=recovery")
     assert main(["upgrade", "--port", modem.url, str(image), "--json"]) == 0
     assert modem.modem.flash.software == 59577 and modem.modem.mode == 2
@@ -146,9 +148,7 @@ def test_a_gm02s_found_in_recovery_is_upgraded_from_there_zipped(
 
 
 def test_a_gm02s_in_its_boot_loader_gets_the_tool_elf_then_the_image(
-        gm02: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
-    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+        gm02: Any, image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Any NDS32 ELF stands in for mtools.elf: the boot loader loads what AT+STP brings.
     tool = tmp_path / "mtools.elf"
     tool.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, 41019))
@@ -162,7 +162,7 @@ def test_a_gm02s_in_its_boot_loader_gets_the_tool_elf_then_the_image(
 
 
 def test_an_interrupted_zipped_transfer_continues_in_the_session_the_modem_holds(
-        tmp_path: Path) -> None:
+        image: Path, tmp_path: Path) -> None:
     import serial
 
     from sqnflash.errors import Interrupted
@@ -172,9 +172,7 @@ def test_an_interrupted_zipped_transfer_continues_in_the_session_the_modem_holds
     from sqnflash.upgrade import upgrade
     from sqnflash.upgrade.journal import Journal
 
-    path = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
-    path.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
-    image = load_image(path)
+    firmware = load_image(image)
     port = serial.serial_for_url("sim://?clock=virtual&family=monarch2&version=59000"
                                  "&mode=recovery", baudrate=115200)
     modem, sim = Modem.open(port), port.sim
@@ -186,10 +184,10 @@ def test_an_interrupted_zipped_transfer_continues_in_the_session_the_modem_holds
 
     with Journal.open(tmp_path / "j.db") as journal:
         with pytest.raises(Interrupted):
-            upgrade(modem, image, emit=stop, journal=journal)
+            upgrade(modem, firmware, emit=stop, journal=journal)
         (record,) = journal.history()
         assert record.transfer is not None and record.transfer.total != SMALL  # stream bytes
-        upgrade(modem, image, emit=events.append, journal=journal)
+        upgrade(modem, firmware, emit=events.append, journal=journal)
     assert any(isinstance(e, TransferFinished) for e in events)
     state = sim.summary()
     assert state["version"] == 59577 and state["stp_sessions"] == 1
@@ -197,9 +195,7 @@ def test_an_interrupted_zipped_transfer_continues_in_the_session_the_modem_holds
 
 
 def test_a_small_monarch2_image_still_goes_on_the_fly_from_recovery(
-        gm02: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    image = tmp_path / default_name(ImageKind.FULL, Family.MONARCH2, 59577)
-    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+        gm02: Any, image: Path, capsys: pytest.CaptureFixture[str]) -> None:
     modem = gm02("&version=59000")
     assert main(["upgrade", "--port", modem.url, str(image), "--no-compress", "--json"]) == 0
     assert "AT+SMSTPU" not in modem.modem.received_commands  # never stored in the application
