@@ -38,6 +38,7 @@ from sqnflash.protocol.stp import (
     encode_reply,
     encode_request,
 )
+from tests.support.stp import open_session
 
 FAST = b"fast"  # host -> modem magic
 TSAF = b"tsaf"  # modem -> host magic
@@ -519,8 +520,7 @@ def test_block_size_follows_cap_and_max_transfer() -> None:
         (100, 8192, 100),
     ):
         master = StpMaster(100_000, block_cap=cap)
-        master.feed(encode_reply(Op.RESET, 0, 0))
-        master.feed(encode_reply(Op.OPEN, 1, 1, struct.pack(">BBH", 1, 1, max_transfer)))
+        open_session(master, max_transfer=max_transfer)
         request = master.request()
         assert (request.op, request.length) == (Op.BLOCK_CMD, expected)
         assert request.payload == struct.pack(">H", expected)
@@ -542,8 +542,7 @@ def test_residue_is_sent_again() -> None:
 
 def test_a_residue_larger_than_the_block_is_a_damaged_reply_to_resend() -> None:
     master = StpMaster(1000)
-    master.feed(encode_reply(Op.RESET, 0, 0))
-    master.feed(encode_reply(Op.OPEN, 1, 1, struct.pack(">BBH", 1, 1, 2048)))
+    open_session(master, max_transfer=2048)
     master.feed(encode_reply(Op.BLOCK_CMD, 1, 2))
     request = master.request()
     assert (request.op, request.tid, request.length) == (Op.BLOCK, 3, 1000)
@@ -564,8 +563,7 @@ def test_a_residue_larger_than_the_block_is_a_damaged_reply_to_resend() -> None:
 
 def test_nack_is_refused_and_the_same_request_is_sent_again() -> None:
     master = StpMaster(1000)
-    master.feed(encode_reply(Op.RESET, 0, 0))
-    master.feed(encode_reply(Op.OPEN, 1, 1, struct.pack(">BBH", 1, 2, 8192)))
+    open_session(master, version=2)
     before = master.request()
     nack = stp.encode_frame(stp.REPLY_MAGIC, Op.BLOCK_CMD | stp.NACK, 1, 2)
     events = master.feed(nack)
@@ -576,8 +574,7 @@ def test_nack_is_refused_and_the_same_request_is_sent_again() -> None:
 
 def test_replies_that_answer_nothing_pending_are_ignored() -> None:
     master = StpMaster(1000)
-    master.feed(encode_reply(Op.RESET, 0, 0))
-    master.feed(encode_reply(Op.OPEN, 1, 1, struct.pack(">BBH", 1, 1, 8192)))
+    open_session(master)
     pending = master.request()
     for stray in (
         encode_reply(Op.BLOCK_CMD, 1, 7),  # wrong tid (a late reply)
@@ -617,8 +614,7 @@ def test_version_2_sends_the_data_type(data_type: int) -> None:
 
 def test_data_type_golden_request() -> None:
     master = StpMaster(10, data_type=5)
-    master.feed(encode_reply(Op.RESET, 0, 0))
-    master.feed(encode_reply(Op.OPEN, 1, 1, struct.pack(">BBH", 1, 2, 8192)))
+    open_session(master, version=2)
     request = master.request()
     assert master.encode(request) == h("66617374 04 01 0004 00000002 6ce2 50a5 00000005")
 
@@ -666,8 +662,7 @@ def test_no_payload_before_the_session_is_open() -> None:
 
 def test_block_needs_exactly_its_bytes() -> None:
     master = StpMaster(10)
-    master.feed(encode_reply(Op.RESET, 0, 0))
-    master.feed(encode_reply(Op.OPEN, 1, 1, struct.pack(">BBH", 1, 1, 8192)))
+    open_session(master)
     master.feed(encode_reply(Op.BLOCK_CMD, 1, 2))
     request = master.request()
     with pytest.raises(ValueError):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sqnflash.protocol import stp
 from sqnflash.protocol.stp import NACK, UNKNOWN, Op, Refused, StpMaster, StpSlave
+from tests.support.stp import open_session
 
 
 def _run(image: bytes, master: StpMaster, slave: StpSlave, rng: random.Random,
@@ -85,8 +86,7 @@ def test_an_unknown_operation_is_answered_0x7f_and_the_master_sends_again() -> N
                isinstance(e, stp.SendReply)]
     assert replies and replies[0].data[4] == UNKNOWN | NACK
     master = StpMaster(10, data_type=5)
-    master.feed(stp.encode_reply(Op.RESET, 0, 0))
-    master.feed(stp.encode_reply(Op.OPEN, 1, 1, bytes([1, 2, 0x20, 0])))
+    open_session(master, version=2)
     before = master.request()
     unknown = stp.encode_frame(stp.REPLY_MAGIC, UNKNOWN | NACK, 1, before.tid)
     events = master.feed(unknown)
