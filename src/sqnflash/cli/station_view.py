@@ -26,11 +26,11 @@ from sqnflash.events import (
     Waiting,
 )
 from sqnflash.upgrade.estimate import format_duration
-from sqnflash.upgrade.station import ALREADY, UPGRADED, Device, is_done
+from sqnflash.upgrade.station import ALREADY, FAILED, INTERRUPTED, UPGRADED, Device, is_done
 
 REPORT_FIELDS = ("port", "imei", "status", "ok", "before_build", "after_build", "elapsed_s",
                  "error_code", "error", "modem_state", "advice", "exit_code", "station")
-_STATUS_STYLE = {UPGRADED: "green", ALREADY: "green", "failed": "red", "interrupted": "yellow"}
+_STATUS_STYLE = {UPGRADED: "green", ALREADY: "green", FAILED: "red", INTERRUPTED: "yellow"}
 
 
 def _result(device: Device) -> str:
