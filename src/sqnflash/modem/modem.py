@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from serial.serialutil import SerialBase
 
@@ -37,17 +38,13 @@ from sqnflash.modem.boot import (
 from sqnflash.modem.identify import Identification
 from sqnflash.modem.info import ModemInfo
 from sqnflash.modem.rates import APP_BAUD, BOOT_BAUD, OTHER_BAUDS, POLL_TIMEOUT_S, BaudRates
-from sqnflash.modem.session import SESSION_CHECK_S, STP_ENTRY_RETRY_S, StpSession
-from sqnflash.modem.transfer import (
-    DEFAULT_RETRIES,
-    CheckpointCallback,
-    OpenedCallback,
-    ProgressCallback,
-    TransferResult,
-)
+from sqnflash.modem.session import SESSION_CHECK_S, STP_ENTRY_RETRY_S, StpSession, UploadOptions
+from sqnflash.modem.transfer import TransferResult
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
+
+if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
+    from typing_extensions import Unpack
 
 # Where they were always imported from.
 __all__ = ["APP_BAUD", "BOOT_BAUD", "EXTENDED_EVERY", "OTHER_BAUDS", "PLUS_GUARD_S",
@@ -151,18 +148,9 @@ class Modem:
         return self.rates.step_back(old, tried)
 
     # ------------------------------------------------------------------ transfers
-    def upload(self, command: str, source: BlockSource, *, block_cap: int = PYCOM_BLOCK_CAP,
-               start_block: int | None = None, retries: int = DEFAULT_RETRIES,
-               terminator: str = "\r\n",
-               on_progress: ProgressCallback | None = None,
-               on_opened: OpenedCallback | None = None,
-               on_checkpoint: CheckpointCallback | None = None,
-               data_type: int | None = None) -> TransferResult:
-        return self.session.upload(command, source, block_cap=block_cap,
-                                   start_block=start_block, retries=retries,
-                                   terminator=terminator, on_progress=on_progress,
-                                   on_opened=on_opened, on_checkpoint=on_checkpoint,
-                                   data_type=data_type)
+    def upload(self, command: str, source: BlockSource,
+               **options: Unpack[UploadOptions]) -> TransferResult:
+        return self.session.upload(command, source, **options)
 
     def session_lost_or(self, error: TransferError) -> TransferError:
         return self.session.session_lost_or(error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from sqnflash.errors import (
     CommandTimeout,
     ModeSwitchFailed,
@@ -30,6 +32,19 @@ from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 
 SESSION_CHECK_S = 5.0  # after a transfer went silent: how long to look for a rebooted modem
 STP_ENTRY_RETRY_S = 1.0  # docs/protocol.md §6.1 step 8: Pycom's pause before AT+SMSTPU
+
+
+class UploadOptions(TypedDict, total=False):
+    """`StpSession.upload`'s keywords, for the callers that pass them on."""
+
+    block_cap: int
+    start_block: int | None
+    retries: int
+    terminator: str
+    on_progress: ProgressCallback | None
+    on_opened: OpenedCallback | None
+    on_checkpoint: CheckpointCallback | None
+    data_type: int | None
 
 
 class StpSession:
