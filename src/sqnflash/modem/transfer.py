@@ -204,7 +204,7 @@ class StpUpload:
                 self.link.note(f"STP: the line is clean again; blocks of {master.block_size} "
                                "bytes")
             else:  # the session's own limit (max transfer - 16)
-                policy.block_cap = before
+                policy.cap(before)
         self._report_checkpoint()
 
     def _smaller_blocks(self, request: stp.Request, silent_in_a_row: int) -> bool:
