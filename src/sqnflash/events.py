@@ -6,8 +6,9 @@ passes its own callback. Every event is a frozen dataclass with a `kind` and a `
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -105,3 +106,29 @@ EventSink = Callable[[Event], None]
 
 def discard(event: Event) -> None:
     """An event sink that ignores everything."""
+
+
+class Narrator:
+    """Where a driver's notes go: its wire trace (`trace`) and, as `Note` events, an event sink
+    that one operation may borrow for its length (`reporting_to`)."""
+
+    def __init__(self, trace: Callable[[str], None], emit: EventSink = discard) -> None:
+        self._trace = trace
+        self._emit = emit
+
+    def emit(self, event: Event) -> None:
+        self._emit(event)
+
+    def note(self, text: str, level: str = "info") -> None:
+        """Say `text` in the wire trace and as an event."""
+        self._trace(text)
+        self._emit(Note(text, level))
+
+    @contextlib.contextmanager
+    def reporting_to(self, emit: EventSink) -> Iterator[None]:
+        """Events go to `emit` until the block ends, then back to where they went before."""
+        before, self._emit = self._emit, emit
+        try:
+            yield
+        finally:
+            self._emit = before

@@ -99,3 +99,42 @@ def test_server_and_client_agree_over_any_chunking(code: str, out: str, err: str
     assert events[-1] == repl.ExecDone(out, err)
     assert "".join(e.text for e in events if isinstance(e, repl.Output)) == out
     assert client.state == repl.ClientState.READY
+
+
+def test_raw_repl_runs_code_soft_resets_on_an_empty_line_and_leaves_with_ctrl_b() -> None:
+    server = repl.RawReplServer()
+    events = server.feed(b"\x01x = 1\r\nprint(x)\x04\x04\x03abc\x02ok\r")
+    assert events == [repl.EnterRaw(), repl.Execute("x = 1\r\nprint(x)"), repl.SoftReset(),
+                      repl.Interrupt(), repl.ExitRaw(), repl.Typed("ok"), repl.Line("ok")]
+    assert not server.raw
+
+
+def _merged(events: list[repl.ServerEvent]) -> list[repl.ServerEvent]:
+    """Echoed text as one run between two other events, however it was cut."""
+    out: list[repl.ServerEvent] = []
+    for event in events:
+        if isinstance(event, repl.Typed) and out and isinstance(out[-1], repl.Typed):
+            out[-1] = repl.Typed(out[-1].text + event.text)
+        else:
+            out.append(event)
+    return out
+
+
+keys = st.lists(st.sampled_from([b"a", b"b", b" ", b"\t", b"\r", b"\n", b"\x08", b"\x7f",
+                                 b"\x01", b"\x02", b"\x03", b"\x04", b"\x1b"]), max_size=60)
+
+
+@given(typed=keys, cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=8))
+def test_the_board_side_reads_the_same_keys_however_they_are_cut(typed: list[bytes],
+                                                                 cuts: list[int]) -> None:
+    data = b"".join(typed)
+    whole = repl.RawReplServer()
+    expected = _merged(whole.feed(data))
+    cut = repl.RawReplServer()
+    events: list[repl.ServerEvent] = []
+    start = 0
+    for end in [*sorted(cuts), len(data)]:
+        events += cut.feed(data[start:end])
+        start = max(start, end)
+    assert _merged(events) == expected
+    assert cut.raw == whole.raw

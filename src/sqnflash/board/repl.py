@@ -13,7 +13,9 @@ main.py (and with them whatever holds the modem). The plain raw REPL is a dozen 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
+from typing import Any
 
 from sqnflash.errors import BoardNoRepl, BoardRemoteError
 from sqnflash.link import Link
@@ -48,6 +50,14 @@ def readable_lines(data: bytes, count: int = 3) -> str:
         if text and all(0x20 <= b < 0x7F for b in text):
             lines.append(text.decode("ascii"))
     return " | ".join(lines[-count:])
+
+
+def literal(line: str) -> Any:
+    """A value the board printed with `repr()`, None for a line that is no Python literal."""
+    try:
+        return ast.literal_eval(line.strip())
+    except (ValueError, SyntaxError):
+        return None
 
 
 def printable(data: bytes, limit: int = HEARD_LIMIT) -> str:
@@ -158,3 +168,8 @@ class RawRepl:
             self.link.write(repl.LEAVE_RAW)
             self.link.read(4096, SETTLE_S)
             self.active = False
+
+    def handed_over(self) -> None:
+        """The board stopped its REPL to bridge the modem: nothing more may be sent to it as
+        REPL input until it is reset."""
+        self.active = False

@@ -121,6 +121,10 @@ class LinePolicy:
             return min(self.block_cap, block_size * 2)
         return None
 
+    def cap(self, size: int) -> None:
+        """Blocks grow no further than `size`: the session's own limit (max transfer - 16)."""
+        self.block_cap = size
+
     def failed(self, state: MasterState, *, silent: bool, block_size: int) -> int | None:
         """Record an unanswered attempt; returns a smaller block size when the block should
         shrink (only after silence: see the module docstring)."""

@@ -75,11 +75,11 @@ def end_orphan_session(modem: Modem) -> bool:
     """Find the modem inside an abandoned STP session and close it; True when one was found
     (the modem then takes AT commands again)."""
     open_request = stp.encode_request(stp.Op.OPEN, stp.SESSION_SID, stp.OPEN_TID)
-    for baud in modem._rates():
+    for baud in modem.candidate_rates():
         modem.link.set_baud(baud)
         if _stp_reply(modem, open_request, stp.Op.OPEN, PROBE_TIMEOUT_S) is None:
             continue
-        modem._note(f"the modem was inside a transfer session an interrupted run left open "
+        modem.note(f"the modem was inside a transfer session an interrupted run left open "
                     f"(at {baud} baud); ending it", "warning")
         close_session(modem)
         try:

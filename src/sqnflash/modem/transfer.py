@@ -146,6 +146,8 @@ class StpUpload:
             self.on_checkpoint(self.master.checkpoint())
 
     def _exchange(self) -> None:
+        """One request until it is answered (sent again with its tid while it is not), or
+        given up for smaller blocks; raises when the session cannot go on."""
         master, policy, clock = self.master, self.policy, self.link.clock
         request = master.request()
         frame = master.encode(request, self._payload(request))
@@ -155,28 +157,13 @@ class StpUpload:
         began = clock.now()
         while True:
             if attempt:
-                self.retried += 1
-                self.link.note(f"STP: resending {request.op.name} tid={request.tid} "
-                               f"(attempt {attempt + 1}: {problems[-1]})")
-                # The head of a reply cut short must not be completed by the next reply's bytes
-                # into a frame nobody sent (a reply's CRCs are zero and cannot catch it).
-                master.decoder.clear()
+                self._before_resend(request, attempt, problems[-1])
             sent_at = clock.now()
             self.link.write(frame)
             problem = self._await_reply(request, policy.timeout(request.state, len(frame),
                                                                 attempt))
             if problem is None:
-                larger = policy.succeeded(request.state, clock.now() - sent_at, len(frame),
-                                          master.block_size)
-                if larger is not None:
-                    before = master.block_size
-                    master.set_block_size(larger, sent=False)
-                    if master.block_size > before:
-                        self.link.note(f"STP: the line is clean again; blocks of "
-                                       f"{master.block_size} bytes")
-                    else:  # the session's own limit (max transfer - 16)
-                        policy.block_cap = before
-                self._report_checkpoint()
+                self._answered(request, clock.now() - sent_at, len(frame))
                 return
             problems.append(problem)
             if self._rebooted is not None:
@@ -185,25 +172,8 @@ class StpUpload:
                     f"{self._rebooted.decode()}) at byte {master.offset} of {master.total}",
                     details={"offset": master.offset, "problems": problems})
             silent_in_a_row = silent_in_a_row + 1 if not self._heard else 0
-            # A block whose data went out may have been written with only its replies lost: it is
-            # given up for smaller ones (a fresh tid, the same bytes) only after more silence
-            # than a repeat of it would meet, since the modem answers a repeat without writing.
-            silent_enough = SILENT_BEFORE_SMALLER_SENT if request.state == stp.MasterState.BLOCK \
-                else SILENT_BEFORE_SMALLER
-            smaller = policy.failed(request.state, silent=silent_in_a_row >= silent_enough,
-                                    block_size=master.block_size)
             attempt += 1
-            if smaller is not None:
-                # Silent attempts in a row: the modem did not take the block (a reply it sent
-                # late is still accounted for, see StpMaster.set_block_size).
-                if policy.ceiling_reason and policy.block_cap == smaller:
-                    self.link.note(f"STP: {policy.ceiling_reason}; blocks of {smaller} bytes "
-                                   "from now on")
-                else:
-                    self.link.note(f"STP: {request.length}-byte block unanswered twice; blocks "
-                                   f"of {smaller} bytes from now on")
-                master.set_block_size(smaller)
-                self._report_checkpoint()
+            if self._smaller_blocks(request, silent_in_a_row):
                 return
             if policy.too_noisy(master.block_size):  # the caller may try a lower baud rate
                 raise LineTooNoisy(
@@ -213,6 +183,56 @@ class StpUpload:
                              "line": policy.stats().to_dict()})
             if policy.give_up(request.state, attempt, clock.now() - began):
                 break
+        self._unanswered(request, problems)
+
+    def _before_resend(self, request: stp.Request, attempt: int, problem: str) -> None:
+        self.retried += 1
+        self.link.note(f"STP: resending {request.op.name} tid={request.tid} "
+                       f"(attempt {attempt + 1}: {problem})")
+        # The head of a reply cut short must not be completed by the next reply's bytes into a
+        # frame nobody sent (a reply's CRCs are zero and cannot catch it).
+        self.master.decoder.clear()
+
+    def _answered(self, request: stp.Request, took_s: float, frame_size: int) -> None:
+        """A request got its reply: the line may take larger blocks again."""
+        master, policy = self.master, self.policy
+        larger = policy.succeeded(request.state, took_s, frame_size, master.block_size)
+        if larger is not None:
+            before = master.block_size
+            master.set_block_size(larger, sent=False)
+            if master.block_size > before:
+                self.link.note(f"STP: the line is clean again; blocks of {master.block_size} "
+                               "bytes")
+            else:  # the session's own limit (max transfer - 16)
+                policy.cap(before)
+        self._report_checkpoint()
+
+    def _smaller_blocks(self, request: stp.Request, silent_in_a_row: int) -> bool:
+        """After an unanswered attempt: True when the request is given up for smaller blocks."""
+        master, policy = self.master, self.policy
+        # A block whose data went out may have been written with only its replies lost: it is
+        # given up for smaller ones (a fresh tid, the same bytes) only after more silence than a
+        # repeat of it would meet, since the modem answers a repeat without writing.
+        silent_enough = SILENT_BEFORE_SMALLER_SENT if request.state == stp.MasterState.BLOCK \
+            else SILENT_BEFORE_SMALLER
+        smaller = policy.failed(request.state, silent=silent_in_a_row >= silent_enough,
+                                block_size=master.block_size)
+        if smaller is None:
+            return False
+        # Silent attempts in a row: the modem did not take the block (a reply it sent late is
+        # still accounted for, see StpMaster.set_block_size).
+        if policy.ceiling_reason and policy.block_cap == smaller:
+            self.link.note(f"STP: {policy.ceiling_reason}; blocks of {smaller} bytes from now on")
+        else:
+            self.link.note(f"STP: {request.length}-byte block unanswered twice; blocks of "
+                           f"{smaller} bytes from now on")
+        master.set_block_size(smaller)
+        self._report_checkpoint()
+        return True
+
+    def _unanswered(self, request: stp.Request, problems: list[str]) -> None:
+        """Every attempt at `request` failed: the end of a complete image, or of the upload."""
+        master = self.master
         if request.state == stp.MasterState.CLOSE:
             # The image is complete; a lost closing reply does not undo it.
             self.link.note("STP: no reply to the closing reset; the modem has the whole image")
@@ -227,7 +247,7 @@ class StpUpload:
             f"{request.op.name} at byte {request.offset} of {master.total} failed "
             f"{len(problems)} times; last: {problems[-1]}",
             details={"offset": master.offset, "problems": problems[-8:],
-                     "line": policy.stats().to_dict()},
+                     "line": self.policy.stats().to_dict()},
         )
 
     def _listen(self, data: bytes) -> None:

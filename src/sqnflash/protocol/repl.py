@@ -149,60 +149,59 @@ class RawReplClient:
     def _step(self) -> ClientEvent | None:
         """The next event; `_MOVED` when the state moved on without one; None: more bytes
         are needed."""
-        buf = self._buf
         state = self.state
         if state == ClientState.WAIT_READY:
-            at = buf.find(RAW_READY)
-            if at < 0:
-                return None
-            del buf[: at + len(RAW_READY)]
-            self.state = ClientState.READY
-            return RawReady()
+            return self._after(RAW_READY, ClientState.READY, RawReady())
         if state == ClientState.READY:
-            if not buf:
-                return None
-            data = bytes(buf)
-            buf.clear()
-            return Unexpected(data)
+            return self._take_all()
         if state == ClientState.WAIT_OK:
-            at = buf.find(EXEC_ACCEPTED)
-            if at < 0:
-                if RAW_READY in buf:  # the board re-prompted: it did not take the code
-                    data = bytes(buf)
-                    buf.clear()
-                    self.state = ClientState.READY
-                    return Unexpected(data)
-                return None
-            del buf[: at + len(EXEC_ACCEPTED)]
-            self.state = ClientState.STDOUT
-            return ExecAccepted()
+            if EXEC_ACCEPTED not in self._buf and RAW_READY in self._buf:
+                # The board re-prompted: it did not take the code.
+                self.state = ClientState.READY
+                return self._take_all()
+            return self._after(EXEC_ACCEPTED, ClientState.STDOUT, ExecAccepted())
         if state == ClientState.STDOUT:
-            end = buf.find(CTRL_D)
-            if end < 0:
-                self._out += buf
-                buf.clear()
+            if not self._collect(self._out):
                 return self._stream()
-            self._out += buf[:end]
-            del buf[: end + 1]
             self.state = ClientState.STDERR
             return self._stream() or _MOVED
         if state == ClientState.STDERR:
-            end = buf.find(CTRL_D)
-            if end < 0:
-                self._err += buf
-                buf.clear()
+            if not self._collect(self._err):
                 return None
-            self._err += buf[:end]
-            del buf[: end + 1]
             self.state = ClientState.WAIT_PROMPT
             return _MOVED
         # WAIT_PROMPT: the exchange is over once the board prompts for the next code
-        at = buf.find(RAW_PROMPT)
+        if RAW_PROMPT not in self._buf:
+            return None
+        return self._after(RAW_PROMPT, ClientState.READY,
+                           ExecDone(_text(self._out), _text(self._err)))
+
+    def _after(self, mark: bytes, state: ClientState, event: ClientEvent) -> ClientEvent | None:
+        """Once `mark` arrived: drop it and what preceded it, move to `state`, report `event`."""
+        at = self._buf.find(mark)
         if at < 0:
             return None
-        del buf[: at + 1]
-        self.state = ClientState.READY
-        return ExecDone(_text(self._out), _text(self._err))
+        del self._buf[: at + len(mark)]
+        self.state = state
+        return event
+
+    def _take_all(self) -> Unexpected | None:
+        if not self._buf:
+            return None
+        data = bytes(self._buf)
+        self._buf.clear()
+        return Unexpected(data)
+
+    def _collect(self, into: bytearray) -> bool:
+        """Move the buffered output into `into` up to its end (Ctrl-D); True once it ended."""
+        end = self._buf.find(CTRL_D)
+        if end < 0:
+            into += self._buf
+            self._buf.clear()
+            return False
+        into += self._buf[:end]
+        del self._buf[: end + 1]
+        return True
 
     def _stream(self) -> Output | None:
         if len(self._out) == self._streamed:
@@ -305,6 +304,8 @@ class Line:
 
 
 ServerEvent = EnterRaw | ExitRaw | Interrupt | SoftReset | Execute | Typed | Erase | Line
+# Keys that end a run of typed text at the friendly prompt: each does something of its own.
+_FRIENDLY_KEYS = (CTRL_A, CTRL_C, CTRL_D, b"\r", b"\n", b"\x08", b"\x7f")
 
 
 @dataclass
@@ -314,6 +315,7 @@ class RawReplServer:
     raw: bool = False
     _line: bytearray = field(default_factory=bytearray)
     _skip_lf: bool = False
+    _typed: bytearray = field(default_factory=bytearray)  # echoed once a control key ends it
 
     def reset(self) -> None:
         self.raw = False
@@ -321,64 +323,68 @@ class RawReplServer:
 
     def feed(self, data: bytes) -> list[ServerEvent]:
         events: list[ServerEvent] = []
-        typed = bytearray()
-
-        def flush_typed() -> None:
-            if typed:
-                events.append(Typed(typed.decode("utf-8", "replace")))
-                typed.clear()
-
         for byte in data:
-            char = bytes((byte,))
             if self.raw:
-                if char == CTRL_A:
-                    self._line.clear()
-                    events.append(EnterRaw())
-                elif char == CTRL_B:
-                    self._line.clear()
-                    self.raw = False
-                    events.append(ExitRaw())
-                elif char == CTRL_C:
-                    self._line.clear()
-                    events.append(Interrupt())
-                elif char == CTRL_D:
-                    code = self._line.decode("utf-8", "replace")
-                    self._line.clear()
-                    events.append(Execute(code) if code.strip() else SoftReset())
-                else:
-                    self._line += char
-                continue
-            # friendly REPL
-            if char == b"\n" and self._skip_lf:
-                self._skip_lf = False
-                continue
-            self._skip_lf = False
-            if char == CTRL_A:
-                flush_typed()
-                self._line.clear()
-                self.raw = True
-                events.append(EnterRaw())
-            elif char == CTRL_C:
-                flush_typed()
-                self._line.clear()
-                events.append(Interrupt())
-            elif char == CTRL_D:
-                flush_typed()
-                if not self._line:
-                    events.append(SoftReset())
-            elif char in (b"\r", b"\n"):
-                flush_typed()
-                self._skip_lf = char == b"\r"
-                events.append(Line(self._line.decode("utf-8", "replace")))
-                self._line.clear()
-            elif char in (b"\x08", b"\x7f"):
-                flush_typed()
-                if self._line:
-                    del self._line[-1]
-                    events.append(Erase())
-            elif byte >= 0x20 or char == b"\t":
-                self._line += char
-                typed += char
-            # other control characters (escape sequences of arrow keys) are ignored
-        flush_typed()
+                event = self._raw_byte(bytes((byte,)))
+            else:
+                event = self._friendly_byte(byte, events)
+            if event is not None:
+                events.append(event)
+        self._flush_typed(events)
         return events
+
+    def _raw_byte(self, char: bytes) -> ServerEvent | None:
+        if char == CTRL_D:
+            code = self._line.decode("utf-8", "replace")
+            self._line.clear()
+            return Execute(code) if code.strip() else SoftReset()
+        if char not in (CTRL_A, CTRL_B, CTRL_C):
+            self._line += char
+            return None
+        self._line.clear()
+        if char == CTRL_B:
+            self.raw = False
+            return ExitRaw()
+        return EnterRaw() if char == CTRL_A else Interrupt()
+
+    def _friendly_byte(self, byte: int, events: list[ServerEvent]) -> ServerEvent | None:
+        """One byte typed at the `>>>` prompt; printable text is echoed in runs (`Typed`), each
+        run ended by the next control key."""
+        char = bytes((byte,))
+        if char == b"\n" and self._skip_lf:
+            self._skip_lf = False
+            return None
+        self._skip_lf = False
+        if char in _FRIENDLY_KEYS:
+            self._flush_typed(events)
+            return self._friendly_key(char)
+        if byte >= 0x20 or char == b"\t":
+            self._line += char
+            self._typed += char
+        # other control characters (escape sequences of arrow keys) are ignored
+        return None
+
+    def _friendly_key(self, char: bytes) -> ServerEvent | None:
+        if char == CTRL_A:
+            self._line.clear()
+            self.raw = True
+            return EnterRaw()
+        if char == CTRL_C:
+            self._line.clear()
+            return Interrupt()
+        if char == CTRL_D:
+            return None if self._line else SoftReset()
+        if char in (b"\r", b"\n"):
+            self._skip_lf = char == b"\r"
+            line = Line(self._line.decode("utf-8", "replace"))
+            self._line.clear()
+            return line
+        if self._line:  # a backspace
+            del self._line[-1]
+            return Erase()
+        return None
+
+    def _flush_typed(self, events: list[ServerEvent]) -> None:
+        if self._typed:
+            events.append(Typed(self._typed.decode("utf-8", "replace")))
+            self._typed.clear()
