@@ -74,11 +74,11 @@ protocol variants: see `sqnflash.sim.config`):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqnflash.sim.apply_phase import ApplyPhase
-from sqnflash.sim.at_commands import AtCommands
+from sqnflash.sim.at_commands import FFH_COMMANDS, AtCommands
 from sqnflash.sim.boot_cycle import BootCycle
 from sqnflash.sim.config import SimConfig
 from sqnflash.sim.engine import Engine
@@ -186,16 +186,8 @@ UPDATER_COMMANDS: dict[str, Handler] = {
     "+SMCLEANBOOT": SimModem._cmd_ok,
 }
 
-# The boot loader (FFH) knows only these; it never echoes.
-FFH_COMMANDS: dict[str, Handler] = {
-    "": SimModem._cmd_at,
-    "+SMOD": SimModem._cmd_smod,
-    "+IPR": SimModem._cmd_ipr,
-    "+STP": SimModem._cmd_stp,
-}
-
-# The tables themselves, not copies: a test may patch one entry for one run.
-MONARCH1_COMMANDS: dict[int, dict[str, Handler]] = {
+# What each SMOD number runs: the updater image also serves RECOVERY and an updater reporting 1.
+MONARCH1_COMMANDS: dict[int, Mapping[str, Handler]] = {
     Smod.FFH: FFH_COMMANDS,
     Smod.FFH_TOOL: UPDATER_COMMANDS,
     Smod.FFF: APP_COMMANDS,

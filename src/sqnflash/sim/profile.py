@@ -43,6 +43,12 @@ class ModemProfile:
     smod_reply: str
     sysffh: bool
     stpu_reply: str
+    self_reboot_report: str  # AT+SMUPGRADE? once back in the application by itself
+    bootloader0_kept: bool  # showver keeps the old Bootloader0 after a bootrom ON_THE_FLY
+    smupgrade_ok: bool  # AT+SMUPGRADE answers OK before its reboot
+    refused: frozenset[str]  # commands the application refuses (names without + or ^)
+    refused_once: frozenset[str]  # commands RECOVERY and the updater refuse once per boot
+    upgrade_reported: bool  # False: AT+SMUPGRADE? in RECOVERY and the updater says No report
     reply_hcrc_filled: bool
     app_baud: int
     ffh_baud: int
@@ -73,6 +79,12 @@ class ModemProfile:
             self_reboot_after_otf=config.self_reboot_after_otf,
             smswboot_reply=config.smswboot_reply, smod_reply=config.smod_reply,
             sysffh=config.sysffh, stpu_reply=config.stpu_reply,
+            self_reboot_report=config.self_reboot_report,
+            bootloader0_kept=config.bootloader0_after_otf == "kept",
+            smupgrade_ok=config.smupgrade_reply == "ok",
+            refused=frozenset(filter(None, config.refuse.split(","))),
+            refused_once=frozenset(filter(None, config.refuse_once.split(","))),
+            upgrade_reported=config.updater_report == "reported",
             reply_hcrc_filled=config.reply_hcrc == "filled",
             app_baud=config.app_baud, ffh_baud=config.ffh_baud,
             recovery_baud=config.recovery_baud,
