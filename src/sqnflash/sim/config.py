@@ -294,8 +294,8 @@ class SimConfig:
 
     def _check_knobs(self) -> None:
         self.echo = ",".join(echo_modes(self.echo))
-        self.refuse = ",".join(command_names(self.refuse))
-        self.refuse_once = ",".join(command_names(self.refuse_once))
+        command_names(self.refuse)  # checked here, read by the profile
+        command_names(self.refuse_once)
         hcrc = str(self.reply_hcrc).lower()
         self.reply_hcrc = ("filled" if hcrc in (*TRUE_WORDS, "filled") else
                            "zero" if hcrc in (*FALSE_WORDS, "zero") else hcrc)

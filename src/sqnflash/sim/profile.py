@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig
+from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig, command_names
 
 # An AT command handler: (the modem, the arguments after the command name).
 Handler = Callable[[Any, str], None]
@@ -82,8 +82,8 @@ class ModemProfile:
             self_reboot_report=config.self_reboot_report,
             bootloader0_kept=config.bootloader0_after_otf == "kept",
             smupgrade_ok=config.smupgrade_reply == "ok",
-            refused=frozenset(filter(None, config.refuse.split(","))),
-            refused_once=frozenset(filter(None, config.refuse_once.split(","))),
+            refused=frozenset(command_names(config.refuse)),
+            refused_once=frozenset(command_names(config.refuse_once)),
             upgrade_reported=config.updater_report == "reported",
             reply_hcrc_filled=config.reply_hcrc == "filled",
             app_baud=config.app_baud, ffh_baud=config.ffh_baud,
