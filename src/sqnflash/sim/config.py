@@ -190,8 +190,12 @@ VARIANTS: dict[str, Variant] = {
                          "echo": "app,recovery,updater", "max_transfer": "2048",
                          "reply_hcrc": "filled", "line_ending": "lf", "swboot_error": "1",
                          "self_reboot_after_otf": "1", "smswboot_reply": "bare",
-                         "smod_reply": "blank", "sysffh": "1", "stpu_reply": "bare"},
-                        "every alternative at once but the baud rates and bare CR"),
+                         "smod_reply": "blank", "sysffh": "1", "stpu_reply": "bare",
+                         "self_reboot_report": "no-report", "bootloader0_after_otf": "kept",
+                         "smupgrade_reply": "none", "refuse": "ATE"},
+                        "one alternative of most settings at once (not the baud rates, bare "
+                        "CR, an empty or refused report, the OK without line end or the "
+                        "refused AT+SMSTPU)"),
 }
 
 
