@@ -153,3 +153,12 @@ def test_updater_report_no_report_in_recovery_only(open_port: OpenPort) -> None:
     assert command(port, "AT+SMSWBOOT=1,1") == b"\r\nOK\r\n"
     read_until(port, b"+SYSSTART\r\n")
     assert "+SMUPGRADE: success" in lines_of(command(port, "AT+SMUPGRADE?"))
+
+
+def test_a_monarch_2_plays_the_same_answer_variants(open_port: OpenPort) -> None:
+    port = open_port(f"family=monarch2&refuse=ATE&{FAST}", baudrate=115200)
+    assert command(port, "ATE0") == b"\r\nERROR\r\n"
+    assert command(port, "AT+SMSWBOOT=3,1") == b"\r\nOK\r\n"
+    read_for(port, 1.0)
+    assert command(port, "ATE0") == b"\r\nOK\r\n"  # RECOVERY takes it
+    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
