@@ -75,11 +75,8 @@ def test_the_sqnsupgrade_drop_in_runs_against_an_updater_reporting_4(
 
 
 @pytest.mark.parametrize("answer", ["No report", "success", "none", "error"])
-def test_no_report_is_required_after_the_bootrom_package(
-        images: Images, monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
-    if answer in ("none", "error"):  # an empty reply, ERROR: beyond the simulator's knob
-        variants.bootrom_report(monkeypatch, answer)
-    knob = {"No report": "no-report", "success": "success"}.get(answer, "success")
+def test_no_report_is_required_after_the_bootrom_package(images: Images, answer: str) -> None:
+    knob = {"No report": "no-report"}.get(answer, answer)
     run = SimModem(f"&old_bootrom=1&bootrom_report={knob}")
     result = run.upgrade(images.small_full, updater=images.updater)
     assert run.state["version"] == TO and run.state["bootrom"] != 33080
@@ -91,11 +88,10 @@ def test_no_report_is_required_after_the_bootrom_package(
 # --------------------------------------------------------------------------- self_reboot_after_otf
 
 
-@pytest.mark.parametrize("report", ["success", "No report"])
+@pytest.mark.parametrize("report", ["success", "no-report"])
 def test_a_modem_back_in_its_application_after_on_the_fly_is_fine(
-        images: Images, monkeypatch: pytest.MonkeyPatch, report: str) -> None:
-    variants.report_after_self_reboot(monkeypatch, report)
-    run = SimModem("&self_reboot_after_otf=1")
+        images: Images, report: str) -> None:
+    run = SimModem(f"&self_reboot_after_otf=1&self_reboot_report={report}")
     result = run.upgrade(images.small_full, method=Method.ON_THE_FLY)
     assert result.after.software_build == TO and run.state["mode"] == "FFF"
     assert said(run, "already back in its application")
@@ -119,9 +115,8 @@ def test_a_boot_loader_that_keeps_115200_still_loads_the_updater(
 
 
 def test_no_report_that_persists_after_the_image_is_a_verdict_within_90_s(
-        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
-    variants.no_report_after_image(monkeypatch)
-    run = SimModem("&mode=recovery")
+        images: Images) -> None:
+    run = SimModem("&mode=recovery&updater_report=no-report")
     clock = run.modem.link.clock
     sent_at: list[float] = []
 
@@ -225,9 +220,8 @@ def test_info_on_a_modem_stuck_inside_a_transfer_session_ends_it_and_reports(
 
 
 def test_a_bootloader0_still_factory_after_the_image_gets_the_bootrom_once_more(
-        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
-    variants.bootloader0_stays_factory(monkeypatch)
-    run = SimModem("&old_bootrom=1")
+        images: Images) -> None:
+    run = SimModem("&old_bootrom=1&bootloader0_after_otf=kept")
     result = run.upgrade(images.small_full, updater=images.updater)
     assert result.after.software_build == TO and run.state["mode"] == "FFF"
     assert said(run, "sending the bootrom package once more by the FFF method")
@@ -246,28 +240,22 @@ def test_a_modem_whose_bootrom_is_new_after_the_image_gets_no_refresh(images: Im
 # --------------------------------------------------------------------------- odd answers
 
 
-def test_smstpu_answered_ok_without_its_line_end_starts_the_transfer(
-        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
-    variants.ok_without_line_end(monkeypatch)
-    run = SimModem("&mode=recovery")
+def test_smstpu_answered_ok_without_its_line_end_starts_the_transfer(images: Images) -> None:
+    run = SimModem("&mode=recovery&stpu_reply=open")
     run.upgrade(images.small_full)
     assert run.state["version"] == TO
     assert said(run, 'AT+SMSTPU="ON_THE_FLY" answered OK without a line end')
 
 
-def test_an_application_that_refuses_ate0_is_upgraded_all_the_same(
-        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
-    variants.refuses(monkeypatch, "E")
-    run = SimModem("&echo=1")
+def test_an_application_that_refuses_ate0_is_upgraded_all_the_same(images: Images) -> None:
+    run = SimModem("&echo=1&refuse=ATE")
     run.upgrade(images.diff)
     assert run.state["version"] == TO
     assert said(run, "ATE0 answered ERROR")
 
 
-def test_smupgrade_without_its_ok_still_applies_the_stored_image(
-        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
-    variants.smupgrade_reboots_before_ok(monkeypatch)
-    run = SimModem()
+def test_smupgrade_without_its_ok_still_applies_the_stored_image(images: Images) -> None:
+    run = SimModem("&smupgrade_reply=none")
     result = run.upgrade(images.diff)
     assert result.plan.method == Method.FFF and run.state["version"] == TO
     assert said(run, "no reply to AT+SMUPGRADE")
@@ -328,10 +316,8 @@ def test_a_modem_that_never_comes_back_from_a_reboot_gets_a_verdict_within_90_s(
     assert caught.value.modem_state is not None and "recover" in caught.value.modem_state
 
 
-def test_smstpu_refused_once_right_after_the_boot_is_asked_again(
-        images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
-    variants.refuses_once(monkeypatch, "+SMSTPU")
-    run = SimModem("&mode=recovery")
+def test_smstpu_refused_once_right_after_the_boot_is_asked_again(images: Images) -> None:
+    run = SimModem("&mode=recovery&refuse_once=AT%2BSMSTPU")
     run.upgrade(images.small_full)
     assert run.state["version"] == TO
     assert said(run, 'AT+SMSTPU="ON_THE_FLY" answered ERROR; asking once more in 1 s')

@@ -150,6 +150,11 @@ def pycom_board_old_bootrom(files: Files, variant: str) -> None:
         with pytest.raises(BridgeFailed, match="AT auto-negotiation failed"):
             bridge()
         return
+    if knobs.get("refuse_once"):
+        # Pycom reads the reply to AT+SMSTPU once: an ERROR ends its bootrom stage.
+        with pytest.raises(BridgeFailed, match="Code download failed"):
+            bridge()
+        return
     if knobs.get("recovery_baud", "921600") != "921600":
         # The board's module keeps 921600 after AT+SMSWBOOT=3,1 and never hears RECOVERY: a
         # coded error, never a hang or a traceback.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import serial
 from click.testing import CliRunner
@@ -207,7 +209,16 @@ def test_a_variant_is_a_bundle_and_a_single_knob_wins() -> None:
     for name, variant in VARIANTS.items():
         config = SimConfig.from_query(f"variant={name}")
         for knob, raw in variant.knobs.items():
-            assert str(getattr(config, knob)).lower() in (raw, {"1": "true"}.get(raw, raw))
+            assert str(getattr(config, knob)).lower() in (raw.lower(), {"1": "true"}.get(raw, raw))
+
+
+def test_the_variants_document_lists_every_bundle_with_its_knobs() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "protocol-variants.md"
+    rows = {line.split("|")[1].strip(" `"): line for line in doc.read_text("utf-8").splitlines()
+            if line.startswith("| `")}
+    for name, variant in VARIANTS.items():
+        assert name in rows, f"docs/protocol-variants.md does not list the variant {name}"
+        assert all(f"`{k}={v}`" in rows[name] for k, v in variant.knobs.items()), name
 
 
 def test_sim_variants_lists_every_bundle_with_its_knobs() -> None:

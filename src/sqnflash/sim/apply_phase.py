@@ -24,6 +24,9 @@ class ApplyPhase(ModemCore):
         self._apply = (verdict, via)
         kind = verdict.meta.kind if verdict.meta else None
         self.flash.report = "No report" if self._unreported(kind, via) else "on-going"
+        shape = self.profile.bootrom_report
+        self.report_withheld = (shape if kind == ImageKind.BOOTROM and via == "on-the-fly"
+                                and shape in ("none", "error") else "")
         duration = self.config.bootrom_apply_s if kind == ImageKind.BOOTROM else self.config.apply_s
         self._note(f"applying {kind.value if kind else 'unknown'} image ({via}), {duration:g} s")
         if self.faults.power_loss_phase("apply"):
@@ -70,7 +73,7 @@ class ApplyPhase(ModemCore):
         else:
             assert meta is not None
             if meta.kind == ImageKind.BOOTROM:
-                self.flash.bootrom = meta.version
+                self._install_bootrom(meta.version, via)
             else:
                 self._install(meta, via)
             self.flash.report = "success"
@@ -85,12 +88,22 @@ class ApplyPhase(ModemCore):
         elif (not problem and self.profile.self_reboot_after_otf and meta is not None
               and meta.kind != ImageKind.BOOTROM):
             self.flash.boot = Boot.FFF
+            if self.profile.self_reboot_report == "no-report":
+                self.flash.report = "No report"
             self.reboot("image written: back to the application by itself", announce=True)
 
     def _unreported(self, kind: ImageKind | None, via: str) -> bool:
         """`bootrom_report=no-report`: a bootrom package sent ON_THE_FLY leaves no report."""
         return (kind == ImageKind.BOOTROM and via == "on-the-fly"
                 and self.profile.bootrom_report == "no-report")
+
+    def _install_bootrom(self, build: int, via: str) -> None:
+        flash = self.flash
+        shown = flash.bootrom if flash.shown_bootrom is None else flash.shown_bootrom
+        flash.bootrom = build
+        # `bootloader0_after_otf=kept`: showver lags behind until a store apply rewrites it.
+        flash.shown_bootrom = (shown if via == "on-the-fly" and self.profile.bootloader0_kept
+                               else None)
 
     def _install(self, meta: ImageMeta, via: str) -> None:
         """A full or differential image applied: new software, boot loader and maybe family."""

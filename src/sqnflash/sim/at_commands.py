@@ -8,7 +8,8 @@ import re
 from sqnflash.protocol import at
 from sqnflash.sim.images import ImageSink
 from sqnflash.sim.modem_core import ModemCore
-from sqnflash.sim.modes import MODE_NAMES, Boot, Smod, StpPurpose
+from sqnflash.sim.modes import MODE_NAMES, UPDATER_MODES, Boot, Smod, StpPurpose
+from sqnflash.sim.profile import Handler
 from sqnflash.sim.reports import info_lines, showver_lines
 
 
@@ -145,12 +146,14 @@ class AtCommands(ModemCore):
     def _stpu_ok(self) -> None:
         if self.profile.stpu_reply == "bare":
             self._send_at(b"OK\r\n")  # the first shape Pycom's 4-byte check accepts
+        elif self.profile.stpu_reply == "open":
+            self._send_at(b"\r\nOK")  # the line end never comes: STP from here on
         else:
             self._reply()
 
     def _cmd_smupgrade(self, args: str) -> None:
         if args == "?":
-            self._reply([f"+SMUPGRADE: {self.flash.report}"])
+            self._report_upgrade()
             return
         if args:
             self._error()
@@ -165,11 +168,25 @@ class AtCommands(ModemCore):
         sink.feed(bytes(self.flash.stored))
         verdict = sink.judge()
         self.flash.stored = None
-        self._reply()
+        if self.profile.smupgrade_ok:
+            self._reply()
+        else:
+            self._note("smupgrade_reply=none: no OK, straight into the reboot")
         self.flash.report = "on-going"
         self._pending_apply = verdict
         self._note(f"AT+SMUPGRADE: applying a stored {verdict.size}-byte file via the updater")
         self.reboot("AT+SMUPGRADE", announce=True)
+
+    def _report_upgrade(self) -> None:
+        """`AT+SMUPGRADE?`: the last word, unless a variant withholds it."""
+        if self.report_withheld == "none":
+            self._reply()
+        elif self.report_withheld == "error":
+            self._error("bootrom_report=error")
+        elif not self.profile.upgrade_reported and self.mode in UPDATER_MODES:
+            self._reply(["+SMUPGRADE: No report"])
+        else:
+            self._reply([f"+SMUPGRADE: {self.flash.report}"])
 
     def _cmd_notify(self, args: str) -> None:
         self._reply()
@@ -219,3 +236,13 @@ class AtCommands(ModemCore):
             return
         self._reply()
         self._enter_stp(StpPurpose.LOAD_ELF, self.profile.ffh_max_transfer)
+
+
+# The boot loader (FFH) of every family knows only these (its image holds no other command
+# name); it never echoes.
+FFH_COMMANDS: dict[str, Handler] = {
+    "": AtCommands._cmd_at,
+    "+SMOD": AtCommands._cmd_smod,
+    "+IPR": AtCommands._cmd_ipr,
+    "+STP": AtCommands._cmd_stp,
+}

@@ -65,19 +65,32 @@ class UpgraderLink:
                 return True
         return False
 
-    def command(self, command: str, timeout_s: float = 1.0, terminator: str = "\r\n") -> Gen:
+    def command(self, command: str, timeout_s: float = 1.0, terminator: str = "\r\n",
+                seen: bytearray | None = None) -> Gen:
+        """The final reply to `command`, or None; `seen` collects the bytes as they came."""
         self.board.uart_rx.clear()
         reader = at.AtReader()
         reader.begin(command)
         finals: list[at.AtResponse] = []
 
         def feed(data: bytes) -> bool:
+            if seen is not None:
+                seen.extend(data)
             finals.extend(e.response for e in reader.feed(data) if isinstance(e, at.Final))
             return bool(finals)
 
         self.board.modem_send(at.encode_command(command, terminator))
         yield from self.poll(timeout_s, feed)
         return finals[0] if finals else None
+
+    def stp_entry(self, command: str) -> Gen:
+        """The reply that opens STP, read as Pycom accepts it (its first 4 bytes may be
+        `\\r\\nOK`): an OK whose line end never comes passes, ERROR does not."""
+        seen = bytearray()
+        reply = yield from self.command(command, seen=seen)
+        if reply is not None:
+            return reply.ok
+        return bytes(seen).strip(b"\r\n").endswith(b"OK")
 
     def wakeup(self, tries: int = 10, message: str | None = "Attempting AT wakeup...") -> Gen:
         if message:
@@ -181,8 +194,7 @@ class UpgraderLink:
                 return False
         yield 1.0
         yield from self.command("AT+CFUN=4")
-        reply = yield from self.command('AT+SMSTPU="ON_THE_FLY"')
-        if reply is None or not reply.ok:
+        if not (yield from self.stp_entry('AT+SMSTPU="ON_THE_FLY"')):
             self.print("Code download failed, aborting!")
             return False
         blob = make_image(ImageKind.BOOTROM, Family.CATM1, self.spec.bootrom_build,

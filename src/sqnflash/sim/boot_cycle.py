@@ -60,6 +60,7 @@ class BootCycle(ModemCore):
         self.idle.ready(self.engine.time)
         self.echo = self.profile.echoes(ECHO_MODES[target])
         self.cfun = 1
+        self.refused_since_boot.clear()
         self._commands.take_rest()
         self._note(f"booted {MODE_NAMES[target]} at {self.wire.modem_baud} baud")
         if target == Smod.FFF:

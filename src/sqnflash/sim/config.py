@@ -10,8 +10,10 @@ knobs; a knob given on its own (`sim://?variant=smod4&echo=app`) wins over the b
 - `updater_smod` = 1, 3, 4 [3]: `AT+SMOD?` once updater.elf runs (after `AT+STP` + ELF in the
   boot loader). The reference names no number: 3 is UPDATER, 1 is Walter's "FFH with the tool ELF
   present", 4 is RECOVERY, the image the updater also is.
-- `bootrom_report` = success, no-report [success]: `AT+SMUPGRADE?` after a bootrom package sent
-  ON_THE_FLY. Pycom never polls there, so nothing shows that the modem reports it at all.
+- `bootrom_report` = success, no-report, none, error [success]: `AT+SMUPGRADE?` after a bootrom
+  package sent ON_THE_FLY: the usual report, `No report`, an empty reply (`none`) or ERROR, until
+  the next upgrade starts. Pycom never polls there, so nothing shows that the modem reports it at
+  all.
 - `echo` = off, on (the application), all, or a list of app, recovery, updater, ffh [off]: the
   modes that echo after their boot. Pycom's fixed-size reads show no echo where it sends no ATE0,
   but echo is the V.250 default, hence ATE0.
@@ -39,10 +41,28 @@ knobs; a knob given on its own (`sim://?variant=smod4&echo=app`) wins over the b
 - `recovery_baud` [921600]: the rate RECOVERY boots at. Pycom's C driver says a modem answering
   at 115200 "is in FFH or RECOVERY mode"; its Python updater keeps 921600 after
   `AT+SMSWBOOT=3,1`, and that worked. The sources disagree.
-- `stpu_reply` = framed, bare [framed]: `AT+SMSTPU[="ON_THE_FLY"]` answers `\\r\\nOK\\r\\n` or
-  `OK\\r\\n`; Pycom's check accepts `OK\\r\\n`, `\\r\\nOK` and `\\nOK` as its first 4 bytes.
+- `stpu_reply` = framed, bare, open [framed]: `AT+SMSTPU[="ON_THE_FLY"]` answers `\\r\\nOK\\r\\n`,
+  `OK\\r\\n` or `\\r\\nOK` whose line end never comes (the line is STP's at once); Pycom's
+  check accepts `OK\\r\\n`, `\\r\\nOK` and `\\nOK` as its first 4 bytes.
 - `sysffh` = 0, 1 [0]: the boot loader announces itself with `+SYSFFH` after a reboot. Every
   bootrom image holds that string, but no published log shows it on the wire.
+- `self_reboot_report` = success, no-report [success]: with `self_reboot_after_otf=1`, what
+  `AT+SMUPGRADE?` says in the application the modem rebooted into by itself (Pycom 1.18.1 never
+  asked it there).
+- `bootloader0_after_otf` = new, kept [new]: showver's `Bootloader0` once a bootrom package is
+  written ON_THE_FLY: the new build, or the one it showed before, until the package is applied
+  once more from the application's store. Observed tables of modems upgraded by Pycom's recovery
+  method keep `[33080]`, while Pycom's refresh step expects it to change (docs/protocol.md §4).
+- `smupgrade_reply` = ok, none [ok]: `AT+SMUPGRADE` (apply the stored file) answers OK before the
+  reboot, or the modem reboots into its updater at once (Pycom never reads that reply).
+- `refuse` [none]: commands the application answers ERROR, by name, comma-separated (`ATE`,
+  `AT+BIND`; a `+` may be written `%2B` or left out): pysequans says "ATE0 is not necessarily
+  supported", and Pycom checks none of the preparation's replies.
+- `refuse_once` [none]: commands RECOVERY and the updater answer ERROR the first time after each
+  boot, then accept (a modem not quite ready: Pycom waits 1 s before `AT+SMSTPU`).
+- `updater_report` = reported, no-report [reported]: `AT+SMUPGRADE?` in RECOVERY and the updater
+  says what the apply did, or `No report` whatever it did (a modem that never reports: no client
+  can tell success, so this is a failure to diagnose, not a variant to pass).
 - `ipr_list` [all the rates `AT+IPR=` takes]: what `AT+IPR=?` lists (`+IPR: (),(...)`, the
   firmware's format string), comma-separated, or `none` for a firmware that answers it ERROR. The
   boot loader never answers it: its image holds only `AT`, `AT+SMOD`, `AT+IPR` and `AT+STP`.
@@ -58,6 +78,7 @@ knobs; a knob given on its own (`sim://?variant=smod4&echo=app`) wins over the b
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -128,6 +149,31 @@ VARIANTS: dict[str, Variant] = {
     "bare-stpu-ok": Variant({"stpu_reply": "bare"},
                             "AT+SMSTPU answers OK\\r\\n without the leading line break"),
     "sysffh": Variant({"sysffh": "1"}, "the boot loader says +SYSFFH once it is up"),
+    "bootrom-report-empty": Variant({"bootrom_report": "none"},
+                                    "AT+SMUPGRADE? after a bootrom package sent ON_THE_FLY gets "
+                                    "an empty reply"),
+    "bootrom-report-error": Variant({"bootrom_report": "error"},
+                                    "AT+SMUPGRADE? after a bootrom package sent ON_THE_FLY "
+                                    "answers ERROR"),
+    "self-reboot-no-report": Variant({"self_reboot_after_otf": "1",
+                                      "self_reboot_report": "no-report"},
+                                     "back in the application by itself after an image written "
+                                     "ON_THE_FLY, AT+SMUPGRADE? says 'No report'"),
+    "bootloader0-kept": Variant({"bootloader0_after_otf": "kept"},
+                                "showver keeps the old Bootloader0 after a bootrom package "
+                                "written ON_THE_FLY (observed on Pycom-upgraded modems)"),
+    "stpu-ok-open": Variant({"stpu_reply": "open"},
+                            "AT+SMSTPU answers \\r\\nOK and the line is STP's at once, without "
+                            "the line end"),
+    "echo-no-ate0": Variant({"echo": "app", "refuse": "ATE"},
+                            "the application echoes and answers ATE0 with ERROR (pysequans: "
+                            "'ATE0 is not necessarily supported')"),
+    "smupgrade-no-ok": Variant({"smupgrade_reply": "none"},
+                               "AT+SMUPGRADE gets no OK: the modem reboots into its updater at "
+                               "once"),
+    "stpu-refused-once": Variant({"refuse_once": "AT+SMSTPU"},
+                                 "RECOVERY and the updater answer the first AT+SMSTPU after "
+                                 "their boot with ERROR"),
     "slow-adapter": Variant({"adapter_max_baud": "921600"},
                             "the modem lists 3686400 but the USB adapter carries 921600 at most"),
     "garble-fast": Variant({"garble_above": "921600"},
@@ -144,8 +190,12 @@ VARIANTS: dict[str, Variant] = {
                          "echo": "app,recovery,updater", "max_transfer": "2048",
                          "reply_hcrc": "filled", "line_ending": "lf", "swboot_error": "1",
                          "self_reboot_after_otf": "1", "smswboot_reply": "bare",
-                         "smod_reply": "blank", "sysffh": "1", "stpu_reply": "bare"},
-                        "every alternative at once but the baud rates and bare CR"),
+                         "smod_reply": "blank", "sysffh": "1", "stpu_reply": "bare",
+                         "self_reboot_report": "no-report", "bootloader0_after_otf": "kept",
+                         "smupgrade_reply": "none", "refuse": "ATE"},
+                        "one alternative of most settings at once (not the baud rates, bare "
+                        "CR, an empty or refused report, the OK without line end or the "
+                        "refused AT+SMSTPU)"),
 }
 
 
@@ -176,6 +226,12 @@ class SimConfig:
     sysffh: bool = False
     recovery_baud: int = APP_BAUD
     stpu_reply: str = "framed"
+    self_reboot_report: str = "success"
+    bootloader0_after_otf: str = "new"
+    smupgrade_reply: str = "ok"
+    refuse: str = ""  # command names the application answers ERROR (module docstring)
+    refuse_once: str = ""  # command names RECOVERY and the updater refuse once after each boot
+    updater_report: str = "reported"
     app_baud: int = APP_BAUD
     ffh_baud: int = FFH_BAUD
     host_baud: int = APP_BAUD  # the rate a freshly opened in-process port starts at
@@ -242,6 +298,8 @@ class SimConfig:
 
     def _check_knobs(self) -> None:
         self.echo = ",".join(echo_modes(self.echo))
+        command_names(self.refuse)  # checked here, read by the profile
+        command_names(self.refuse_once)
         hcrc = str(self.reply_hcrc).lower()
         self.reply_hcrc = ("filled" if hcrc in (*TRUE_WORDS, "filled") else
                            "zero" if hcrc in (*FALSE_WORDS, "zero") else hcrc)
@@ -250,13 +308,17 @@ class SimConfig:
                                 else ffh)
         choices: dict[str, tuple[Any, ...]] = {
             "updater_smod": UPDATER_SMODS,
-            "bootrom_report": ("success", "no-report"),
+            "bootrom_report": ("success", "no-report", "none", "error"),
             "reply_hcrc": ("zero", "filled"),
             "line_ending": tuple(LINE_ENDINGS),
             "ffh_only_115200": ("", "ignore", "error"),
             "smswboot_reply": ("named", "bare"),
             "smod_reply": ("tight", "blank"),
-            "stpu_reply": ("framed", "bare"),
+            "stpu_reply": ("framed", "bare", "open"),
+            "self_reboot_report": ("success", "no-report"),
+            "bootloader0_after_otf": ("new", "kept"),
+            "smupgrade_reply": ("ok", "none"),
+            "updater_report": ("reported", "no-report"),
             "block_refusal": ("block", "command"),
         }
         for name, allowed in choices.items():
@@ -356,6 +418,23 @@ def echo_modes(value: str | bool) -> list[str]:
             raise SimConfigError(f"echo takes on, off, all or modes among {', '.join(MODES)}, "
                                  f"not {value!r}")
     return [m for m in MODES if m in modes]
+
+
+def command_names(value: str) -> list[str]:
+    """`ATE,AT+BIND` (or `E, +BIND`, or with the `+` lost in a URL query) as the names the
+    command tables use without their `+` or `^`: `E`, `BIND`."""
+    names = []
+    for part in value.split(","):
+        name = part.strip().upper()
+        name = name[2:] if name.startswith("AT") else name
+        name = name.lstrip("+^ ")
+        if not part.strip():
+            continue
+        if not re.fullmatch(r"[A-Z0-9_!&]+", name):
+            raise SimConfigError(f"refuse and refuse_once take AT command names such as ATE or "
+                                 f"AT+SMSTPU, not {part.strip()!r}")
+        names.append(name)
+    return names
 
 
 def convert(name: str, type_name: str, raw: str) -> Any:

@@ -246,19 +246,20 @@ class FaultPlan:
             return wrong
         return baud
 
+    def _count_down(self, name: str, what: str) -> bool:
+        """A fault that happens the next N times (`apply_fail`, `boot_recovery`): one of them."""
+        left: int = getattr(self, name)
+        if left <= 0:
+            return False
+        setattr(self, name, left - 1)
+        self._record(what)
+        return True
+
     def boot_into_recovery(self) -> bool:
-        if self.boot_recovery > 0:
-            self.boot_recovery -= 1
-            self._record("came back in RECOVERY")
-            return True
-        return False
+        return self._count_down("boot_recovery", "came back in RECOVERY")
 
     def apply_fails(self) -> bool:
-        if self.apply_fail > 0:
-            self.apply_fail -= 1
-            self._record("apply reported fail")
-            return True
-        return False
+        return self._count_down("apply_fail", "apply reported fail")
 
     def reply_hcrc(self) -> bool:
         if self.reply_hcrc_zero:

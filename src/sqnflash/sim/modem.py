@@ -55,17 +55,17 @@ protocol variants: see `sqnflash.sim.config`):
   upgrade starts; during a reboot nothing answers (an empty reply). An apply cut short by a reset
   or a power loss reports `fail` (never a stale `on-going`); a full image cut short outside the
   application leaves the application damaged.
-- `AT+SMUPGRADE` answers OK for any stored file and the updater checks it: the FFF method reboots
-  into the updater (SMOD 3) to apply, then reboots into FFF once it succeeded, selecting FFF even
-  when it was started from RECOVERY (Pycom's resume with a stored file sends no `AT+SMSWBOOT=1,1`
-  and expects the application back by itself); after a failure it reboots into the image that
-  was selected before.
-- `AT+SMSTPU` answers `\\r\\nOK\\r\\n` (`stpu_reply=bare`: `OK\\r\\n`) and stores at most
-  `store_limit` bytes (4 MiB): the block that crosses the limit is partly consumed (a residue),
-  every later block comes back whole as residue, so the transfer stalls and the host has to give
-  up. Closed with a RESET, the stored part is an incomplete file that `AT+SMUPGRADE` accepts and
-  the updater reports as `fail`; abandoned without one, it is dropped with the session and
-  `AT+SMUPGRADE` answers ERROR (nothing stored).
+- `AT+SMUPGRADE` answers OK for any stored file (`smupgrade_reply=none`: it reboots without one)
+  and the updater checks it: the FFF method reboots into the updater (SMOD 3) to apply, then
+  reboots into FFF once it succeeded, selecting FFF even when it was started from RECOVERY
+  (Pycom's resume with a stored file sends no `AT+SMSWBOOT=1,1` and expects the application back
+  by itself); after a failure it reboots into the image that was selected before.
+- `AT+SMSTPU` answers `\\r\\nOK\\r\\n` (`stpu_reply=bare`: `OK\\r\\n`; `open`: `\\r\\nOK` and no
+  line end) and stores at most `store_limit` bytes (4 MiB): the block that crosses the limit is
+  partly consumed (a residue), every later block comes back whole as residue, so the transfer
+  stalls and the host has to give up. Closed with a RESET, the stored part is an incomplete file
+  that `AT+SMUPGRADE` accepts and the updater reports as `fail`; abandoned without one, it is
+  dropped with the session and `AT+SMUPGRADE` answers ERROR (nothing stored).
 - In STP mode, a session that sees no byte for `stp_idle_timeout_s` is abandoned and the modem goes
   back to AT commands; a partial ON_THE_FLY write leaves the application damaged.
 - ON_THE_FLY in the application accepts only a bootrom package. A differential image must be stored
@@ -74,11 +74,11 @@ protocol variants: see `sqnflash.sim.config`):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqnflash.sim.apply_phase import ApplyPhase
-from sqnflash.sim.at_commands import AtCommands
+from sqnflash.sim.at_commands import FFH_COMMANDS, AtCommands
 from sqnflash.sim.boot_cycle import BootCycle
 from sqnflash.sim.config import SimConfig
 from sqnflash.sim.engine import Engine
@@ -186,16 +186,8 @@ UPDATER_COMMANDS: dict[str, Handler] = {
     "+SMCLEANBOOT": SimModem._cmd_ok,
 }
 
-# The boot loader (FFH) knows only these; it never echoes.
-FFH_COMMANDS: dict[str, Handler] = {
-    "": SimModem._cmd_at,
-    "+SMOD": SimModem._cmd_smod,
-    "+IPR": SimModem._cmd_ipr,
-    "+STP": SimModem._cmd_stp,
-}
-
-# The tables themselves, not copies: a test may patch one entry for one run.
-MONARCH1_COMMANDS: dict[int, dict[str, Handler]] = {
+# What each SMOD number runs: the updater image also serves RECOVERY and an updater reporting 1.
+MONARCH1_COMMANDS: dict[int, Mapping[str, Handler]] = {
     Smod.FFH: FFH_COMMANDS,
     Smod.FFH_TOOL: UPDATER_COMMANDS,
     Smod.FFF: APP_COMMANDS,

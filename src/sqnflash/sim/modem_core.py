@@ -18,7 +18,15 @@ from sqnflash.sim.engine import Engine, Timer
 from sqnflash.sim.faults import FaultPlan
 from sqnflash.sim.idle import IdleMeter
 from sqnflash.sim.images import ImageSink, Received, lr_version
-from sqnflash.sim.modes import ECHO_MODES, MODE_NAMES, Boot, Flash, Smod, StpPurpose
+from sqnflash.sim.modes import (
+    ECHO_MODES,
+    MODE_NAMES,
+    UPDATER_MODES,
+    Boot,
+    Flash,
+    Smod,
+    StpPurpose,
+)
 from sqnflash.sim.profile import ModemProfile
 from sqnflash.sim.wire import Wire
 
@@ -85,6 +93,8 @@ class ModemCore:
         self._apply: tuple[Received, str] | None = None  # the image being applied, and how
         self._pending_apply: Received | None = None  # FFF method: applied after the reboot
         self._last_rx = -1e9
+        self.report_withheld = ""  # `bootrom_report` none or error: AT+SMUPGRADE? says that
+        self.refused_since_boot: set[str] = set()  # `refuse_once` commands refused already
         self._plus: list[float] = []
         self.log: deque[tuple[float, str]] = deque(maxlen=2000)
         self.received_commands: list[str] = []
@@ -228,4 +238,17 @@ class ModemCore:
         if handler is None:
             self._error(f"{command} is not available in {MODE_NAMES[self.mode]}")
             return
+        if self._refuses(name.lstrip("+^")):
+            self._error(f"variant: {command} refused")
+            return
         handler(self, args)
+
+    def _refuses(self, name: str) -> bool:
+        """`refuse` (the application) and `refuse_once` (RECOVERY, the updater) say so."""
+        if self.mode == Smod.FFF:
+            return name in self.profile.refused
+        if (self.mode in UPDATER_MODES and name in self.profile.refused_once
+                and name not in self.refused_since_boot):
+            self.refused_since_boot.add(name)
+            return True
+        return False

@@ -34,6 +34,8 @@ MODE_NAMES = {Smod.FFH: "FFH", Smod.FFH_TOOL: "FFH", Smod.FFF: "FFF", Smod.UPDAT
               Smod.RECOVERY: "RECOVERY"}
 CONFIG_MODES = {"app": Smod.FFF, "recovery": Smod.RECOVERY, "updater": Smod.UPDATER,
                 "ffh": Smod.FFH}
+# The modes that run the updater image (RECOVERY is the same image, started from flash).
+UPDATER_MODES = frozenset({Smod.FFH_TOOL, Smod.UPDATER, Smod.RECOVERY})
 # Which `echo` setting a mode follows: an updater that reports SMOD 1 or 4 is still the updater.
 ECHO_MODES = {Smod.FFH: "ffh", Smod.FFH_TOOL: "updater", Smod.FFF: "app",
               Smod.UPDATER: "updater", Smod.RECOVERY: "recovery"}
@@ -60,5 +62,7 @@ class Flash:
     app_ok: bool
     imei: str
     report: str = "No report"
+    # Bootloader0 as showver names it, when that is not `bootrom` (`bootloader0_after_otf=kept`).
+    shown_bootrom: int | None = None
     stored: bytearray | None = None
     history: list[dict[str, Any]] = field(default_factory=list)

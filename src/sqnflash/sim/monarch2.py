@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqnflash.sim.at_commands import AtCommands
+from sqnflash.sim.at_commands import FFH_COMMANDS, AtCommands
 from sqnflash.sim.config import FFH_BAUD, SimConfig
 from sqnflash.sim.modes import Smod
 from sqnflash.sim.profile import Handler, ModemProfile
@@ -56,13 +56,6 @@ RECOVERY_COMMANDS: dict[str, Handler] = {
     "^RESET": AtCommands._cmd_reset,
 }
 
-FFH_COMMANDS: dict[str, Handler] = {
-    "": AtCommands._cmd_at,
-    "+SMOD": AtCommands._cmd_smod,
-    "+IPR": AtCommands._cmd_ipr,
-    "+STP": AtCommands._cmd_stp,
-}
-
 MONARCH2_COMMANDS: dict[int, Mapping[str, Handler]] = {
     Smod.FFH: FFH_COMMANDS,
     Smod.FFH_TOOL: RECOVERY_COMMANDS,
@@ -83,6 +76,9 @@ def monarch2_profile(config: SimConfig) -> ModemProfile:
         self_reboot_after_otf=m1.self_reboot_after_otf, smswboot_reply=m1.smswboot_reply,
         smod_reply=m1.smod_reply, sysffh=m1.sysffh, stpu_reply=m1.stpu_reply,
         reply_hcrc_filled=m1.reply_hcrc_filled,
+        self_reboot_report=m1.self_reboot_report, bootloader0_kept=m1.bootloader0_kept,
+        smupgrade_ok=m1.smupgrade_ok, refused=m1.refused, refused_once=m1.refused_once,
+        upgrade_reported=m1.upgrade_reported,
         app_baud=config.app_baud, ffh_baud=FFH_BAUD, recovery_baud=config.recovery_baud,
         store_max_transfer=m1.store_max_transfer, otf_max_transfer=m1.otf_max_transfer,
         ffh_max_transfer=m1.ffh_max_transfer, store_limit=m1.store_limit,

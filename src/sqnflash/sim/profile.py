@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig
+from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig, command_names
 
 # An AT command handler: (the modem, the arguments after the command name).
 Handler = Callable[[Any, str], None]
@@ -43,6 +43,12 @@ class ModemProfile:
     smod_reply: str
     sysffh: bool
     stpu_reply: str
+    self_reboot_report: str  # AT+SMUPGRADE? once back in the application by itself
+    bootloader0_kept: bool  # showver keeps the old Bootloader0 after a bootrom ON_THE_FLY
+    smupgrade_ok: bool  # AT+SMUPGRADE answers OK before its reboot
+    refused: frozenset[str]  # commands the application refuses (names without + or ^)
+    refused_once: frozenset[str]  # commands RECOVERY and the updater refuse once per boot
+    upgrade_reported: bool  # False: AT+SMUPGRADE? in RECOVERY and the updater says No report
     reply_hcrc_filled: bool
     app_baud: int
     ffh_baud: int
@@ -73,6 +79,12 @@ class ModemProfile:
             self_reboot_after_otf=config.self_reboot_after_otf,
             smswboot_reply=config.smswboot_reply, smod_reply=config.smod_reply,
             sysffh=config.sysffh, stpu_reply=config.stpu_reply,
+            self_reboot_report=config.self_reboot_report,
+            bootloader0_kept=config.bootloader0_after_otf == "kept",
+            smupgrade_ok=config.smupgrade_reply == "ok",
+            refused=frozenset(command_names(config.refuse)),
+            refused_once=frozenset(command_names(config.refuse_once)),
+            upgrade_reported=config.updater_report == "reported",
             reply_hcrc_filled=config.reply_hcrc == "filled",
             app_baud=config.app_baud, ffh_baud=config.ffh_baud,
             recovery_baud=config.recovery_baud,

@@ -20,7 +20,8 @@ def showver_lines(flash: Flash) -> list[str]:
         return "NA" if value is None else f"{value[0]} [{value[1]}]"
 
     # Bootloader0 is the bootrom, always a 5.x build (NB1 modems too, as observed).
-    slots = [(lr_version(None, flash.bootrom), flash.bootrom), *flash.bootloaders]
+    bootrom = flash.bootrom if flash.shown_bootrom is None else flash.shown_bootrom
+    slots = [(lr_version(None, bootrom), bootrom), *flash.bootloaders]
     rows = [(f"Bootloader{i}{'*' if i == flash.active_bootloader else ''}", slot(value))
             for i, value in enumerate(slots)]
     software = (lr_version(flash.family, flash.software), flash.software)

@@ -192,6 +192,7 @@ class StpEndpoint(ModemCore):
         def started() -> None:
             self.mode = Smod(self.profile.updater_smod)
             self.echo = self.profile.echoes("updater")
+            self.refused_since_boot.clear()
             self.idle.ready(self.engine.time)
             self._note(f"updater running at {self.wire.modem_baud} baud")
 
