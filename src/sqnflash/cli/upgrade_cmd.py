@@ -50,7 +50,7 @@ from sqnflash.upgrade.station import Device, Station
 @click.command()
 @port_options
 @board_option
-def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+def info(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
          as_json: bool, board: str | None) -> None:
     """Show the modem's mode, firmware and bootrom builds, versions and IMEI.
 
@@ -115,7 +115,7 @@ def load_inputs(image: Path, updater: Path | None, bootrom: Path | None, *, forc
 
 def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
                 bootrom: Path | None = None, method: str | None = None, baud: int = 921600,
-                rtscts: bool = False, trace: bool = False, trace_file: Path | None = None,
+                rtscts: bool | None = False, trace: bool = False, trace_file: Path | None = None,
                 as_json: bool = False, block_size: int | None = None, retries: int = 4,
                 max_baud: int | None = None,
                 force: bool = False, dry_run: bool = False, allow_downgrade: bool = False,
@@ -199,7 +199,8 @@ def _check_report(ctx: click.Context, param: click.Parameter, value: Path | None
 
 
 def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom: Path | None,
-                method: str | None, baud: int, rtscts: bool, as_json: bool, block_size: int | None,
+                method: str | None, baud: int, rtscts: bool | None, as_json: bool,
+                block_size: int | None,
                 retries: int, force: bool, dry_run: bool, allow_downgrade: bool,
                 allow_family_change: bool, journal: Path | str | None, station: str | None,
                 report: Path | None, compress: bool = True,
@@ -315,7 +316,7 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
 @board_option
 @journal_option
 @station_option
-def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
+def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool | None, trace: bool,
                 trace_file: Path | None, as_json: bool, image: Path, updater: Path | None,
                 bootrom: Path | None, method: str | None, block_size: int | None,
                 max_baud: int | None, retries: int, force: bool, dry_run: bool,

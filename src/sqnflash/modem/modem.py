@@ -103,7 +103,7 @@ class Modem:
             emit(Note(text, "warning"))
 
     @classmethod
-    def open(cls, port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool = False,
+    def open(cls, port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool | None = False,
              tracer: Tracer | None = None, emit: EventSink = discard) -> Modem:
         return cls(open_link(port, baud=baud, rtscts=rtscts, tracer=tracer), emit=emit)
 
@@ -260,7 +260,17 @@ class Modem:
             # The product line tells a Monarch 2 (GM02S) from a Monarch 1 (VZM20Q) where the LR
             # version cannot be read.
             model = self._query("ATI", at.parse_ati_model)
-        return ModemInfo.build(mode, self.link.baud, showver, ati1, imei, model)
+        info = ModemInfo.build(mode, self.link.baud, showver, ati1, imei, model)
+        self.use_flow_control_of(info.family)
+        return info
+
+    def use_flow_control_of(self, family: str | None) -> None:
+        """RTS/CTS as `family` wants it, unless the user chose (see Link.flow_control_for); a
+        bridge keeps its own line settings."""
+        if self.fixed_baud is None:
+            said = self.link.flow_control_for(family)
+            if said is not None:
+                self.emit(Note(said))
 
     def _query(self, command: str, parse: Callable[[tuple[str, ...]], T]) -> T | None:
         """A report the modem may not give in every mode: None when it answers ERROR, nothing,

@@ -69,6 +69,10 @@ class Simulator:
         self.wire.host_baud = min(baud, limit) if limit else baud
         self._host_leaves()
 
+    def set_host_flow_control(self, rtscts: bool) -> None:
+        """The host's port uses RTS/CTS (sim/flow.py says what the modem makes of it)."""
+        self.wire.host_rtscts = rtscts
+
     def write(self, data: bytes) -> int:
         self._host_returns()
         self.wire.host_write(bytes(data))
