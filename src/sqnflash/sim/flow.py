@@ -13,7 +13,8 @@ vain, and can only go back to a rate the modem drains.
 
 - `required` (Monarch 2): bytes are lost above `DRAIN_BAUD` unless the host uses RTS/CTS.
 - `unwired`: RTS/CTS is not connected between adapter and modem: bytes are lost above
-  `DRAIN_BAUD` whatever the host sets (its CTS floats "ready").
+  `DRAIN_BAUD` whatever the host sets (its CTS floats "ready"). Behind a simulated Pycom board
+  the knob does not apply: the board's LTE UART has RTS/CTS wired and on (sim/board.py).
 - `off` (Monarch 1, the default there): the modem keeps up at any rate it lists.
 
 What each kind of port knows of the host's setting:
