@@ -109,8 +109,7 @@ def test_without_rtscts_the_line_stays_at_115200_and_says_why(
     code, events = upgrade(capsys, "--port", modem.url, "--no-rtscts", str(image))
     assert code == 0, notes(events)
     assert transfer_bauds(events) == [115200] and not modem.sim.wire.host_rtscts
-    assert any("stays at 115200 baud" in text and "--no-rtscts" in text
-               for text in notes(events))
+    assert any("stays at 115200 baud: without RTS/CTS" in text for text in notes(events))
     assert not any(c.startswith("AT+IPR=") for c in modem.sim.modem.received_commands)
     assert modem.sim.summary()["version"] == TARGET
 
@@ -165,3 +164,57 @@ def test_a_monarch1_keeps_its_line_settings(tmp_path: Path,
             assert transfer_bauds(events) == [3686400]
         finally:
             forget(name)
+
+
+def test_a_modem_not_heard_with_rtscts_on_gets_it_off_again(
+        gm02: Any, image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The adapter's CTS is not connected: with RTS/CTS on, nothing the host writes leaves it.
+    modem = gm02("&version=59000&variant=flow-cts-low")
+    code, events = upgrade(capsys, "--port", modem.url, str(image))
+    assert code == 0, notes(events)
+    assert any("does not answer with RTS/CTS on" in text for text in notes(events))
+    assert transfer_bauds(events) == [115200] and not modem.sim.wire.host_rtscts
+    assert modem.sim.modem.overrun_bytes == 0 and modem.sim.summary()["version"] == TARGET
+
+
+def test_a_transfer_interrupted_at_921600_continues_there_with_rtscts(
+        image: Path, tmp_path: Path) -> None:
+    from sqnflash.errors import Interrupted
+    from sqnflash.events import Event, TransferProgress, TransferStarted
+    from sqnflash.firmware import load_image
+    from sqnflash.modem import Modem
+    from sqnflash.upgrade import Settings, upgrade
+    from sqnflash.upgrade.journal import Journal
+
+    name = f"m2held-{uuid.uuid4().hex}"
+    url = f"sim://{name}?clock=virtual&family=monarch2&version=59000"
+    firmware = load_image(image)
+    settings = Settings(auto_baud=True)
+    started: list[TransferStarted] = []
+
+    def stop(event: Event) -> None:
+        if isinstance(event, TransferProgress) and event.done >= SMALL // 2:
+            raise KeyboardInterrupt
+
+    def watch(event: Event) -> None:
+        if isinstance(event, TransferStarted):
+            started.append(event)
+
+    try:
+        with Journal.open(tmp_path / "j.db") as journal:
+            with Modem.open(url, baud=115200, rtscts=None) as modem, \
+                    pytest.raises(Interrupted):
+                upgrade(modem, firmware, emit=stop, journal=journal, settings=settings)
+            sim = named(name)
+            assert sim is not None and sim.modem.wire.modem_baud == 921600
+            # A new run opens the port without RTS/CTS; the modem answers no AT inside its
+            # session, so the image tells the family and RTS/CTS goes on (unchecked) before the
+            # session is probed with the pending block.
+            with Modem.open(url, rtscts=None) as modem:
+                upgrade(modem, firmware, emit=watch, journal=journal, settings=settings)
+                assert modem.link.rtscts
+        assert [event.baud for event in started] == [921600]
+        assert sim.summary()["version"] == TARGET and sim.summary()["stp_sessions"] == 1
+        assert sim.modem.overrun_bytes == 0
+    finally:
+        forget(name)

@@ -200,6 +200,11 @@ class Link:
             waiting = min(int(self.port.in_waiting), limit - 1)
         return first + self.read(waiting, 0) if waiting > 0 else first
 
+    def discard_output(self) -> None:
+        """Drop what was written and has not left the port (held back by flow control)."""
+        with self._lost_on_error():
+            self.port.reset_output_buffer()
+
     def discard_input(self) -> None:
         with self._lost_on_error():
             self.port.reset_input_buffer()

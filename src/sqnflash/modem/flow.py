@@ -19,5 +19,6 @@ def held_at_rate(link: Link, monarch2: bool) -> str | None:
     """Why the line must not be moved above its rate now (None: it may be)."""
     if not monarch2 or link.rtscts or link.baud > UNTHROTTLED_BAUD:
         return None
-    return (f"the transfer stays at {link.baud} baud: a Monarch 2 without RTS/CTS (--no-rtscts) "
-            f"loses bytes above {UNTHROTTLED_BAUD} while it writes its flash")
+    return (f"the transfer stays at {link.baud} baud: without RTS/CTS a Monarch 2 loses bytes "
+            f"above {UNTHROTTLED_BAUD} while it writes its flash (--rtscts, with RTS/CTS wired, "
+            "lifts this)")

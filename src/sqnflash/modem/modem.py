@@ -264,13 +264,25 @@ class Modem:
         self.use_flow_control_of(info.family)
         return info
 
-    def use_flow_control_of(self, family: str | None) -> None:
+    def use_flow_control_of(self, family: str | None, *, check: bool = True) -> None:
         """RTS/CTS as `family` wants it, unless the user chose (see Link.flow_control_for); a
-        bridge keeps its own line settings."""
-        if self.fixed_baud is None:
-            said = self.link.flow_control_for(family)
-            if said is not None:
-                self.emit(Note(said))
+        bridge keeps its own line settings. With `check` (the modem is known to answer AT), a
+        modem no longer heard once RTS/CTS is on has its RTS not connected to the adapter's CTS,
+        which then holds back every byte: RTS/CTS goes off again, for the rest of the run."""
+        if self.fixed_baud is not None:
+            return
+        said = self.link.flow_control_for(family)
+        if said is None:
+            return
+        if check and self.link.rtscts and not any(self.at.probe() for _ in range(2)):
+            self.link.discard_output()
+            self.link.set_rtscts(False, "the modem does not answer with RTS/CTS on")
+            self.link.flow_control_auto = False
+            self._note(f"the {family} does not answer with RTS/CTS on (the adapter's CTS is "
+                       "probably not connected to the modem's RTS): RTS/CTS off, so its line "
+                       "stays at its rate", "warning")
+            return
+        self.emit(Note(said))
 
     def _query(self, command: str, parse: Callable[[tuple[str, ...]], T]) -> T | None:
         """A report the modem may not give in every mode: None when it answers ERROR, nothing,

@@ -107,7 +107,7 @@ class SimBoard:
         # The LTE driver opens the modem's UART with RTS/CTS, wired on the board itself: no
         # adapter's wiring (flow_control=unwired, sim/flow.py) stands between them.
         modem.wire.host_rtscts = True
-        if config.flow_control == "unwired":
+        if config.flow_control in ("unwired", "cts-low"):
             config.flow_control = "required"
         self.server = repl.RawReplServer()
         self.interp = Interpreter(self)

@@ -53,10 +53,11 @@ knobs; a knob given on its own (`sim://?variant=smod4&echo=app`) wins over the b
 - `block_limit` [0: none]: the largest STP block the modem really takes, below the
   `max_transfer - 16` it reports ("31x0 mii limitation"); `block_refusal` = block, command
   [block]: a larger block frame is lost unanswered, or its block command is.
-- `flow_control` = off, required, unwired [off; required for a Monarch 2]: whether the modem's
-  UART needs the host's RTS/CTS above 115200 while it writes flash (sim/flow.py). Both published
-  Monarch 2 clients and Sequans' script use RTS/CTS; unwired is an adapter whose RTS/CTS lines
-  are not connected, where bytes are lost above 115200 whatever the host sets.
+- `flow_control` = off, required, unwired, cts-low [off; required for a Monarch 2]: whether the
+  modem's UART needs the host's RTS/CTS above 115200 while it writes flash (sim/flow.py). Both
+  published Monarch 2 clients and Sequans' script use RTS/CTS; unwired is an adapter whose RTS/CTS
+  lines are not connected, where bytes are lost above 115200 whatever the host sets; cts-low one
+  whose unconnected CTS reads "not ready", so a host with RTS/CTS on sends nothing.
 - A Monarch 2 lists 9600 to 921600 for `AT+IPR=?` unless `ipr_list` says otherwise: the
   reference gives no GM02S list (Sequans' script moves its line to 3686400 by default, the
   published clients stay at 115200); the variant `m2-3686400` lists up to 3686400.
@@ -155,6 +156,10 @@ VARIANTS: dict[str, Variant] = {
     "flow-unwired": Variant({"flow_control": "unwired"},
                             "RTS/CTS not connected: above 115200 the modem's UART overruns "
                             "while it writes flash, whatever the host sets"),
+    "flow-cts-low": Variant({"flow_control": "cts-low"},
+                            "the adapter's CTS is not connected and reads 'not ready': with "
+                            "RTS/CTS on the host sends nothing, without it bytes are lost above "
+                            "115200"),
     "flow-not-needed": Variant({"flow_control": "off"},
                                "the modem keeps up at every rate it lists, with or without "
                                "RTS/CTS"),

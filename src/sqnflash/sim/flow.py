@@ -15,6 +15,9 @@ vain, and can only go back to a rate the modem drains.
 - `unwired`: RTS/CTS is not connected between adapter and modem: bytes are lost above
   `DRAIN_BAUD` whatever the host sets (its CTS floats "ready"). Behind a simulated Pycom board
   the knob does not apply: the board's LTE UART has RTS/CTS wired and on (sim/board.py).
+- `cts-low`: the adapter's CTS input is not connected and reads "not ready": a host with RTS/CTS
+  on sends nothing at all (its bytes wait in the driver until flow control is off or they are
+  discarded); without RTS/CTS the line is that of `unwired`.
 - `off` (Monarch 1, the default there): the modem keeps up at any rate it lists.
 
 What each kind of port knows of the host's setting:
@@ -29,7 +32,7 @@ What each kind of port knows of the host's setting:
 
 from __future__ import annotations
 
-FLOW_CONTROLS = ("off", "required", "unwired")
+FLOW_CONTROLS = ("off", "required", "unwired", "cts-low")
 FIFO_BYTES = 64
 DRAIN_BAUD = 115200
 
@@ -38,7 +41,12 @@ def overruns(flow_control: str, modem_baud: int, host_rtscts: bool) -> bool:
     """Whether STP frames longer than the FIFO lose bytes on this line now."""
     if modem_baud <= DRAIN_BAUD or flow_control == "off":
         return False
-    return flow_control == "unwired" or not host_rtscts
+    return flow_control in ("unwired", "cts-low") or not host_rtscts
+
+
+def host_held(flow_control: str, host_rtscts: bool) -> bool:
+    """Whether the host's CTS keeps everything it writes in its driver."""
+    return host_rtscts and flow_control == "cts-low"
 
 
 def overrun(data: bytes) -> bytes:

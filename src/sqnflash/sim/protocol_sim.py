@@ -81,7 +81,7 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._sim().discard_input()
 
     def reset_output_buffer(self) -> None:
-        self._sim()
+        self._sim().discard_output()
 
     @property
     def out_waiting(self) -> int:

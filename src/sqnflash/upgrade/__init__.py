@@ -84,6 +84,8 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
     if journal is not None and journaled is not None:
         if journaled.record.imei:  # before a byte goes to it: is that modem in use elsewhere?
             modem.link.claim_modem(journaled.record.imei)
+        # A Monarch 2 session left at a faster rate goes on only with RTS/CTS (modem/flow.py).
+        modem.use_flow_control_of(image.family, check=False)
         held = resume.held_transfer(modem, journaled, settings)
         record = journaled.record
         if held is not None:

@@ -280,7 +280,8 @@ class Runner:
                             self.found))
         for text in plan.notes:  # after the plan: they are about it
             self.emit(Note(text))
-        self.modem.use_flow_control_of(MONARCH2 if self._monarch2 else self.before.family)
+        self.modem.use_flow_control_of(MONARCH2 if self._monarch2 else self.before.family,
+                                       check=self._held is None)
         start = self.clock.now()
         times: dict[str, float] = {}
         index = self.start_at
