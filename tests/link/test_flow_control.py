@@ -60,3 +60,11 @@ def test_a_monarch2_line_is_held_at_115200_without_rtscts(tmp_path: Path) -> Non
         assert held_at_rate(link, monarch2=False) is None
         link.set_rtscts(True, "test")
         assert held_at_rate(link, monarch2=True) is None
+
+
+def test_rtscts_stays_on_for_a_modem_silent_either_way(tmp_path: Path) -> None:
+    # At a rate the modem does not talk at it is silent with or without RTS/CTS (a reboot looks
+    # the same): nothing points at the wiring, so flow control stays as the family wants it.
+    with Modem.open(f"{M2}&host_baud=921600", baud=921600, rtscts=None) as modem:
+        modem.use_flow_control_of("Monarch 2")
+        assert modem.link.rtscts and modem.link.flow_control_auto

@@ -277,11 +277,14 @@ class Modem:
         if check and self.link.rtscts and not any(self.at.probe() for _ in range(2)):
             self.link.discard_output()
             self.link.set_rtscts(False, "the modem does not answer with RTS/CTS on")
-            self.link.flow_control_auto = False
-            self._note(f"the {family} does not answer with RTS/CTS on (the adapter's CTS is "
-                       "probably not connected to the modem's RTS): RTS/CTS off, so its line "
-                       "stays at its rate", "warning")
-            return
+            if any(self.at.probe() for _ in range(2)):
+                self.link.flow_control_auto = False
+                self._note(f"the {family} answers only without RTS/CTS (the adapter's CTS is "
+                           "probably not connected to the modem's RTS): RTS/CTS off, so its "
+                           "line stays at its rate", "warning")
+                return
+            # Silent either way (rebooting): nothing points at the wiring.
+            self.link.set_rtscts(True, "the modem is silent without RTS/CTS too")
         self.emit(Note(said))
 
     def _query(self, command: str, parse: Callable[[tuple[str, ...]], T]) -> T | None:
