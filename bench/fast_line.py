@@ -7,15 +7,19 @@ run: payload throughput / the line rate at the rate reached, / the STP protocol 
 largest block reached, and / today's figure (921600 baud, 2016-byte blocks, measured here too).
 Then a modem that lists nothing above 921600 and loses every block above 2016 bytes: what the
 fallbacks cost against forcing 921600/2016 from the start. The last line is machine-readable.
+
+`send()` is the one loop the Monarch 2 benchmark (bench/monarch2.py) shares.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqnflash  # noqa: F401  (registers sim://)
+from sqnflash.events import Event, TransferStarted
 from sqnflash.firmware import load_image
 from sqnflash.modem import Modem
 from sqnflash.sim.images import Family, ImageKind, make_image
@@ -34,15 +38,46 @@ def protocol_limit(block: int, baud: int) -> float:
     return block / (wire_s + 2 * TURNAROUND_S + FLASH_S_PER_KIB * block / 1024)
 
 
-def send(image: Path, query: str, start: int, settings: Settings) -> tuple[float, int]:
-    """(payload bytes/s, the largest block answered)."""
+@dataclass(frozen=True)
+class Sent:
+    """One image sent ON_THE_FLY from RECOVERY: the transfer's figures (wire bytes)."""
+
+    bytes_per_s: float
+    block: int  # the largest block answered
+    baud: int  # the rate the transfer ended at
+    send_s: float
+    wire: int
+    upgrade_s: float
+
+    def of_line(self) -> float:
+        return self.bytes_per_s / (self.baud / 10)
+
+    def of_limit(self) -> float:
+        return self.bytes_per_s / protocol_limit(self.block, self.baud)
+
+
+def send(image: Path, query: str, start: int, settings: Settings, *,
+         rtscts: bool | None = None) -> Sent:
+    """Upgrade a simulated modem found in RECOVERY at `start` baud with `image` (charged
+    clock); `rtscts` None lets the modem's family decide, as the command line does."""
     modem = Modem.open(f"sim://?clock=charged&mode=recovery&reboot_s=0.3&apply_s=0.5"
-                       f"&recovery_baud={start}&host_baud={start}&{query}", baud=start)
-    result = upgrade(modem, load_image(image), method=Method.ON_THE_FLY, settings=settings)
-    modem.close()
+                       f"&recovery_baud={start}&host_baud={start}&{query}", baud=start,
+                       rtscts=rtscts)
+    started: list[TransferStarted] = []
+
+    def seen(event: Event) -> None:
+        if isinstance(event, TransferStarted) and event.step == "send-image":
+            started.append(event)  # the last one is the rate the image went at
+
+    try:
+        result = upgrade(modem, load_image(image), method=Method.ON_THE_FLY,
+                         settings=settings, emit=seen)
+    finally:
+        modem.close()
     sent = result.transfers["send-image"]
     block = sent.line.largest_block if sent.line is not None else sent.block_size
-    return sent.bytes_per_s, block
+    return Sent(sent.bytes_per_s, block, started[-1].baud, sent.elapsed_s,
+                sent.total - sent.sent_from, result.elapsed_s)
 
 
 def main() -> int:
@@ -50,25 +85,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         image = Path(folder) / "CATM1-41019.dup"
         image.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 41019, size=SIZE))
-        today, _ = send(image, "", 921600, Settings(block_size=2016))
+        today = send(image, "", 921600, Settings(block_size=2016)).bytes_per_s
         print(f"today (921600 baud, 2016-byte blocks): {today:.0f} bytes/s, "
               f"{today / 92160:.3f} of the line, 6 MB in {SIZE / today:.1f} s")
         print(f"{'top rate':>9} {'bytes/s':>9} {'block':>6} {'/line':>6} {'/limit':>7} "
               f"{'/today':>7} {'6 MB s':>7}")
         for top in TOPS:
             rates = ",".join(str(r) for r in MONARCH1_BAUDS if r <= top)
-            rate, block = send(image, f"ipr_list={rates}", min(top, 921600),
-                                  Settings(auto_baud=True))
-            line, limit = rate / (top / 10), rate / protocol_limit(block, top)
-            print(f"{top:>9} {rate:>9.0f} {block:>6} {line:>6.3f} {limit:>7.3f} "
-                  f"{rate / today:>7.3f} {SIZE / rate:>7.1f}")
-            results[f"line_{top}"] = line
-            results[f"limit_{top}"] = limit
+            got = send(image, f"ipr_list={rates}", min(top, 921600), Settings(auto_baud=True))
+            rate = got.bytes_per_s
+            print(f"{top:>9} {rate:>9.0f} {got.block:>6} {got.of_line():>6.3f} "
+                  f"{got.of_limit():>7.3f} {rate / today:>7.3f} {SIZE / rate:>7.1f}")
+            results[f"line_{top}"] = got.of_line()
+            results[f"limit_{top}"] = got.of_limit()
             results[f"vs_today_{top}"] = rate / today
-        legacy, _ = send(image, "variant=legacy-line", 921600, Settings(auto_baud=True))
-        results["legacy_fallback_vs_forced"] = legacy / today
-        print(f"a modem refusing both (lists up to 921600, blocks up to 2016): {legacy:.0f} "
-              f"bytes/s with auto, {legacy / today:.3f} of forcing 921600/2016")
+        legacy = send(image, "variant=legacy-line", 921600, Settings(auto_baud=True))
+        results["legacy_fallback_vs_forced"] = legacy.bytes_per_s / today
+        print(f"a modem refusing both (lists up to 921600, blocks up to 2016): "
+              f"{legacy.bytes_per_s:.0f} bytes/s with auto, "
+              f"{legacy.bytes_per_s / today:.3f} of forcing 921600/2016")
     print("fast_line: " + " ".join(f"{k}={v:.4f}" for k, v in results.items()))
     return 0
 

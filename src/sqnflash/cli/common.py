@@ -193,7 +193,10 @@ def port_options(func: F) -> F:
                           "falling back one rate at a time; a number is used exactly (the "
                           "modem is also looked for at 921600 and 115200): "
                           + ", ".join(str(rate) for rate in MODEM_BAUDS) + "."),
-        click.option("--rtscts", is_flag=True, help="Use RTS/CTS hardware flow control."),
+        click.option("--rtscts/--no-rtscts", default=None,
+                     help="RTS/CTS hardware flow control. Default: on as soon as the modem is "
+                          "known to be a Monarch 2 (its published clients use it; only then "
+                          "is its line sped up), off for a Monarch 1."),
         click.option("--trace", is_flag=True,
                      help="Print every AT line and STP frame with timestamps to stderr."),
         click.option("--trace-file", type=click.Path(path_type=Path),
@@ -365,7 +368,7 @@ def _trace_stream(trace: bool, trace_file: Path | None) -> Iterator[WireTrace | 
 
 
 @contextlib.contextmanager
-def open_modem(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+def open_modem(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
                emit: EventSink, *, board: str | None = None,
                check: Callable[[ModemInfo], object] | None = None) -> Iterator[Modem]:
     """The modem on `port`; with `board`, the modem behind that board's bridge, after `check`

@@ -135,7 +135,7 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
               help="Accept a file whose size differs from the official release of its name, "
                    "and plan even if the modem already runs this build.")
 @board_option
-def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+def plan_cmd(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
              as_json: bool, files: tuple[Path, ...], updater: Path | None, bootrom: Path | None,
              method: str | None, block_size: int, allow_downgrade: bool,
              allow_family_change: bool, force: bool, board: str | None) -> None:

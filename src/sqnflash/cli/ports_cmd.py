@@ -122,7 +122,7 @@ def candidates(chosen: PortFilter) -> list[str]:
     return [str(port.device) for port in list_ports() if chosen.accepts(port)]
 
 
-def select_ports(values: Sequence[str], chosen: PortFilter, *, rtscts: bool = False,
+def select_ports(values: Sequence[str], chosen: PortFilter, *, rtscts: bool | None = False,
                  probed: list[Probe] | None = None) -> list[str]:
     """The ports `--port` values name: `auto` is the one modem found among the listed ports
     the filters accept, `all` every one of them; other values are taken as they are. Each port
@@ -156,7 +156,7 @@ def select_ports(values: Sequence[str], chosen: PortFilter, *, rtscts: bool = Fa
     return out
 
 
-def single_port(value: str, *, rtscts: bool = False) -> str:
+def single_port(value: str, *, rtscts: bool | None = False) -> str:
     """--port of the commands that take one modem: `auto` is the one modem found on the listed
     ports; anything else is the port itself."""
     word = value.strip().lower()

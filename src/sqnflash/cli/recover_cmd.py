@@ -32,7 +32,7 @@ from sqnflash.upgrade.recover import recover
                    "in the boot loader (FFH, Pycom's 'recovery mode').")
 @journal_option
 @board_option
-def recover_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+def recover_cmd(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
                 as_json: bool, image: Path | None, updater: Path | None,
                 journal_path: Path | None, board: str | None) -> None:
     """Bring the modem back to a working application, from whatever state it is in.

@@ -60,7 +60,7 @@ from sqnflash.upgrade.station import Device, Station
 @click.command()
 @port_options
 @board_option
-def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+def info(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
          as_json: bool, board: str | None) -> None:
     """Show the modem's mode, firmware and bootrom builds, versions and IMEI.
 
@@ -133,7 +133,7 @@ def _choices(files: tuple[FirmwareFile, FirmwareFile | None, FirmwareFile | None
 
 def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
                 bootrom: Path | None = None, method: str | None = None, baud: int = 921600,
-                rtscts: bool = False, trace: bool = False, trace_file: Path | None = None,
+                rtscts: bool | None = False, trace: bool = False, trace_file: Path | None = None,
                 as_json: bool = False, block_size: int | None = None, retries: int = 4,
                 max_baud: int | None = None,
                 force: bool = False, dry_run: bool = False, allow_downgrade: bool = False,
@@ -179,7 +179,7 @@ def _checker(image: FirmwareFile, choices: Choices) -> Callable[[ModemInfo], Pla
     return lambda before: plan_for(before, image, **choices)
 
 
-def _print_dry_run(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
+def _print_dry_run(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
                    as_json: bool, board: str | None, image: FirmwareFile,
                    choices: Choices) -> None:
     """--dry-run: the modem read (through the board's REPL with a board: nothing is bridged)
@@ -215,7 +215,8 @@ def _check_report(ctx: click.Context, param: click.Parameter, value: Path | None
 
 
 def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom: Path | None,
-                method: str | None, baud: int, rtscts: bool, as_json: bool, block_size: int | None,
+                method: str | None, baud: int, rtscts: bool | None, as_json: bool,
+                block_size: int | None,
                 retries: int, force: bool, dry_run: bool, allow_downgrade: bool,
                 allow_family_change: bool, journal: Path | str | None, station: str | None,
                 report: Path | None, compress: bool = True,
@@ -338,7 +339,7 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
 @board_option
 @journal_option
 @station_option
-def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool, trace: bool,
+def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool | None, trace: bool,
                 trace_file: Path | None, as_json: bool, image: Path, updater: Path | None,
                 bootrom: Path | None, method: str | None, block_size: int | None,
                 max_baud: int | None, retries: int, force: bool, dry_run: bool,

@@ -43,6 +43,7 @@ else:
     _IO_ERRORS = (SerialException, OSError, termios.error)
 
 DEFAULT_BAUD = 921600
+MONARCH2_FAMILY = "Monarch 2"  # ModemInfo.family of a GM02S
 _NOT_FOUND = {errno.ENOENT, errno.ENODEV, errno.ENXIO}
 _BUSY = {errno.EBUSY, errno.EACCES, errno.EPERM, errno.EAGAIN}
 
@@ -101,6 +102,8 @@ class Link:
         self._timeout: float | None = port.timeout
         # The fastest rate the adapter behind the port carries, where that is known.
         self.max_baud: int | None = getattr(port, "max_baud", None)
+        # RTS/CTS chosen by the modem's family once it is known (the user gave no flag).
+        self.flow_control_auto = False
         if tracer is not None:
             tracer.use_clock(self.clock)
             tracer.line_changed(self.baud)
@@ -116,6 +119,37 @@ class Link:
                 self.port.baudrate = baud
             if self.tracer is not None:
                 self.tracer.line_changed(baud)
+
+    @property
+    def rtscts(self) -> bool:
+        """Whether the port uses RTS/CTS hardware flow control now."""
+        return bool(getattr(self.port, "rtscts", False))
+
+    def set_rtscts(self, on: bool, why: str) -> None:
+        """Switch RTS/CTS on an open port (pyserial applies `rtscts` at once when set while
+        open); `why` goes to the trace."""
+        if on == self.rtscts:
+            return
+        with self._lost_on_error():
+            self.port.rtscts = on
+        self.note(f"RTS/CTS {'on' if on else 'off'}: {why}")
+
+    def flow_control_for(self, family: str | None) -> str | None:
+        """With no --rtscts/--no-rtscts given, RTS/CTS follows the modem's family as soon as it
+        is known: on for a Monarch 2 (both of its published clients and Sequans' own script
+        open the port with RTS/CTS), off for a Monarch 1 (a USB adapter wired to a Pycom
+        modem's UART pins often leaves RTS/CTS unconnected). Returns what was switched, for
+        the user, or None."""
+        if not self.flow_control_auto or family is None:
+            return None
+        on = family == MONARCH2_FAMILY
+        if on == self.rtscts:
+            return None
+        self.set_rtscts(on, family)
+        if on:
+            return (f"RTS/CTS on: {family} (its published clients use hardware flow control; "
+                    "--no-rtscts turns it off)")
+        return f"RTS/CTS off: {family} (--rtscts keeps it on)"
 
     def carries(self, baud: int) -> bool:
         """Whether the port can be set to `baud` (within the adapter's known limit, and its
@@ -165,6 +199,11 @@ class Link:
         with self._lost_on_error():
             waiting = min(int(self.port.in_waiting), limit - 1)
         return first + self.read(waiting, 0) if waiting > 0 else first
+
+    def discard_output(self) -> None:
+        """Drop what was written and has not left the port (held back by flow control)."""
+        with self._lost_on_error():
+            self.port.reset_output_buffer()
 
     def discard_input(self) -> None:
         with self._lost_on_error():
@@ -263,10 +302,14 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
-def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool = False,
-              tracer: Tracer | None = None, lock_dir: Path | None = None) -> Link:
+def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD,
+              rtscts: bool | None = False, tracer: Tracer | None = None,
+              lock_dir: Path | None = None) -> Link:
     """Open `port` (a device name, a pyserial URL such as `socket://` or `sim://`, or an open
     pyserial object, which is used as it is and left open on close).
+
+    `rtscts` None: opened without flow control, which the modem's family then decides
+    (`Link.flow_control_for`); True or False stays as given.
 
     A port opened here is locked for this process first, in `lock_dir` (default: sqnflash's
     state folder); a port in use by another run raises PortBusy, and nothing is opened."""
@@ -276,7 +319,9 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool 
                 port.open()
             except _IO_ERRORS as exc:
                 raise _open_error(str(port.port), exc) from exc
-        return Link(port, name=str(port.port), tracer=tracer, owned=False)
+        handed = Link(port, name=str(port.port), tracer=tracer, owned=False)
+        handed.flow_control_auto = rtscts is None
+        return handed
     name = str(port).strip()
     if not name:
         raise BadPortUrl("no port given", advice="Pass --port (or set SQNFLASH_PORT).")
@@ -284,7 +329,7 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool 
     lock = lock_port(name, lock_dir)
     # exclusive: pyserial's own flock on the device (POSIX) keeps out other programs that ask
     # for it too; on Windows a COM port is exclusive anyway.
-    kwargs: dict[str, Any] = {"baudrate": baud, "rtscts": rtscts, "timeout": 1.0,
+    kwargs: dict[str, Any] = {"baudrate": baud, "rtscts": bool(rtscts), "timeout": 1.0,
                               "exclusive": True}
     try:
         opened = serial.serial_for_url(name, **kwargs)
@@ -298,6 +343,7 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD, rtscts: bool 
         _release(lock)
         raise
     link = Link(opened, name=name, tracer=tracer, lock=lock)
+    link.flow_control_auto = rtscts is None
     link.note(f"opened {name} at {baud} baud{' with RTS/CTS' if rtscts else ''}")
     if link.max_baud is None and "://" not in name:
         link.max_baud = adapter_max_baud(name)

@@ -72,7 +72,7 @@ class Modem:
             emit(Note(text, "warning"))
 
     @classmethod
-    def open(cls, port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool = False,
+    def open(cls, port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool | None = False,
              tracer: Tracer | None = None, emit: EventSink = discard) -> Modem:
         return cls(open_link(port, baud=baud, rtscts=rtscts, tracer=tracer), emit=emit)
 
@@ -126,7 +126,33 @@ class Modem:
         return self.identity.mode()
 
     def info(self) -> ModemInfo:
-        return self.identity.info()
+        info = self.identity.info()
+        self.use_flow_control_of(info.family)
+        return info
+
+    def use_flow_control_of(self, family: str | None, *, check: bool = True) -> None:
+        """RTS/CTS as `family` wants it, unless the user chose (see Link.flow_control_for); a
+        bridge keeps its own line settings. With `check` (the modem is known to answer AT), a
+        modem no longer heard once RTS/CTS is on has its RTS not connected to the adapter's CTS,
+        which then holds back every byte: RTS/CTS goes off again, for the rest of the run."""
+        if self.fixed_baud is not None:
+            return
+        said = self.link.flow_control_for(family)
+        if said is None:
+            return
+        if check and self.link.rtscts and not any(self.at.probe() for _ in range(2)):
+            self.link.discard_output()
+            self.link.set_rtscts(False, "the modem does not answer with RTS/CTS on")
+            if any(self.at.probe() for _ in range(2)):
+                self.link.flow_control_auto = False
+                self.narrator.note(
+                    f"the {family} answers only without RTS/CTS (the adapter's CTS is probably "
+                    "not connected to the modem's RTS): RTS/CTS off, so its line stays at its "
+                    "rate", "warning")
+                return
+            # Silent either way (rebooting): nothing points at the wiring.
+            self.link.set_rtscts(True, "the modem is silent without RTS/CTS too")
+        self.narrator.emit(Note(said))
 
     def upgrade_report(self) -> at.UpgradeReport:
         return self.identity.upgrade_report()

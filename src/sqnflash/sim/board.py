@@ -104,6 +104,11 @@ class SimBoard:
                         paced=config.paced)
         modem.wire.on_modem_write = self._modem_wrote
         modem.wire.host_baud = MIRROR_BAUD  # the LTE driver's setting after boot
+        # The LTE driver opens the modem's UART with RTS/CTS, wired on the board itself: no
+        # adapter's wiring (flow_control=unwired, sim/flow.py) stands between them.
+        modem.wire.host_rtscts = True
+        if config.flow_control in ("unwired", "cts-low"):
+            config.flow_control = "required"
         self.server = repl.RawReplServer()
         self.interp = Interpreter(self)
         self.uart_rx = bytearray()

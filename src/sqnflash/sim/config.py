@@ -73,6 +73,14 @@ knobs; a knob given on its own (`sim://?variant=smod4&echo=app`) wins over the b
 - `block_limit` [0: none]: the largest STP block the modem really takes, below the
   `max_transfer - 16` it reports ("31x0 mii limitation"); `block_refusal` = block, command
   [block]: a larger block frame is lost unanswered, or its block command is.
+- `flow_control` = off, required, unwired, cts-low [off; required for a Monarch 2]: whether the
+  modem's UART needs the host's RTS/CTS above 115200 while it writes flash (sim/flow.py). Both
+  published Monarch 2 clients and Sequans' script use RTS/CTS; unwired is an adapter whose RTS/CTS
+  lines are not connected, where bytes are lost above 115200 whatever the host sets; cts-low one
+  whose unconnected CTS reads "not ready", so a host with RTS/CTS on sends nothing.
+- A Monarch 2 lists 9600 to 921600 for `AT+IPR=?` unless `ipr_list` says otherwise: the
+  reference gives no GM02S list (Sequans' script moves its line to 3686400 by default, the
+  published clients stay at 115200); the variant `m2-3686400` lists up to 3686400.
 """
 
 from __future__ import annotations
@@ -84,6 +92,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from sqnflash.firmware.pycom_releases import Release, ReleaseError
+from sqnflash.sim.flow import FLOW_CONTROLS
 from sqnflash.sim.images import Family
 
 OLD_BOOTROM_BUILD = 33080  # factory bootrom that cannot switch to FFH
@@ -186,6 +195,20 @@ VARIANTS: dict[str, Variant] = {
     "no-ipr-list": Variant({"ipr_list": "none"}, "AT+IPR=? answers ERROR"),
     "legacy-line": Variant({"ipr_list": "115200,230400,460800,921600", "block_limit": "2016"},
                            "lists nothing above 921600 and takes no block above 2016 bytes"),
+    "m2-3686400": Variant({"ipr_list": "115200,230400,460800,921600,1000000,2000000,3000000,"
+                                       "3686400"},
+                          "a Monarch 2 that lists up to 3686400 (Sequans' STP script's default "
+                          "rate)"),
+    "flow-unwired": Variant({"flow_control": "unwired"},
+                            "RTS/CTS not connected: above 115200 the modem's UART overruns "
+                            "while it writes flash, whatever the host sets"),
+    "flow-cts-low": Variant({"flow_control": "cts-low"},
+                            "the adapter's CTS is not connected and reads 'not ready': with "
+                            "RTS/CTS on the host sends nothing, without it bytes are lost above "
+                            "115200"),
+    "flow-not-needed": Variant({"flow_control": "off"},
+                               "the modem keeps up at every rate it lists, with or without "
+                               "RTS/CTS"),
     "combined": Variant({"updater_smod": "4", "bootrom_report": "no-report",
                          "echo": "app,recovery,updater", "max_transfer": "2048",
                          "reply_hcrc": "filled", "line_ending": "lf", "swboot_error": "1",
@@ -263,6 +286,7 @@ class SimConfig:
     garble_above: int = 0
     block_limit: int = 0
     block_refusal: str = "block"
+    flow_control: str = ""  # off, required, unwired; default per family (module docstring)
     faults: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -273,6 +297,8 @@ class SimConfig:
         self.family = Family(self.family)
         if self.family == Family.MONARCH2:
             self._monarch2_defaults()
+        if not self.flow_control:
+            self.flow_control = "off"
         if self.bootrom is None:
             # Only flashing a bootrom package changes Bootloader0, and Pycom's flows did that
             # from 38638 on: a modem upgraded to an earlier build (36417, NB1 37781) still shows
@@ -295,6 +321,8 @@ class SimConfig:
                 setattr(self, name, FFH_BAUD)
         if self.bootrom is None:
             self.bootrom = self.version
+        if not self.flow_control:
+            self.flow_control = "required"
 
     def _check_knobs(self) -> None:
         self.echo = ",".join(echo_modes(self.echo))
@@ -320,6 +348,7 @@ class SimConfig:
             "smupgrade_reply": ("ok", "none"),
             "updater_report": ("reported", "no-report"),
             "block_refusal": ("block", "command"),
+            "flow_control": FLOW_CONTROLS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -140,6 +140,7 @@ class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
             "imei": self.flash.imei,
             "stp_sessions": self.stp_sessions,
             "stp_repeats": self.stp_repeats,
+            "overrun_bytes": self.overrun_bytes,
             **{k: round(v, 4) for k, v in self.idle.to_dict().items()},
             "wire_busy_s": round(self.wire.wire_time_s, 4),
         }

@@ -100,6 +100,7 @@ class ModemCore:
         self.received_commands: list[str] = []
         self.stp_sessions = 0
         self.stp_repeats = 0  # requests answered again as retransmissions (data not rewritten)
+        self.overrun_bytes = 0  # STP bytes lost to overruns (sim/flow.py)
         self._note(f"power on in {MODE_NAMES[start_mode]} at {baud} baud")
 
     if TYPE_CHECKING:

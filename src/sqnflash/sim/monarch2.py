@@ -2,7 +2,10 @@
 
 What differs from the Monarch 1 (docs/protocol.md §2, §3, §5, §6):
 - `ATI` names the module `GM02S`; `ATI1` answers `UE8.0.5.13` / `LR8.0.5.13-59577`.
-- Every mode talks at 115200 baud; hosts use RTS/CTS, which the simulated line accepts as it is.
+- Every mode boots at 115200 baud and lists 9600 to 921600 for `AT+IPR=?` (the reference gives
+  no GM02S list; the variant `m2-3686400` lists up to 3686400). Above 115200 its UART needs the
+  host's RTS/CTS while it writes flash (`flow_control=required`, sim/flow.py): without it the
+  image's block frames lose bytes.
 - The application knows `AT+CFUN=5` (pysequans sends it before `AT+SMSWBOOT=3,1`), the
   switches, `AT+SMSTPU`, `AT+SMUPGRADE`, `ATI`, `ATI1`, `AT+CGSN` and `AT+SMLOG?`; nothing
   Pycom-specific (`AT+BIND`, `AT+SQNWL`, showver: its M2 format is not published).
@@ -83,7 +86,10 @@ def monarch2_profile(config: SimConfig) -> ModemProfile:
         store_max_transfer=m1.store_max_transfer, otf_max_transfer=m1.otf_max_transfer,
         ffh_max_transfer=m1.ffh_max_transfer, store_limit=m1.store_limit,
         partial_blocks=m1.partial_blocks, stp_version=2, monarch2=True,
-        # Its published clients never change the rate: AT+IPR=? is not offered.
-        ipr_rates=None, block_limit=m1.block_limit,
+        # The reference has no GM02S list: 9600 to 921600 unless `ipr_list` says otherwise.
+        ipr_rates=(None if config.ipr_list.lower() == "none" else MONARCH2_BAUDS
+                   if not config.ipr_list else
+                   tuple(int(part) for part in config.ipr_list.split(","))),
+        block_limit=m1.block_limit,
         block_refusal_command=m1.block_refusal_command)
 

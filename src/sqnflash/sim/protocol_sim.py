@@ -50,6 +50,7 @@ class Serial(SerialBase):  # type: ignore[misc]
     def _reconfigure_port(self) -> None:
         if self.sim is not None:
             self.sim.set_host_baud(int(self._baudrate))
+            self.sim.set_host_flow_control(bool(self._rtscts))
 
     @property
     def max_baud(self) -> int | None:
@@ -80,7 +81,7 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._sim().discard_input()
 
     def reset_output_buffer(self) -> None:
-        self._sim()
+        self._sim().discard_output()
 
     @property
     def out_waiting(self) -> int:

@@ -2,7 +2,11 @@
 
 The client side is an ordinary tty: open it with pyserial (or anything else) at 921600 or 115200.
 The baud rate the client sets is read back from the pty's termios settings, so a client talking at
-the wrong rate hears garbage exactly as it would on a real line.
+the wrong rate hears garbage exactly as it would on a real line. So is its RTS/CTS setting
+(CRTSCTS): a pty has no RTS/CTS lines, so nothing is ever held back and the kernel never loses a
+byte; the flag alone tells the simulated modem whether the client would honour its RTS, and a
+modem that needs flow control above 115200 (`flow_control=required`, sim/flow.py) loses the
+block frames of a client that does not set it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,17 @@ def termios_baud(fd: int) -> int | None:
             return None
         return buf[10] or None
     return speed
+
+
+def termios_rtscts(fd: int) -> bool | None:
+    """Whether the client of the pty at `fd` set RTS/CTS flow control (None: unknown)."""
+    flag = getattr(termios, "CRTSCTS", 0)
+    if not flag:
+        return None
+    try:
+        return bool(termios.tcgetattr(fd)[2] & flag)
+    except termios.error:
+        return None
 
 
 class PtyServer:
@@ -102,6 +117,9 @@ class PtyServer:
             baud = termios_baud(self.master)
             if baud and baud != wire.host_baud:
                 sim.set_host_baud(baud)
+            rtscts = termios_rtscts(self.master)
+            if rtscts is not None and rtscts != wire.host_rtscts:
+                sim.set_host_flow_control(rtscts)
             if readable:
                 try:
                     data = os.read(self.master, 65536)

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqnflash.sim.config import SimConfig
 from sqnflash.sim.engine import Engine
+from sqnflash.sim.flow import host_held
 from sqnflash.sim.modem import SimModem
 from sqnflash.timing import REAL_CLOCK, Clock, VirtualClock
 
@@ -26,6 +27,8 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 class Simulator:
+    held_output = b""  # written while the host's CTS holds it back (sim/flow.py)
+
     def __init__(self, config: SimConfig | None = None, *, clock: Clock | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config or SimConfig()
@@ -69,7 +72,20 @@ class Simulator:
         self.wire.host_baud = min(baud, limit) if limit else baud
         self._host_leaves()
 
+    def set_host_flow_control(self, rtscts: bool) -> None:
+        """The host's port uses RTS/CTS (sim/flow.py says what the modem makes of it)."""
+        self.wire.host_rtscts = rtscts
+        if not host_held(self.config.flow_control, rtscts) and self.held_output:
+            held, self.held_output = self.held_output, b""
+            self.write(held)  # a driver sends what it held once flow control is off
+
+    def discard_output(self) -> None:
+        self.held_output = b""
+
     def write(self, data: bytes) -> int:
+        if host_held(self.config.flow_control, self.wire.host_rtscts):
+            self.held_output += bytes(data)  # the host's CTS never says "ready"
+            return len(data)
         self._host_returns()
         self.wire.host_write(bytes(data))
         self._host_leaves()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import zlib
 
 from sqnflash.protocol import stp
+from sqnflash.sim.flow import overrun, overruns
 from sqnflash.sim.images import ImageSink, Received
 from sqnflash.sim.modem_core import ModemCore
 from sqnflash.sim.modes import Smod, StpPurpose
@@ -74,9 +75,19 @@ class StpEndpoint(ModemCore):
         assert self._stp is not None
         self._touch_stp()
         data = self.faults.inbound_stp(data, self._stp.received, self.wire.modem_baud)
+        if overruns(self.config.flow_control, self.wire.modem_baud, self.wire.host_rtscts):
+            data = self._overrun(data)
         if self.mode is None:
             return
         self._drive_stp(self._stp.feed(data))
+
+    def _overrun(self, data: bytes) -> bytes:
+        taken = overrun(data)
+        if len(taken) < len(data):
+            self.overrun_bytes += len(data) - len(taken)
+            self._note(f"UART overrun at {self.wire.modem_baud} baud without flow control: "
+                       f"a {len(data)}-byte frame dropped")
+        return taken
 
     def _drive_stp(self, events: list[stp.SlaveEvent]) -> None:
         slave = self._stp

@@ -77,6 +77,7 @@ class Wire:
         self.modem_baud = modem_baud
         self.turnaround_s = turnaround_s
         self.paced = paced
+        self.host_rtscts = False  # the host's port uses RTS/CTS (sim/flow.py)
         self._to_modem_free = 0.0
         self._to_host_free = 0.0
         self._segments: deque[_Segment] = deque()

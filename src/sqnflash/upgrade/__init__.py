@@ -127,6 +127,8 @@ def _resume_held(modem: Modem, port: str, journal: Journal, journaled: resume.Jo
     record = journaled.record
     if record.imei:  # before a byte goes to it: is that modem in use elsewhere?
         modem.link.claim_modem(record.imei)
+    # A Monarch 2 session left at a faster rate goes on only with RTS/CTS (modem/flow.py).
+    modem.use_flow_control_of(image.family, check=False)
     held = resume.held_transfer(modem, journaled, settings)
     if held is None:
         if record.transfer is not None and record.transfer.in_session:

@@ -362,7 +362,7 @@ def _through_new_bridge(link: Link, emit: EventSink, call: str) -> Modem:
 
 
 @contextlib.contextmanager
-def modem_session(port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool = False,
+def modem_session(port: str | SerialBase, *, baud: int = APP_BAUD, rtscts: bool | None = False,
                   tracer: Tracer | None = None, emit: EventSink = discard,
                   board: str | None = None, check: Check | None = None) -> Iterator[Modem]:
     """The modem on `port`, closed afterwards; with `board`, the modem behind that board's bridge,

@@ -45,7 +45,7 @@ class Probe:
                 "error_code": self.error_code, "error": self.error}
 
 
-def probe_port(port: str, *, bauds: Sequence[int] = PROBE_BAUDS, rtscts: bool = False,
+def probe_port(port: str, *, bauds: Sequence[int] = PROBE_BAUDS, rtscts: bool | None = False,
                timeout_s: float = PROBE_TIMEOUT_S) -> Probe:
     """Ask `port` whether a modem is there; never raises for what the port or modem does."""
     try:
@@ -64,7 +64,7 @@ def probe_port(port: str, *, bauds: Sequence[int] = PROBE_BAUDS, rtscts: bool = 
 
 
 def probe_ports(ports: Sequence[str], *, bauds: Sequence[int] = PROBE_BAUDS,
-                rtscts: bool = False) -> list[Probe]:
+                rtscts: bool | None = False) -> list[Probe]:
     """`probe_port` on every port at once (one thread each: a silent port costs its timeouts
     once, not once per port); the results in the order of `ports`."""
     results: list[Probe | None] = [None] * len(ports)

@@ -59,6 +59,7 @@ from sqnflash.modem import (
     StpUpload,
     TransferResult,
 )
+from sqnflash.modem.flow import held_at_rate
 from sqnflash.modem.modem import REBOOT_TIMEOUT_S, UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun, wait_not_applying
 from sqnflash.protocol import at
@@ -279,6 +280,8 @@ class Runner:
                             self.found))
         for text in plan.notes:  # after the plan: they are about it
             self.emit(Note(text))
+        self.modem.use_flow_control_of(MONARCH2 if self._monarch2 else self.before.family,
+                                       check=self._held is None)
         start = self.clock.now()
         times: dict[str, float] = {}
         index = self.start_at
@@ -651,9 +654,12 @@ class Runner:
         if self._fallback_baud is not None and link.baud > self._fallback_baud:
             self.modem.negotiate_baud(self._fallback_baud)  # the line was too noisy faster
         elif (self.settings.auto_baud and self.modem.fixed_baud is None
-              and self.modem.mode_seen != Mode.FFH and not self._monarch2):
-            # (Monarch 2's published clients never change its rate.)
-            self._speed_up()
+              and self.modem.mode_seen != Mode.FFH):
+            slow = held_at_rate(link, self._monarch2)
+            if slow is not None:
+                self._say_rate(slow)
+            else:
+                self._speed_up()
         largest, first = self._block_sizes()
         return self.modem.upload(command, source, block_cap=largest, start_block=first,
                                  retries=self.settings.retries, terminator=terminator,
@@ -676,7 +682,8 @@ class Runner:
         if remember is None:
             return
         facts: dict[str, Any] = {"failed_bauds": sorted(self._failed_bauds),
-                                 "baud": self.modem.link.baud}
+                                 "baud": self.modem.link.baud,
+                                 "rtscts": self.modem.link.rtscts}
         line = result.line if result is not None else None
         if (result is not None and line is not None and line.largest_block
                 and self.settings.block_size is None):
