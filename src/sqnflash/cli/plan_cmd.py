@@ -1,5 +1,6 @@
 """`sqnflash plan`: read the modem, check the files against it and print the plan. Nothing on the
-modem is changed: only `AT`, `AT+SMOD?`, `AT!="showver"`, `ATI1` and `AT+CGSN` are sent."""
+modem is changed: only `AT`, `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN`, `ATI` and (with
+`--baud auto`, once the files passed their checks) `AT+IPR=?` are sent."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rich.table import Table
 from sqnflash.cli.common import (
     board_option,
     check_input_paths,
+    check_max_baud,
     inspect_board_modem,
     line_settings,
     open_modem,
@@ -26,7 +28,6 @@ from sqnflash.errors import BadOption, NoImage, TooManyImages
 from sqnflash.events import Event, EventSink, Note
 from sqnflash.firmware import FileKind, FirmwareFile, identify, load_bootrom, load_updater
 from sqnflash.modem import ModemInfo
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import Method, Plan, plan_for, plan_upgrade
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.estimate import format_duration
@@ -104,6 +105,10 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
         table.add_row(str(number), escape(step.title), escape(step.reason),
                       format_duration(step.estimate_s) if step.estimate_s else "")
     out.print(table)
+    if plan.line is not None:
+        out.print("Line:")
+        for text in plan.line.describe():
+            out.print(f"  {escape(text)}")
     if plan.checks:
         out.print("Checks passed:")
         for text in plan.checks:
@@ -126,8 +131,13 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
               help="A bootrom upgrade package (a full image carries its own).")
 @click.option("--method", type=click.Choice([m.value for m in Method]),
               help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic].")
-@click.option("--block-size", type=click.IntRange(64, 65535), default=PYCOM_BLOCK_CAP,
-              show_default=True, help="Largest STP block payload (for the estimates).")
+@click.option("--block-size", type=click.IntRange(64, 65535), default=None,
+              help="Force this STP block payload [adaptive: 2016 growing to what the modem "
+                   "takes].")
+@click.option("--max-baud", callback=check_max_baud, metavar="RATE",
+              help="With --baud auto: the fastest rate to expect.")
+@click.option("--no-compress", is_flag=True,
+              help="Monarch 2: expect the image sent raw instead of zlib-compressed.")
 @click.option("--allow-downgrade", is_flag=True, help="Plan an image older than the modem's.")
 @click.option("--allow-family-change", is_flag=True,
               help="Plan a switch between CAT-M1 and NB-IoT firmware.")
@@ -137,8 +147,9 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
 @board_option
 def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
              as_json: bool, files: tuple[Path, ...], updater: Path | None, bootrom: Path | None,
-             method: str | None, block_size: int, allow_downgrade: bool,
-             allow_family_change: bool, force: bool, board: str | None) -> None:
+             method: str | None, block_size: int | None, max_baud: int | None,
+             no_compress: bool, allow_downgrade: bool, allow_family_change: bool, force: bool,
+             board: str | None) -> None:
     """Show how FILES would be installed on the modem at PORT, with the reason for each step,
     its estimated time and the checks that passed; changes nothing on the modem.
 
@@ -146,7 +157,8 @@ def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path |
     in any order.
     """
     image, updater_file, bootrom_file = sort_inputs(files, updater, bootrom, force=force)
-    settings = line_settings(baud, block_size=block_size)
+    settings = line_settings(baud, max_baud=max_baud, block_size=block_size,
+                             compress=not no_compress)
     port = single_port(port, rtscts=rtscts)
     if board is not None:
         # Through the board's REPL: the modem is read without starting the bridge.

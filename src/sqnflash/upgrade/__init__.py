@@ -10,11 +10,11 @@ from sqnflash.events import EventSink, Note, discard
 from sqnflash.firmware import FirmwareFile
 from sqnflash.modem import Modem, ModemInfo
 from sqnflash.modem.rescue import wake_or_end_session
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import resume
 from sqnflash.upgrade.journal import Journal
+from sqnflash.upgrade.line_plan import LineSeen, is_monarch2, see_line
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
-from sqnflash.upgrade.runner import Runner, Settings, UpgradeResult
+from sqnflash.upgrade.runner import HeldTransfer, Runner, Settings, UpgradeResult
 from sqnflash.upgrade.steps import StepId
 
 __all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "StepId", "UpgradeResult",
@@ -27,28 +27,38 @@ def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | N
                  allow_family_change: bool = False,
                  settings: Settings | None = None) -> tuple[ModemInfo, Plan]:
     """Wake the modem, read its state and plan; nothing on the modem is changed (only `AT`,
-    `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN` and `ATI` are sent)."""
+    `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN`, `ATI` and, with `--baud auto`,
+    `AT+IPR=?` are sent)."""
     modem.wake()
     info = modem.info()
+    chosen = settings or Settings()
+    plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method, force=force,
+                    allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
+                    settings=chosen)
+    # Once every check passed: `AT+IPR=?` too, where the run would ask it, so that the plan
+    # says which rate it expects.
+    seen = see_line(modem, info, chosen.rate_policy, is_monarch2(info.family, image.family))
+    if not seen.asked:
+        return info, plan
     return info, plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
                           force=force, allow_downgrade=allow_downgrade,
-                          allow_family_change=allow_family_change, settings=settings)
+                          allow_family_change=allow_family_change, settings=chosen, seen=seen)
 
 
 def plan_for(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
              bootrom: FirmwareFile | None = None, method: Method | None = None,
              force: bool = False, allow_downgrade: bool = False,
-             allow_family_change: bool = False, settings: Settings | None = None) -> Plan:
+             allow_family_change: bool = False, settings: Settings | None = None,
+             seen: LineSeen | None = None) -> Plan:
     """The plan for a modem already read (also how a Pycom board's modem is checked before the
-    board bridges it)."""
+    board bridges it); `seen` is what was seen of the line (line_plan.see_line)."""
     if (not force and info.in_application and image.build is not None
             and info.software_build == image.build):
         raise NothingToDo(f"the modem already runs build {image.build}",
                           modem_state="unchanged")
-    chosen = settings or Settings()
     return make_plan(info, image, updater=updater, bootrom=bootrom, method=method,
                      allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                     baud=chosen.baud, block_size=chosen.block_size or PYCOM_BLOCK_CAP, force=force)
+                     force=force, settings=settings or Settings(), seen=seen)
 
 
 def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
@@ -87,17 +97,7 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
         held = resume.held_transfer(modem, journaled, settings)
         record = journaled.record
         if held is not None:
-            upload = held.upload
-            emit(Note(f"continuing the interrupted upgrade to {image.name}: the modem still "
-                      f"holds the transfer session, so the transfer goes on from byte "
-                      f"{upload.sent_from} of {upload.master.total} (at most one block is sent "
-                      "again)"))
-            step = journaled.plan.steps[journaled.index(held.step)]
-            found = {"mode_label": f"inside the transfer session of '{step.title}' that the "
-                                   "interrupted run left open", "imei": record.imei}
-            return Runner(modem, journaled.plan, journaled.before, emit=emit, settings=settings,
-                          record=journal.resume(record, port=port, imei=None),
-                          start_at=journaled.index(held.step), held=held, found=found).run()
+            return _continue_held(modem, image, journaled, held, settings, emit, journal)
         if record.transfer is not None and record.transfer.in_session:
             emit(Note(f"the modem no longer holds the transfer session the interrupted upgrade "
                       f"left at byte {record.transfer.offset}: that transfer restarts cleanly "
@@ -136,6 +136,23 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
         flow=plan.flow.value, method=plan.method.value, steps=[s.id for s in plan.steps],
         plan=plan.to_dict(), before=info.to_dict())
     return Runner(modem, plan, info, emit=emit, settings=settings, record=record).run()
+
+
+def _continue_held(modem: Modem, image: FirmwareFile, journaled: resume.Journaled,
+                   held: HeldTransfer, settings: Settings, emit: EventSink,
+                   journal: Journal) -> UpgradeResult:
+    """Go on with the transfer whose session the modem still holds."""
+    upload = held.upload
+    record = journaled.record
+    emit(Note(f"continuing the interrupted upgrade to {image.name}: the modem still holds the "
+              f"transfer session, so the transfer goes on from byte {upload.sent_from} of "
+              f"{upload.master.total} (at most one block is sent again)"))
+    step = journaled.plan.steps[journaled.index(held.step)]
+    found = {"mode_label": f"inside the transfer session of '{step.title}' that the "
+                           "interrupted run left open", "imei": record.imei}
+    return Runner(modem, journaled.plan, journaled.before, emit=emit, settings=settings,
+                  record=journal.resume(record, port=modem.link.name, imei=None),
+                  start_at=journaled.index(held.step), held=held, found=found).run()
 
 
 def _with_line_memory(settings: Settings, facts: dict[str, Any], emit: EventSink) -> Settings:
