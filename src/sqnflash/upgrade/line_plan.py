@@ -111,6 +111,12 @@ class LinePlan:
     def describe(self) -> list[str]:
         """The line, in a few sentences for the plan."""
         said = [f"{self.policy.label}; the modem answers at {self.found_at} baud"]
+        if self.seen.asked:
+            listed = self.seen.listed
+            said.append("AT+IPR=? lists " + (", ".join(str(r) for r in listed) if listed
+                                             else "nothing (not answered)"))
+        if self.seen.adapter_max is not None:
+            said.append(f"the port's adapter carries at most {self.seen.adapter_max} baud")
         if self.avoided:
             said.append(f"not tried again: {', '.join(str(b) for b in sorted(self.avoided))} "
                         "baud (failed on this modem before)")

@@ -109,8 +109,9 @@ def choose_rate(policy: RatePolicy, facts: LineFacts) -> RateChoice:
                               f"at {current} baud", quiet=False)
         cap, limit = rate_cap(policy, facts)
         within = f" (within {limit})" if cap < NO_CAP else ""
-        return RateChoice(current, f"at least {current} baud: the fastest rate the modem lists "
-                          f"for AT+IPR=?{within}, asked before the transfer", needs_list=True)
+        return RateChoice(current, f"{current} baud or faster: the fastest rate the modem "
+                          f"lists for AT+IPR=?{within}, asked before the transfer (the estimate "
+                          f"assumes {current})", needs_list=True)
     return _fastest_listed(policy, facts, facts.listed)
 
 
