@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sqnflash.board import BRIDGE_BAUD
+from sqnflash.cli.main import main
 from sqnflash.firmware import FileSource, FirmwareFile, load_image
 from sqnflash.protocol.stp import ADAPTIVE_BLOCK_CAP, PYCOM_BLOCK_CAP
 from sqnflash.sim.images import Family, ImageKind, make_image
@@ -23,7 +25,8 @@ from sqnflash.upgrade.line_rate import (
     choose_rate,
     lower_rate,
 )
-from tests.support.images import Firmware
+from tests.support.cli import json_lines
+from tests.support.images import FROM, Firmware, Images
 from tests.support.modems import SimModem
 
 RATES = (115200, 230400, 460800, 921600, 1000000, 2000000, 3000000, 3686400)
@@ -147,3 +150,31 @@ def test_the_plan_and_the_run_agree_on_a_monarch_2_modem(tmp_path: Path) -> None
 def test_an_exact_rate_and_a_cap_are_planned_as_run(firmware: Firmware) -> None:
     _agreement("", firmware.full, Settings())
     _agreement("", firmware.full, Settings(auto_baud=True, max_baud=2000000))
+
+
+def test_plan_and_dry_run_show_the_line_in_json_and_text(
+        images: Images, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sim://?clock=virtual&version={FROM}&variant=slow-adapter"
+    assert main(["plan", "--port", url, str(images.full), "--json"]) == 0
+    plan = json_lines(capsys.readouterr().out)[-1]["plan"]
+    line = plan["line"]
+    assert line["rate"] == plan["baud"] == 921600 and line["adapter_max_baud"] == 921600
+    assert 3686400 in line["listed"] and "adapter carries at most 921600" in line["why"]
+    assert line["blocks"]["first"] == PYCOM_BLOCK_CAP and line["compress"] is None
+    assert main(["upgrade", "--dry-run", "--port", url, str(images.full)]) == 0
+    text = capsys.readouterr().out
+    assert "Line:" in text and "image: the transfer runs at 921600 baud" in text
+
+
+def test_through_a_pycom_board_the_plan_expects_the_bridges_rate_and_the_run_keeps_it(
+        images: Images, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sim://?clock=virtual&board=fipy&release=1.18.2&version={FROM}"
+    assert main(["plan", "--board", "pycom", "--port", url, str(images.small_full),
+                 "--json"]) == 0
+    line = json_lines(capsys.readouterr().out)[-1]["plan"]["line"]
+    assert line["rate"] == BRIDGE_BAUD and "bridge fixed at" in line["why"]
+    assert main(["upgrade", "--board", "pycom", "--port", url, str(images.small_full),
+                 "--json"]) == 0
+    started = [e for e in json_lines(capsys.readouterr().out)
+               if e["type"] == "transfer-started"]
+    assert started and all(e["baud"] == BRIDGE_BAUD for e in started)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.common import (
     board_option,
     check_input_paths,
@@ -31,6 +32,7 @@ from sqnflash.modem import ModemInfo
 from sqnflash.upgrade import Method, Plan, plan_for, plan_upgrade
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.estimate import format_duration
+from sqnflash.upgrade.line_plan import LineSeen
 
 
 def sort_inputs(files: Sequence[Path], updater: Path | None = None, bootrom: Path | None = None,
@@ -166,7 +168,7 @@ def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path |
         plan = plan_for(info, image, updater=updater_file, bootrom=bootrom_file,
                         method=Method(method) if method else None, force=force,
                         allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                        settings=settings)
+                        settings=settings, seen=LineSeen(fixed=BRIDGE_BAUD))
         plan.notes.append(board_note(info, bridging=found is None))
         print_plan(info, plan, as_json=as_json)
         return

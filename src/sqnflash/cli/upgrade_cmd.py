@@ -44,6 +44,7 @@ from sqnflash.modem.rescue import wake_or_end_session
 from sqnflash.upgrade import Method, Plan, UpgradeResult, plan_for, plan_upgrade, upgrade
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.journal import default_station
+from sqnflash.upgrade.line_plan import LineSeen
 from sqnflash.upgrade.station import Device, Station
 
 
@@ -137,7 +138,8 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
         return plan_for(before, files[0], updater=files[1], bootrom=files[2],
                         method=Method(method) if method else None, force=force,
                         allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                        settings=settings)
+                        settings=settings,
+                        seen=LineSeen(fixed=BRIDGE_BAUD) if board is not None else None)
 
     if dry_run and board is not None:
         # Read through the board's REPL and plan from that: nothing is bridged.
