@@ -135,8 +135,8 @@ def boot_loader_rate(policy: RatePolicy, facts: LineFacts) -> RateChoice:
     """The rate the boot loader is moved to before updater.elf (or mtools.elf) is loaded."""
     if facts.monarch2:
         # Walter and the AVR-IoT bridge load mtools.elf at 115200 and never send AT+IPR.
-        return RateChoice(current := facts.current,
-                          f"Monarch 2: the boot loader stays at {current} baud")
+        return RateChoice(facts.current,
+                          f"Monarch 2: the boot loader stays at {facts.current} baud")
     target = min(policy.baud, facts.fallback or policy.baud)
     if facts.fixed is not None:
         return RateChoice(facts.fixed, f"the line runs through a bridge fixed at {facts.fixed} "
