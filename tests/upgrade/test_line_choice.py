@@ -19,6 +19,7 @@ from sqnflash.sim.images import Family, ImageKind, make_image
 from sqnflash.upgrade import Method, Settings, StepId, make_plan, plan_upgrade, upgrade
 from sqnflash.upgrade.blocks import choose_blocks
 from sqnflash.upgrade.estimate import block_count, transfer_s
+from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.line_plan import zipped_size
 from sqnflash.upgrade.line_rate import (
     FALLBACK_BAUDS,
@@ -204,3 +205,40 @@ def test_the_real_gm02_image_is_planned_at_about_half_its_raw_time(
     zipped_s, raw_s = ({s.id: s.estimate_s for s in p.steps}[StepId.SEND_IMAGE]
                        for p in (zipped, raw))
     assert 0.5 < zipped_s / raw_s < 0.57
+
+
+def test_rates_that_failed_before_are_planned_around_as_the_run_avoids_them(
+        firmware: Firmware, tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "journal.db") as journal:
+        # by IMEI: the modems are found in their application, where they say it
+        garbled = SimModem("variant=garble-fast&seed=3")
+        upgrade(garbled.modem, firmware.full, settings=Settings(auto_baud=True),
+                method=Method.ON_THE_FLY, journal=journal, emit=garbled.events.append)
+        assert garbled.transfers()[-1].baud == 921600
+        _, plan = plan_upgrade(SimModem().modem, firmware.full,
+                               settings=Settings(auto_baud=True), force=True, journal=journal)
+        again = SimModem()
+        upgrade(again.modem, firmware.full, settings=Settings(auto_baud=True), force=True,
+                method=Method.ON_THE_FLY, journal=journal, emit=again.events.append)
+    assert plan.line is not None
+    assert sorted(plan.line.avoided) == [1000000, 2000000, 3000000, 3686400]
+    assert any("failed on it before" in note for note in plan.notes)
+    assert plan.line.image.rate == again.transfers()[-1].baud == 921600
+
+
+def test_plan_and_dry_run_read_the_journal_and_create_none(
+        firmware: Firmware, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = tmp_path / "journal.db"
+    url = "sim://?clock=virtual&version=38638"
+    assert main(["plan", "--port", url, str(firmware.full.path), "--journal", str(journal)]) == 0
+    assert not journal.exists()
+    capsys.readouterr()
+    assert main(["upgrade", "--port", f"{url}&variant=garble-fast&seed=3", str(firmware.full.path),
+                 "--method", "on-the-fly", "--journal", str(journal), "--json"]) == 0
+    capsys.readouterr()
+    for command in (["plan"], ["upgrade", "--dry-run"]):
+        assert main([*command, "--port", url, str(firmware.full.path), "--method", "on-the-fly",
+                     "--journal", str(journal), "--json", "--force"]) == 0
+        line = json_lines(capsys.readouterr().out)[-1]["plan"]["line"]
+        assert line["avoided_bauds"] == [1000000, 2000000, 3000000, 3686400]
+        assert line["rate"] == 921600

@@ -4,7 +4,8 @@ modem is changed: only `AT`, `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN`, `AT
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ from sqnflash.cli.common import (
     open_modem,
     port_options,
 )
+from sqnflash.cli.history_cmd import journal_option
 from sqnflash.cli.output import console, emit_json
 from sqnflash.cli.ports_cmd import single_port
 from sqnflash.cli.render import json_sink
@@ -32,6 +34,7 @@ from sqnflash.modem import ModemInfo
 from sqnflash.upgrade import Method, Plan, plan_for, plan_upgrade
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.estimate import format_duration
+from sqnflash.upgrade.journal import Journal, default_target, is_url
 from sqnflash.upgrade.line_plan import LineSeen
 
 
@@ -66,6 +69,18 @@ def sort_inputs(files: Sequence[Path], updater: Path | None = None, bootrom: Pat
                             + " and ".join(f.name for f in found),
                             advice=f"Give one {what}, from the same package (zip) as the image.")
     return images[0], updaters[0] if updaters else None, bootroms[0] if bootroms else None
+
+
+@contextlib.contextmanager
+def reading_journal(path: Path | str | None, *, use: bool = True) -> Iterator[Journal | None]:
+    """The journal at `path` (default: the user's), only if there is one (and `use`): a plan
+    reads what it remembers of the modem's line and creates nothing."""
+    target = path if path is not None else default_target()
+    if not use or (not is_url(target) and not Path(target).expanduser().is_file()):
+        yield None
+        return
+    with Journal.open(target) as journal:
+        yield journal
 
 
 def note_sink(as_json: bool) -> EventSink:
@@ -147,11 +162,12 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
               help="Accept a file whose size differs from the official release of its name, "
                    "and plan even if the modem already runs this build.")
 @board_option
+@journal_option
 def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | None,
              as_json: bool, files: tuple[Path, ...], updater: Path | None, bootrom: Path | None,
              method: str | None, block_size: int | None, max_baud: int | None,
              no_compress: bool, allow_downgrade: bool, allow_family_change: bool, force: bool,
-             board: str | None) -> None:
+             board: str | None, journal_path: Path | str | None) -> None:
     """Show how FILES would be installed on the modem at PORT, with the reason for each step,
     its estimated time and the checks that passed; changes nothing on the modem.
 
@@ -172,9 +188,11 @@ def plan_cmd(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path |
         plan.notes.append(board_note(info, bridging=found is None))
         print_plan(info, plan, as_json=as_json)
         return
-    with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem:
+    with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem, \
+            reading_journal(journal_path) as journal:
         info, plan = plan_upgrade(modem, image, updater=updater_file, bootrom=bootrom_file,
                                   method=Method(method) if method else None, force=force,
                                   allow_downgrade=allow_downgrade,
-                                  allow_family_change=allow_family_change, settings=settings)
+                                  allow_family_change=allow_family_change, settings=settings,
+                                  journal=journal)
     print_plan(info, plan, as_json=as_json)

@@ -20,7 +20,7 @@ from sqnflash.cli.common import (
 )
 from sqnflash.cli.history_cmd import journal_option, open_journal, station_option
 from sqnflash.cli.output import console, emit_json, print_error
-from sqnflash.cli.plan_cmd import note_sink, print_plan
+from sqnflash.cli.plan_cmd import note_sink, print_plan, reading_journal
 from sqnflash.cli.ports_cmd import PortFilter, port_filter_options, select_ports, single_port
 from sqnflash.cli.render import RichRenderer, json_sink, print_summary
 from sqnflash.cli.station_view import (
@@ -149,12 +149,13 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
         print_plan(before, plan, as_json=as_json)
         return
     if dry_run:
-        with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem:
+        with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem, \
+                reading_journal(journal, use=use_journal) as remembered:
             before, plan = plan_upgrade(
                 modem, files[0], updater=files[1], bootrom=files[2],
                 method=Method(method) if method else None, force=force,
                 allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                settings=settings)
+                settings=settings, journal=remembered)
         print_plan(before, plan, as_json=as_json)
         return
     renderer = None if as_json else RichRenderer(console)

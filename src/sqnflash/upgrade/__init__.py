@@ -24,25 +24,31 @@ __all__ = ["Flow", "Method", "Plan", "Runner", "Settings", "Step", "StepId", "Up
 def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
                  bootrom: FirmwareFile | None = None, method: Method | None = None,
                  force: bool = False, allow_downgrade: bool = False,
-                 allow_family_change: bool = False,
-                 settings: Settings | None = None) -> tuple[ModemInfo, Plan]:
+                 allow_family_change: bool = False, settings: Settings | None = None,
+                 journal: Journal | None = None) -> tuple[ModemInfo, Plan]:
     """Wake the modem, read its state and plan; nothing on the modem is changed (only `AT`,
     `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN`, `ATI` and, with `--baud auto`,
-    `AT+IPR=?` are sent)."""
+    `AT+IPR=?` are sent). With a `journal`, what it remembers of this modem's line is planned
+    with, as the upgrade would."""
     modem.wake()
     info = modem.info()
-    chosen = settings or Settings()
+    chosen, remembered = settings or Settings(), ""
+    if journal is not None:
+        chosen, remembered = with_line_memory(chosen, journal.line_memory(info.imei,
+                                                                          modem.link.name))
     plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method, force=force,
                     allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
                     settings=chosen)
     # Once every check passed: `AT+IPR=?` too, where the run would ask it, so that the plan
     # says which rate it expects.
     seen = see_line(modem, info, chosen.rate_policy, is_monarch2(info.family, image.family))
-    if not seen.asked:
-        return info, plan
-    return info, plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
-                          force=force, allow_downgrade=allow_downgrade,
-                          allow_family_change=allow_family_change, settings=chosen, seen=seen)
+    if seen.asked:
+        plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
+                        force=force, allow_downgrade=allow_downgrade,
+                        allow_family_change=allow_family_change, settings=chosen, seen=seen)
+    if remembered:
+        plan.notes.append(remembered)
+    return info, plan
 
 
 def plan_for(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
@@ -126,7 +132,9 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
                       f"is in {info.mode.label}, not where it stopped: planning again from its "
                       "current state"))
     if journal is not None:
-        settings = _with_line_memory(settings, journal.line_memory(info.imei, port), emit)
+        settings, remembered = with_line_memory(settings, journal.line_memory(info.imei, port))
+        if remembered:
+            emit(Note(remembered))
     plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method, force=force,
                     allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
                     settings=settings)
@@ -155,8 +163,9 @@ def _continue_held(modem: Modem, image: FirmwareFile, journaled: resume.Journale
                   start_at=journaled.index(held.step), held=held, found=found).run()
 
 
-def _with_line_memory(settings: Settings, facts: dict[str, Any], emit: EventSink) -> Settings:
-    """`settings` with what the journal remembers of the line to this modem (Settings)."""
+def with_line_memory(settings: Settings, facts: dict[str, Any]) -> tuple[Settings, str]:
+    """`settings` with what the journal remembers of the line to this modem (Settings), and
+    what that is in words ("" when it remembers nothing that counts)."""
     failed = frozenset(int(b) for b in facts.get("failed_bauds", ()) if isinstance(b, int))
     block = facts.get("largest_block")
     said: list[str] = []
@@ -167,7 +176,6 @@ def _with_line_memory(settings: Settings, facts: dict[str, Any], emit: EventSink
     if known is not None:
         said.append(f"it answered blocks of {known} bytes"
                     + (" and no larger" if facts.get("block_ceiling") else ""))
-    if said:
-        emit(Note("the journal remembers this modem's line: " + "; ".join(said)))
+    text = "the journal remembers this modem's line: " + "; ".join(said) if said else ""
     return dataclasses.replace(settings, avoid_bauds=failed, known_block=known,
-                               block_ceiling=bool(facts.get("block_ceiling")))
+                               block_ceiling=bool(facts.get("block_ceiling"))), text
