@@ -22,7 +22,8 @@ from tests.support.files import make_unreadable
 from tests.support.images import FROM, Images
 
 # What `plan` and `upgrade --dry-run` may send: none of these changes the modem's state.
-READ_ONLY = {"AT", "AT+SMOD?", 'AT!="showver"', "ATI1", "AT+CGSN", "ATI"}
+# (AT+IPR=? is a test command: it lists the rates and changes nothing)
+READ_ONLY = {"AT", "AT+SMOD?", 'AT!="showver"', "ATI1", "AT+CGSN", "ATI", "AT+IPR=?"}
 
 
 @dataclass

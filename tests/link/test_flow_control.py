@@ -55,11 +55,11 @@ def test_a_bridge_keeps_its_line_settings() -> None:
 
 def test_a_monarch2_line_is_held_at_115200_without_rtscts(tmp_path: Path) -> None:
     with open_link(M2, baud=115200, rtscts=False, lock_dir=tmp_path) as link:
-        why = held_at_rate(link, monarch2=True)
+        why = held_at_rate(link.baud, link.rtscts, monarch2=True)
         assert why is not None and "without RTS/CTS" in why and "115200" in why
-        assert held_at_rate(link, monarch2=False) is None
+        assert held_at_rate(link.baud, link.rtscts, monarch2=False) is None
         link.set_rtscts(True, "test")
-        assert held_at_rate(link, monarch2=True) is None
+        assert held_at_rate(link.baud, link.rtscts, monarch2=True) is None
 
 
 def test_rtscts_stays_on_for_a_modem_silent_either_way(tmp_path: Path) -> None:

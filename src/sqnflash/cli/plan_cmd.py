@@ -1,9 +1,11 @@
 """`sqnflash plan`: read the modem, check the files against it and print the plan. Nothing on the
-modem is changed: only `AT`, `AT+SMOD?`, `AT!="showver"`, `ATI1` and `AT+CGSN` are sent."""
+modem is changed: only `AT`, `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN`, `ATI` and (with
+`--baud auto`, once the files passed their checks) `AT+IPR=?` are sent."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -11,14 +13,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.common import (
     board_option,
     check_input_paths,
+    check_max_baud,
     inspect_board_modem,
     line_settings,
     open_modem,
     port_options,
 )
+from sqnflash.cli.history_cmd import journal_option
 from sqnflash.cli.output import console, emit_json
 from sqnflash.cli.ports_cmd import single_port
 from sqnflash.cli.render import json_sink
@@ -26,10 +31,11 @@ from sqnflash.errors import BadOption, NoImage, TooManyImages
 from sqnflash.events import Event, EventSink, Note
 from sqnflash.firmware import FileKind, FirmwareFile, identify, load_bootrom, load_updater
 from sqnflash.modem import ModemInfo
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import Method, Plan, plan_for, plan_upgrade
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.estimate import format_duration
+from sqnflash.upgrade.journal import Journal, default_target, is_url
+from sqnflash.upgrade.line_plan import LineSeen
 
 
 def sort_inputs(files: Sequence[Path], updater: Path | None = None, bootrom: Path | None = None,
@@ -63,6 +69,18 @@ def sort_inputs(files: Sequence[Path], updater: Path | None = None, bootrom: Pat
                             + " and ".join(f.name for f in found),
                             advice=f"Give one {what}, from the same package (zip) as the image.")
     return images[0], updaters[0] if updaters else None, bootroms[0] if bootroms else None
+
+
+@contextlib.contextmanager
+def reading_journal(path: Path | str | None, *, use: bool = True) -> Iterator[Journal | None]:
+    """The journal at `path` (default: the user's), only if there is one (and `use`): a plan
+    reads what it remembers of the modem's line and creates nothing."""
+    target = path if path is not None else default_target()
+    if not use or (not is_url(target) and not Path(target).expanduser().is_file()):
+        yield None
+        return
+    with Journal.open(target) as journal:
+        yield journal
 
 
 def note_sink(as_json: bool) -> EventSink:
@@ -104,6 +122,10 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
         table.add_row(str(number), escape(step.title), escape(step.reason),
                       format_duration(step.estimate_s) if step.estimate_s else "")
     out.print(table)
+    if plan.line is not None:
+        out.print("Line:")
+        for text in plan.line.describe():
+            out.print(f"  {escape(text)}")
     if plan.checks:
         out.print("Checks passed:")
         for text in plan.checks:
@@ -126,8 +148,13 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
               help="A bootrom upgrade package (a full image carries its own).")
 @click.option("--method", type=click.Choice([m.value for m in Method]),
               help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic].")
-@click.option("--block-size", type=click.IntRange(64, 65535), default=PYCOM_BLOCK_CAP,
-              show_default=True, help="Largest STP block payload (for the estimates).")
+@click.option("--block-size", type=click.IntRange(64, 65535), default=None,
+              help="Force this STP block payload [adaptive: 2016 growing to what the modem "
+                   "takes].")
+@click.option("--max-baud", callback=check_max_baud, metavar="RATE",
+              help="With --baud auto: the fastest rate to expect.")
+@click.option("--no-compress", is_flag=True,
+              help="Monarch 2: expect the image sent raw instead of zlib-compressed.")
 @click.option("--allow-downgrade", is_flag=True, help="Plan an image older than the modem's.")
 @click.option("--allow-family-change", is_flag=True,
               help="Plan a switch between CAT-M1 and NB-IoT firmware.")
@@ -135,10 +162,12 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
               help="Accept a file whose size differs from the official release of its name, "
                    "and plan even if the modem already runs this build.")
 @board_option
+@journal_option
 def plan_cmd(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
              as_json: bool, files: tuple[Path, ...], updater: Path | None, bootrom: Path | None,
-             method: str | None, block_size: int, allow_downgrade: bool,
-             allow_family_change: bool, force: bool, board: str | None) -> None:
+             method: str | None, block_size: int | None, max_baud: int | None,
+             no_compress: bool, allow_downgrade: bool, allow_family_change: bool, force: bool,
+             board: str | None, journal_path: Path | str | None) -> None:
     """Show how FILES would be installed on the modem at PORT, with the reason for each step,
     its estimated time and the checks that passed; changes nothing on the modem.
 
@@ -146,7 +175,8 @@ def plan_cmd(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file:
     in any order.
     """
     image, updater_file, bootrom_file = sort_inputs(files, updater, bootrom, force=force)
-    settings = line_settings(baud, block_size=block_size)
+    settings = line_settings(baud, max_baud=max_baud, block_size=block_size,
+                             compress=not no_compress)
     port = single_port(port, rtscts=rtscts)
     if board is not None:
         # Through the board's REPL: the modem is read without starting the bridge.
@@ -154,13 +184,15 @@ def plan_cmd(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file:
         plan = plan_for(info, image, updater=updater_file, bootrom=bootrom_file,
                         method=Method(method) if method else None, force=force,
                         allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                        settings=settings)
+                        settings=settings, seen=LineSeen(fixed=BRIDGE_BAUD))
         plan.notes.append(board_note(info, bridging=found is None))
         print_plan(info, plan, as_json=as_json)
         return
-    with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem:
+    with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem, \
+            reading_journal(journal_path) as journal:
         info, plan = plan_upgrade(modem, image, updater=updater_file, bootrom=bootrom_file,
                                   method=Method(method) if method else None, force=force,
                                   allow_downgrade=allow_downgrade,
-                                  allow_family_change=allow_family_change, settings=settings)
+                                  allow_family_change=allow_family_change, settings=settings,
+                                  journal=journal)
     print_plan(info, plan, as_json=as_json)

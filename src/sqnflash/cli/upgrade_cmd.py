@@ -21,7 +21,7 @@ from sqnflash.cli.common import (
 )
 from sqnflash.cli.history_cmd import journal_option, open_journal, station_option
 from sqnflash.cli.output import console, emit_json, print_error
-from sqnflash.cli.plan_cmd import note_sink, print_plan
+from sqnflash.cli.plan_cmd import note_sink, print_plan, reading_journal
 from sqnflash.cli.ports_cmd import PortFilter, port_filter_options, select_ports, single_port
 from sqnflash.cli.render import RichRenderer, json_sink, print_summary
 from sqnflash.cli.station_view import (
@@ -54,6 +54,7 @@ from sqnflash.upgrade import (
 )
 from sqnflash.upgrade.bridge import board_note
 from sqnflash.upgrade.journal import default_station
+from sqnflash.upgrade.line_plan import LineSeen
 from sqnflash.upgrade.station import Device, Station
 
 
@@ -153,7 +154,8 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
     choices = _choices(files, method, settings, force=force, allow_downgrade=allow_downgrade,
                        allow_family_change=allow_family_change)
     if dry_run:
-        _print_dry_run(port, baud, rtscts, trace, trace_file, as_json, board, files[0], choices)
+        _print_dry_run(port, baud, rtscts, trace, trace_file, as_json, board, files[0], choices,
+                       journal=journal, use_journal=use_journal)
         return
     renderer = None if as_json else RichRenderer(console)
     sink: EventSink = json_sink if renderer is None else renderer
@@ -176,21 +178,23 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
 
 def _checker(image: FirmwareFile, choices: Choices) -> Callable[[ModemInfo], Plan]:
     """The plan for a modem read through a board's REPL, before the board bridges it."""
-    return lambda before: plan_for(before, image, **choices)
+    return lambda before: plan_for(before, image, seen=LineSeen(fixed=BRIDGE_BAUD), **choices)
 
 
 def _print_dry_run(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
                    as_json: bool, board: str | None, image: FirmwareFile,
-                   choices: Choices) -> None:
+                   choices: Choices, *, journal: Path | str | None,
+                   use_journal: bool) -> None:
     """--dry-run: the modem read (through the board's REPL with a board: nothing is bridged)
-    and the plan printed."""
+    and the plan printed, with what the journal remembers of the modem's line (`use_journal`)."""
     if board is not None:
         found, before = inspect_board_modem(port, trace, trace_file, note_sink(as_json))
-        plan = plan_for(before, image, **choices)
+        plan = _checker(image, choices)(before)
         plan.notes.append(board_note(before, bridging=found is None))
     else:
-        with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem:
-            before, plan = plan_upgrade(modem, image, **choices)
+        with open_modem(port, baud, rtscts, trace, trace_file, note_sink(as_json)) as modem, \
+                reading_journal(journal, use=use_journal) as remembered:
+            before, plan = plan_upgrade(modem, image, journal=remembered, **choices)
     print_plan(before, plan, as_json=as_json)
 
 

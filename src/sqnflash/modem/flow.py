@@ -10,15 +10,13 @@ line is sped up only with RTS/CTS on, and stays at its rate otherwise, saying wh
 
 from __future__ import annotations
 
-from sqnflash.link import Link
-
 UNTHROTTLED_BAUD = 115200  # the fastest rate a modem drains while it writes flash
 
 
-def held_at_rate(link: Link, monarch2: bool) -> str | None:
-    """Why the line must not be moved above its rate now (None: it may be)."""
-    if not monarch2 or link.rtscts or link.baud > UNTHROTTLED_BAUD:
+def held_at_rate(baud: int, rtscts: bool, monarch2: bool) -> str | None:
+    """Why a line at `baud` must not be moved above it now (None: it may be)."""
+    if not monarch2 or rtscts or baud > UNTHROTTLED_BAUD:
         return None
-    return (f"the transfer stays at {link.baud} baud: without RTS/CTS a Monarch 2 loses bytes "
+    return (f"the transfer stays at {baud} baud: without RTS/CTS a Monarch 2 loses bytes "
             f"above {UNTHROTTLED_BAUD} while it writes its flash (--rtscts, with RTS/CTS wired, "
             "lifts this)")

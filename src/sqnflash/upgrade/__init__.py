@@ -10,9 +10,9 @@ from sqnflash.events import EventSink, Note, discard
 from sqnflash.firmware import FirmwareFile
 from sqnflash.modem import Modem, ModemInfo
 from sqnflash.modem.rescue import wake_or_end_session
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import resume
 from sqnflash.upgrade.journal import Journal
+from sqnflash.upgrade.line_plan import LineSeen, is_monarch2, see_line
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
 from sqnflash.upgrade.runner import Runner, Settings, UpgradeResult
 from sqnflash.upgrade.steps import StepId
@@ -38,31 +38,47 @@ class Choices(TypedDict):
 def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
                  bootrom: FirmwareFile | None = None, method: Method | None = None,
                  force: bool = False, allow_downgrade: bool = False,
-                 allow_family_change: bool = False,
-                 settings: Settings | None = None) -> tuple[ModemInfo, Plan]:
+                 allow_family_change: bool = False, settings: Settings | None = None,
+                 journal: Journal | None = None) -> tuple[ModemInfo, Plan]:
     """Wake the modem, read its state and plan; nothing on the modem is changed (only `AT`,
-    `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN` and `ATI` are sent)."""
+    `AT+SMOD?`, `AT!="showver"`, `ATI1`, `AT+CGSN`, `ATI` and, with `--baud auto`,
+    `AT+IPR=?` are sent). With a `journal`, what it remembers of this modem's line is planned
+    with, as the upgrade would."""
     modem.wake()
     info = modem.info()
-    return info, plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
-                          force=force, allow_downgrade=allow_downgrade,
-                          allow_family_change=allow_family_change, settings=settings)
+    chosen, remembered = settings or Settings(), ""
+    if journal is not None:
+        chosen, remembered = with_line_memory(chosen, journal.line_memory(info.imei,
+                                                                          modem.link.name))
+    plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method, force=force,
+                    allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
+                    settings=chosen)
+    # Once every check passed: `AT+IPR=?` too, where the run would ask it, so that the plan
+    # says which rate it expects.
+    seen = see_line(modem, info, chosen.rate_policy, is_monarch2(info.family, image.family))
+    if seen.asked:
+        plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
+                        force=force, allow_downgrade=allow_downgrade,
+                        allow_family_change=allow_family_change, settings=chosen, seen=seen)
+    if remembered:
+        plan.notes.append(remembered)
+    return info, plan
 
 
 def plan_for(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
              bootrom: FirmwareFile | None = None, method: Method | None = None,
              force: bool = False, allow_downgrade: bool = False,
-             allow_family_change: bool = False, settings: Settings | None = None) -> Plan:
+             allow_family_change: bool = False, settings: Settings | None = None,
+             seen: LineSeen | None = None) -> Plan:
     """The plan for a modem already read (also how a Pycom board's modem is checked before the
-    board bridges it)."""
+    board bridges it); `seen` is what was seen of the line (line_plan.see_line)."""
     if (not force and info.in_application and image.build is not None
             and info.software_build == image.build):
         raise NothingToDo(f"the modem already runs build {image.build}",
                           modem_state="unchanged")
-    chosen = settings or Settings()
     return make_plan(info, image, updater=updater, bootrom=bootrom, method=method,
                      allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
-                     baud=chosen.baud, block_size=chosen.block_size or PYCOM_BLOCK_CAP, force=force)
+                     force=force, settings=settings or Settings(), seen=seen)
 
 
 def upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None = None,
@@ -108,7 +124,9 @@ def _upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | None,
         if runner is not None:
             return runner.run()
     if journal is not None:
-        settings = _with_line_memory(settings, journal.line_memory(info.imei, port), emit)
+        settings, remembered = with_line_memory(settings, journal.line_memory(info.imei, port))
+        if remembered:
+            emit(Note(remembered))
     plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method, force=force,
                     allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
                     settings=settings)
@@ -174,8 +192,9 @@ def _resume_from(info: ModemInfo, modem: Modem, port: str, journal: Journal,
     return None
 
 
-def _with_line_memory(settings: Settings, facts: dict[str, Any], emit: EventSink) -> Settings:
-    """`settings` with what the journal remembers of the line to this modem (Settings)."""
+def with_line_memory(settings: Settings, facts: dict[str, Any]) -> tuple[Settings, str]:
+    """`settings` with what the journal remembers of the line to this modem (Settings), and
+    what that is in words ("" when it remembers nothing that counts)."""
     failed = frozenset(int(b) for b in facts.get("failed_bauds", ()) if isinstance(b, int))
     block = facts.get("largest_block")
     said: list[str] = []
@@ -186,7 +205,6 @@ def _with_line_memory(settings: Settings, facts: dict[str, Any], emit: EventSink
     if known is not None:
         said.append(f"it answered blocks of {known} bytes"
                     + (" and no larger" if facts.get("block_ceiling") else ""))
-    if said:
-        emit(Note("the journal remembers this modem's line: " + "; ".join(said)))
+    text = "the journal remembers this modem's line: " + "; ".join(said) if said else ""
     return dataclasses.replace(settings, avoid_bauds=failed, known_block=known,
-                               block_ceiling=bool(facts.get("block_ceiling")))
+                               block_ceiling=bool(facts.get("block_ceiling"))), text

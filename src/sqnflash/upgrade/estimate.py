@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from sqnflash.modem.line import GROW_AFTER
 from sqnflash.protocol.stp import HEADER_SIZE, PYCOM_BLOCK_CAP
 
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
@@ -32,14 +33,29 @@ VERIFY_S = 3.0  # waiting for the application, then the version queries
 
 
 def transfer_s(size: int, baud: int, block_size: int = PYCOM_BLOCK_CAP,
-               max_transfer: int = APP_MAX_TRANSFER) -> float:
-    """Seconds to send `size` bytes over STP at `baud` with blocks of at most `block_size`."""
+               max_transfer: int = APP_MAX_TRANSFER, *, first_block: int | None = None) -> float:
+    """Seconds to send `size` bytes (as they go on the wire: compressed, if they are) over STP
+    at `baud` with blocks of at most `block_size`. Blocks that start at `first_block` double
+    after every `GROW_AFTER` blocks up to `block_size`, as a clean line lets them
+    (modem/line.py)."""
     if size <= 0 or baud <= 0:
         return 0.0
-    block = max(1, min(block_size, max_transfer - HEADER_SIZE))
-    blocks = math.ceil(size / block)
+    blocks = block_count(size, block_size, max_transfer, first_block)
     wire_bytes = size + blocks * STP_OVERHEAD_PER_BLOCK + STP_SESSION_BYTES
     return wire_bytes * BITS_PER_BYTE / baud + (2 * blocks + 3) * TURNAROUND_S
+
+
+def block_count(size: int, block_size: int, max_transfer: int = APP_MAX_TRANSFER,
+                first_block: int | None = None) -> int:
+    """How many blocks carry `size` bytes when they grow from `first_block` to `block_size`."""
+    top = max(1, min(block_size, max_transfer - HEADER_SIZE))
+    block = max(1, min(first_block or top, top))
+    blocks = 0
+    while block < top and size > 0:
+        blocks += min(GROW_AFTER, math.ceil(size / block))
+        size -= GROW_AFTER * block
+        block = min(2 * block, top)
+    return blocks + max(0, math.ceil(size / block))
 
 
 def format_duration(seconds: float) -> str:

@@ -24,7 +24,9 @@ from sqnflash.modem import ModemInfo
 from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import estimate
+from sqnflash.upgrade.line_plan import LinePlan, LineSeen, plan_line
 from sqnflash.upgrade.preflight import preflight
+from sqnflash.upgrade.settings import Settings
 from sqnflash.upgrade.steps import StepId
 
 
@@ -64,8 +66,9 @@ class Plan:
     bootrom_source: str = ""
     notes: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # the preflight checks that passed
-    baud: int = 0  # the rate the estimates assume for the transfers
+    baud: int = 0  # the rate the estimates assume for the image's transfer
     block_size: int = PYCOM_BLOCK_CAP
+    line: LinePlan | None = None  # the line expected, and why
 
     @property
     def expected_build(self) -> int | None:
@@ -88,6 +91,7 @@ class Plan:
             "checks": list(self.checks),
             "baud": self.baud,
             "estimate_s": round(self.estimate_s, 1),
+            "line": self.line.to_dict() if self.line is not None else None,
         }
 
 
@@ -167,13 +171,15 @@ def choose_method(info: ModemInfo, image: FirmwareFile, forced: Method | None) -
 def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None = None,
               bootrom: FirmwareFile | None = None, method: Method | None = None,
               allow_downgrade: bool = False, allow_family_change: bool = False,
-              baud: int | None = None, block_size: int = PYCOM_BLOCK_CAP,
-              force: bool = False) -> Plan:
+              baud: int | None = None, block_size: int | None = PYCOM_BLOCK_CAP,
+              force: bool = False, settings: Settings | None = None,
+              seen: LineSeen | None = None) -> Plan:
     """The steps that take the modem described by `info` to `image`, each with its reason and
     estimated duration, and the checks that passed; raises when a check refuses.
 
-    `baud` is the rate transfers from the boot loader are negotiated to (the others run at the
-    rate the modem answers at, `info.baud`)."""
+    The line is the one `settings` asks for (without them: `baud` is the rate transfers from the
+    boot loader are negotiated to, the others run at the rate the modem answers at, `info.baud`,
+    with blocks of `block_size`), as `seen` before the plan."""
     checked = preflight(info, image, updater=updater, bootrom=bootrom,
                         method=method.value if method else None,
                         allow_downgrade=allow_downgrade, allow_family_change=allow_family_change,
@@ -183,16 +189,24 @@ def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | N
     plan = _choose_steps(info, image, updater=updater, bootrom=bootrom, method=method)
     plan.checks = checked.checks
     plan.notes = checked.notes + plan.notes
-    plan.block_size = block_size
-    _estimate(plan, info, baud or info.baud)
+    chosen = settings or Settings(baud=baud or info.baud, block_size=block_size)
+    plan.block_size = chosen.block_size or PYCOM_BLOCK_CAP
+    ids = {step.id for step in plan.steps}
+    plan.line = plan_line(info, image, policy=chosen.rate_policy, seen=seen or LineSeen(),
+                          through_boot_loader=StepId.NEGOTIATE_BAUD in ids,
+                          forced_block=chosen.block_size, known_block=chosen.known_block,
+                          block_ceiling=chosen.block_ceiling,
+                          compress=chosen.compress and StepId.SEND_IMAGE in ids,
+                          avoided=chosen.avoid_bauds)
+    _estimate(plan, plan.line)
     return plan
 
 
-def _estimate(plan: Plan, info: ModemInfo, negotiated_baud: int) -> None:
-    """Fill in each step's typical duration. Transfers after the boot loader's baud negotiation
-    run at the negotiated rate; the others at the rate the modem answers at now."""
-    rate = info.baud
-    image_size = plan.image.size
+def _estimate(plan: Plan, line: LinePlan) -> None:
+    """Fill in each step's typical duration, at the rates, block sizes and wire sizes the line
+    is expected to have (LinePlan)."""
+    rate = line.transfer.rate
+    first, largest = line.blocks.first, line.blocks.largest
     fixed = {StepId.PREPARE: estimate.PREPARE_S, StepId.SWITCH_RECOVERY: estimate.REBOOT_S,
              StepId.SWITCH_FFH: estimate.REBOOT_S, StepId.SWITCH_APPLICATION: estimate.REBOOT_S,
              StepId.NEGOTIATE_BAUD: estimate.NEGOTIATE_S, StepId.APPLY: estimate.APPLY_S,
@@ -201,21 +215,21 @@ def _estimate(plan: Plan, info: ModemInfo, negotiated_baud: int) -> None:
     steps = []
     for step in plan.steps:
         seconds = fixed.get(step.id, 0.0)
-        if step.id == StepId.NEGOTIATE_BAUD:
-            # A Monarch 2 boot loader is left at its rate (the runner sends no AT+IPR).
-            rate = rate if plan.image.family == "Monarch 2" else negotiated_baud
+        if step.id == StepId.NEGOTIATE_BAUD and line.boot_loader is not None:
+            rate = line.boot_loader.rate
         elif step.id == StepId.SEND_BOOTROM and plan.bootrom is not None:
-            seconds = estimate.transfer_s(plan.bootrom.size, rate, plan.block_size) \
-                + estimate.BOOTROM_WRITE_S
+            seconds = estimate.transfer_s(plan.bootrom.size, rate, largest,
+                                          first_block=first) + estimate.BOOTROM_WRITE_S
         elif step.id == StepId.SEND_UPDATER and plan.updater is not None:
-            seconds = estimate.transfer_s(plan.updater.size, rate, plan.block_size,
-                                          estimate.BOOT_LOADER_MAX_TRANSFER) \
-                + estimate.UPDATER_START_S
+            seconds = estimate.transfer_s(plan.updater.size, rate, largest,
+                                          estimate.BOOT_LOADER_MAX_TRANSFER,
+                                          first_block=first) + estimate.UPDATER_START_S
         elif step.id in (StepId.STORE_IMAGE, StepId.SEND_IMAGE):
-            seconds = estimate.transfer_s(image_size, rate, plan.block_size)
+            size = line.wire_bytes if step.id == StepId.SEND_IMAGE else plan.image.size
+            seconds = estimate.transfer_s(size, line.image.rate, largest, first_block=first)
         steps.append(dataclasses.replace(step, estimate_s=seconds))
     plan.steps = steps
-    plan.baud = rate
+    plan.baud = line.image.rate
 
 
 def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None,

@@ -32,7 +32,6 @@ from sqnflash.modem import Modem, ModemInfo
 from sqnflash.modem.rescue import read_cfun, wait_not_applying, wake_or_end_session
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
-from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade.journal import Journal
 from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
 from sqnflash.upgrade.runner import Runner, Settings
@@ -161,8 +160,7 @@ class Recovery:
         info = self.modem.info()
         plan = make_plan(info, image, updater=None, method=Method.ON_THE_FLY,
                          allow_downgrade=True, allow_family_change=True,
-                         baud=self.settings.baud,
-                         block_size=self.settings.block_size or PYCOM_BLOCK_CAP)
+                         settings=self.settings)
         record = None
         if self.journal is not None:
             record = self.journal.begin(

@@ -85,8 +85,7 @@ def rebuild(record: UpgradeRecord, image: FirmwareFile, *, updater: FirmwareFile
         before = info_from_dict(record.before)
         plan = make_plan(before, image, updater=updater, bootrom=bootrom,
                          method=Method(record.method), allow_downgrade=allow_downgrade,
-                         allow_family_change=allow_family_change, baud=settings.baud,
-                         block_size=settings.block_size or PYCOM_BLOCK_CAP)
+                         allow_family_change=allow_family_change, settings=settings)
     except (SqnflashError, ValueError, KeyError):
         return None
     if [step.id for step in plan.steps] != record.steps:
