@@ -1,0 +1,75 @@
+"""Both families through the command line, as a user meets them: what is shown for a Monarch 1
+and a Monarch 2 modem, and the inputs that belong to the other family."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sqnflash.cli.main import main
+from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from sqnflash.sim.simulator import forget, named
+from tests.support.cli import run_cli
+
+SMALL = 400_000
+
+
+@pytest.fixture
+def sim_url() -> Iterator[Callable[[str], str]]:
+    """`sim_url(settings)`: a fresh virtual-clock simulator's URL, forgotten afterwards."""
+    names: list[str] = []
+
+    def make(settings: str) -> str:
+        names.append(f"families-{uuid.uuid4().hex}")
+        return f"sim://{names[-1]}?clock=virtual{settings}"
+
+    yield make
+    for name in names:
+        forget(name)
+
+
+def _m2_image(folder: Path) -> Path:
+    image = folder / "GM02-59577.dup"  # not the official name: a small twin, no size check
+    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+    return image
+
+
+def _m1_updater(folder: Path) -> Path:
+    updater = folder / "updater.elf"
+    updater.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, 39529))
+    return updater
+
+
+@pytest.mark.parametrize("settings", ["&family=monarch2&mode=ffh", "&mode=ffh"])
+def test_a_monarch1_updater_is_never_loaded_to_install_a_monarch2_image(
+        sim_url: Callable[[str], str], settings: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # In the boot loader the modem does not say which chip it is: the files have to agree.
+    url = sim_url(settings)
+    image, updater = _m2_image(tmp_path), _m1_updater(tmp_path)
+    for command in (["plan"], ["upgrade"], ["upgrade", "--dry-run"]):
+        code, lines = run_cli([*command, "--port", url, str(image), "--updater", str(updater),
+                               "--json"], capsys)
+        assert code == 23, lines
+        error = lines[-1]
+        assert error["code"] == "SQF-E114"
+        assert "Monarch 1 updater (version 5.1.1.0, CAT-M1)" in error["cause"]
+        assert "GM02-59577.dup is a Monarch 2 image" in error["cause"]
+        assert "mtools.elf" in error["advice"]
+    sim = named(url.split("//", 1)[1].split("?", 1)[0])
+    assert sim is not None
+    assert "AT+STP" not in sim.modem.received_commands and sim.modem.stp_sessions == 0
+
+
+def test_the_matching_updater_still_goes_through(sim_url: Callable[[str], str], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / default_name(ImageKind.FULL, Family.CATM1, 39529)
+    image.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 39529))
+    url = sim_url("&mode=ffh")
+    code, lines = run_cli(["plan", "--port", url, str(image), "--updater",
+                           str(_m1_updater(tmp_path)), "--json"], capsys)
+    assert code == 0 and lines[-1]["plan"]["flow"] == "resume-from-boot-loader"
+    assert main(["plan", "--port", url, str(image)]) == 22  # and without one: SQF-E113
