@@ -85,10 +85,14 @@ def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | Non
     if as_json:
         emit_json({"type": "result", "ok": True, **data})
         return
+    # Pycom's names mean nothing on a Monarch 2, and RECOVERY's label already carries its own.
+    pycom = "" if details.monarch2 or details.mode.pycom_name in details.mode.label else \
+        f"; Pycom: {details.mode.pycom_name}"
+    # A Monarch 2 answers AT!="showver" with ERROR: its version is ATI1's LR line.
+    version = details.software_version or details.lr_version or "?"
     rows = [
-        ("mode", f"{details.mode.label} (AT+SMOD? {int(details.mode)}; Pycom: "
-                 f"{details.mode.pycom_name})"),
-        ("software", f"{details.software_version or '?'} [{details.software_build}]"
+        ("mode", f"{details.mode.label} (AT+SMOD? {int(details.mode)}{pycom})"),
+        ("software", f"{version} [{details.software_build}]"
          if details.software_build else "unknown (not readable in this mode)"),
         ("bootrom", f"{details.bootrom_build}" + (" (factory bootrom: an upgrade needs "
                                                    "updater.elf)" if details.old_bootrom else "")

@@ -1,0 +1,74 @@
+"""Both families as a user meets them: the installed `sqnflash` command in its own process, the
+simulated modem behind a pseudo-terminal in another, on the real clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from tests.support.pty import StartSim, needs_pty
+
+pytestmark = [pytest.mark.slow, needs_pty]
+
+
+def _command() -> list[str]:
+    """The console script pip installed beside this interpreter; `-m sqnflash` elsewhere."""
+    script = Path(sys.executable).with_name("sqnflash")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "sqnflash"]
+
+
+def sqnflash(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*_command(), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SQNFLASH_PORT": "", "COLUMNS": "200"})
+
+
+def _rows(stdout: str) -> dict[str, str]:
+    """`info`'s table: the first word of each line, and the rest."""
+    return {line.split(None, 1)[0]: line.split(None, 1)[1].strip()
+            for line in stdout.splitlines() if len(line.split(None, 1)) == 2
+            and not line.startswith(" ")}
+
+
+def _result(stdout: str) -> dict[str, Any]:
+    last: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return last
+
+
+def test_info_of_a_gm02s_shows_its_version_without_pycom_names(start_sim: StartSim,
+                                                                tmp_path: Path) -> None:
+    sim = start_sim("--family", "monarch2", "--version", "58000")
+    shown = sqnflash("info", "--port", str(sim.link))
+    assert shown.returncode == 0, shown.stderr
+    rows = _rows(shown.stdout)
+    assert rows["mode"] == "application (FFF) (AT+SMOD? 2)"  # no "Pycom: normal mode"
+    assert rows["software"] == "8.0.4.0 [58000]"  # ATI1's LR version, not "? [58000]"
+    assert rows["family"] == "Monarch 2 (GM02S)"
+    as_json = sqnflash("info", "--port", str(sim.link), "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    info = _result(as_json.stdout)
+    assert (info["lr_version"], info["software_build"]) == ("8.0.4.0", 58000)
+    assert info["bootrom_build"] is None and info["old_bootrom"] is None  # unknown, not "no"
+    # A Monarch 1 image is refused before the modem is asked to change anything.
+    image = tmp_path / default_name(ImageKind.FULL, Family.CATM1, 39529)
+    image.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 39529))
+    refused = sqnflash("upgrade", "--port", str(sim.link), str(image), "--json")
+    assert refused.returncode == 19 and _result(refused.stdout)["code"] == "SQF-E110"
+    assert sim.stop()["version"] == 58000
+
+
+def test_info_of_a_monarch1_in_recovery_names_the_mode_once(start_sim: StartSim) -> None:
+    sim = start_sim("--mode", "recovery")
+    shown = sqnflash("info", "--port", str(sim.link))
+    assert shown.returncode == 0, shown.stderr
+    rows = _rows(shown.stdout)
+    assert rows["mode"] == "recovery (upgrade mode) (AT+SMOD? 4)"
+    assert rows["software"] == "unknown (not readable in this mode)"
+    info = _result(sqnflash("info", "--port", str(sim.link), "--json").stdout)
+    assert info["mode"] == "recovery" and info["old_bootrom"] is None
