@@ -73,3 +73,15 @@ def test_the_matching_updater_still_goes_through(sim_url: Callable[[str], str], 
                            str(_m1_updater(tmp_path)), "--json"], capsys)
     assert code == 0 and lines[-1]["plan"]["flow"] == "resume-from-boot-loader"
     assert main(["plan", "--port", url, str(image)]) == 22  # and without one: SQF-E113
+
+
+def test_check_speaks_of_the_factory_bootrom_only_for_monarch1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catm1 = tmp_path / default_name(ImageKind.FULL, Family.CATM1, 39529)
+    catm1.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 39529))
+    assert main(["check", str(catm1), str(_m2_image(tmp_path))]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    m1_part, m2_part = out.split("GM02-59577.dup:", 1)
+    assert "carries a bootrom package (for modems with the factory bootrom)" in m1_part
+    assert "Monarch 2" in m2_part and "factory bootrom" not in m2_part
+    assert "carries a bootrom package (sent with the rest of the image)" in m2_part

@@ -64,7 +64,10 @@ def describe(file: FirmwareFile) -> list[str]:
         if content is not None:
             facts.append(f"its packages carry the build string {content[0]} [{content[1]}]")
         if file.bootrom_package is not None and file.kind != FileKind.BOOTROM:
-            facts.append("carries a bootrom package (for modems with the factory bootrom)")
+            # The factory bootrom 33080 and its separate step are Monarch 1 (Pycom) matters.
+            facts.append("carries a bootrom package (sent with the rest of the image)"
+                         if file.family == "Monarch 2" else
+                         "carries a bootrom package (for modems with the factory bootrom)")
     facts.append(f"sha256 {file.sha256}")
     return facts
 
