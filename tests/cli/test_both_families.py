@@ -13,6 +13,7 @@ from sqnflash.cli.main import main
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.simulator import forget, named
 from tests.support.cli import run_cli
+from tests.support.images import FROM, Images
 
 SMALL = 400_000
 
@@ -85,3 +86,21 @@ def test_check_speaks_of_the_factory_bootrom_only_for_monarch1(
     assert "carries a bootrom package (for modems with the factory bootrom)" in m1_part
     assert "Monarch 2" in m2_part and "factory bootrom" not in m2_part
     assert "carries a bootrom package (sent with the rest of the image)" in m2_part
+
+
+@pytest.mark.parametrize("family", ["monarch2", "catm1"])
+def test_piped_progress_never_repeats_a_line(sim_url: Callable[[str], str], tmp_path: Path,
+                                             images: Images, family: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # A Monarch 2 gets the image zipped: its bar moves in zlib chunks and reaches 100 % before
+    # the last wire byte, which printed the same line twice.
+    if family == "monarch2":
+        image, url, args = _m2_image(tmp_path), sim_url("&family=monarch2&version=58000"), []
+    else:
+        image, url = images.small_full, sim_url(f"&version={FROM}")
+        args = ["--baud", "921600", "--block-size", "2016"]
+    assert main(["upgrade", "--port", url, str(image), *args]) == 0
+    progress = [line for line in capsys.readouterr().out.splitlines() if " MiB of " in line]
+    assert len(progress) >= 2, progress
+    assert len(set(progress)) == len(progress), progress
+    assert sum("(100 %)" in line for line in progress) == 1, progress

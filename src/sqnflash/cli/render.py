@@ -59,6 +59,7 @@ class RichRenderer:
         self._step_ids: list[str] = []
         self._step_count = 0
         self._last_line_s = 0.0  # plain output: when the last progress line was printed
+        self._last_progress = ""  # plain output: the last progress line printed
 
     @property
     def _live(self) -> bool:
@@ -120,6 +121,7 @@ class RichRenderer:
         self.console.print(f"    sending {event.what}: {event.total} bytes at {event.baud} baud, "
                            f"blocks of {event.block_size} (session max {event.max_transfer})")
         self._last_line_s = 0.0  # the line above says it started: the next one in 5 s
+        self._last_progress = ""
         if not self._live:
             return
         self._progress = Progress(
@@ -145,8 +147,13 @@ class RichRenderer:
         if event.bytes_per_s > 0 and event.done < event.total:
             left = (f", about {format_duration((event.total - event.done) / event.bytes_per_s)}"
                     " left")
-        self.console.print(f"    {_mib(event.done)} of {_mib(event.total)} ({percent:.0f} %), "
-                           f"{kib_per_s(event.bytes_per_s)}{left}")
+        line = (f"    {_mib(event.done)} of {_mib(event.total)} ({percent:.0f} %), "
+                f"{kib_per_s(event.bytes_per_s)}{left}")
+        # A zipped image advances in whole zlib chunks and reaches 100 % before the wire does:
+        # the same line twice would say nothing new.
+        if line != self._last_progress:
+            self._last_progress = line
+            self.console.print(line)
 
     def _on_TransferFinished(self, event: TransferFinished) -> None:
         self._stop_progress()
