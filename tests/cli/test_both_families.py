@@ -104,3 +104,29 @@ def test_piped_progress_never_repeats_a_line(sim_url: Callable[[str], str], tmp_
     assert len(progress) >= 2, progress
     assert len(set(progress)) == len(progress), progress
     assert sum("(100 %)" in line for line in progress) == 1, progress
+
+
+def test_a_renamed_image_is_taken_for_the_chip_its_packages_are_for(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # A CAT-M1 image under a Monarch 2 name used to pass as a Monarch 2 image, and a GM02S
+    # would have been sent it; the reverse showed "Monarch 2 · build 41065 · LR5.1.1.0".
+    m1_inside = tmp_path / "GM02RB6Q_LR8.2.1.0-61488.dup"
+    m1_inside.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 39529))
+    m2_inside = tmp_path / "CATM1-41065.dup"
+    m2_inside.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+    code, lines = run_cli(["check", str(m1_inside), str(m2_inside), "--json"], capsys)
+    assert code == 0
+    first, second = lines[0], lines[1]
+    assert (first["family"], first["build"], first["lr_version"]) == ("CAT-M1", 39529,
+                                                                     "5.1.1.0")
+    assert (second["family"], second["installs_build"], second["lr_version"]) == (
+        "Monarch 2", 59577, "8.0.5.13")
+    assert any("named as a Monarch 2 file but its packages are CAT-M1 firmware" in w
+               for w in first["warnings"])
+    code, lines = run_cli(["plan", "--port", sim_url("&family=monarch2&version=58000"),
+                           str(m1_inside), "--json"], capsys)
+    assert code == 19 and lines[-1]["code"] == "SQF-E110"
+    code, lines = run_cli(["plan", "--port", sim_url("&version=38638"), str(m2_inside),
+                           "--json"], capsys)
+    assert code == 19 and lines[-1]["code"] == "SQF-E110"
