@@ -86,6 +86,8 @@ def test_check_speaks_of_the_factory_bootrom_only_for_monarch1(
     assert "carries a bootrom package (for modems with the factory bootrom)" in m1_part
     assert "Monarch 2" in m2_part and "factory bootrom" not in m2_part
     assert "carries a bootrom package (sent with the rest of the image)" in m2_part
+    assert main(["check", str(_m1_updater(tmp_path))]) == 0
+    assert "updater · Monarch 1 (CAT-M1 or NB-IoT) · 429 340 bytes" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("family", ["monarch2", "catm1"])

@@ -18,6 +18,7 @@ from sqnflash.errors import SqnflashError
 from sqnflash.firmware import FileKind, FirmwareFile, identify
 from sqnflash.firmware.catalogue import load_catalogue, markdown
 from sqnflash.firmware.inspect import Section
+from sqnflash.firmware.names import family_of_lr
 
 
 def _size(value: int) -> str:
@@ -36,7 +37,13 @@ def describe(file: FirmwareFile) -> list[str]:
         if file.installs_build is not None:
             build += f" (the modem then reports {file.installs_build})"
     lr = f"LR{file.lr_version}" if file.lr_version and file.kind != FileKind.UPDATER else ""
-    facts.append(" · ".join(x for x in (file.kind.value, file.family or "family unknown", build,
+    family = file.family or "family unknown"
+    if file.kind == FileKind.UPDATER and file.family is None:
+        # Its version string tells the chip, not the radio: one 2018 updater serves both.
+        chip = family_of_lr(file.lr_version)
+        if chip is not None:
+            family = "Monarch 2" if chip == "Monarch 2" else "Monarch 1 (CAT-M1 or NB-IoT)"
+    facts.append(" · ".join(x for x in (file.kind.value, family, build,
                                         lr, f"{_size(file.size)} bytes") if x))
     if file.known is not None:
         official = "size and SHA-256 match" if file.known.sha256 else "size matches"
