@@ -132,3 +132,12 @@ def test_a_renamed_image_is_taken_for_the_chip_its_packages_are_for(
     code, lines = run_cli(["plan", "--port", sim_url("&version=38638"), str(m2_inside),
                            "--json"], capsys)
     assert code == 19 and lines[-1]["code"] == "SQF-E110"
+
+
+def test_recover_without_an_image_names_the_monarch2_file_too(
+        sim_url: Callable[[str], str], capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url("&family=monarch2&mode=recovery&broken_app=1")
+    code, lines = run_cli(["recover", "--port", url, "--json"], capsys)
+    assert code == 77 and lines[-1]["code"] == "SQF-E508"
+    assert "GM02RB6Q_LR<version>-<build>.dup" in lines[-1]["advice"]
+    assert "CATM1-<build>.dup" in lines[-1]["advice"]
