@@ -86,10 +86,12 @@ class RichRenderer:
         if found.get("smod") is None:  # not read: the modem is inside a transfer session
             self.console.print(f"Modem: [bold]{found.get('mode_label')}[/]{imei}")
         else:
+            # A Monarch 2 does not answer showver, where a Monarch 1 names its bootrom.
+            bootrom = "" if found.get("family") == "Monarch 2" and not found.get(
+                "bootrom_build") else f"bootrom {found.get('bootrom_build') or 'unknown'}, "
             self.console.print(
                 f"Modem: [bold]{found.get('mode_label')}[/], "
-                f"build {found.get('software_build') or 'unknown'}, "
-                f"bootrom {found.get('bootrom_build') or 'unknown'}, "
+                f"build {found.get('software_build') or 'unknown'}, {bootrom}"
                 f"{found.get('family') or 'family unknown'}{imei}")
         table = Table(title=f"Plan ({event.method} method)", show_lines=False, expand=False)
         table.add_column("#", justify="right")
