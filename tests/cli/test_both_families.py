@@ -144,3 +144,16 @@ def test_recover_without_an_image_names_the_monarch2_file_too(
     assert code == 77 and lines[-1]["code"] == "SQF-E508"
     assert "GM02RB6Q_LR<version>-<build>.dup" in lines[-1]["advice"]
     assert "CATM1-<build>.dup" in lines[-1]["advice"]
+
+
+def test_history_lists_a_run_refused_before_any_byte_without_a_gap(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # A Monarch 1 in RECOVERY does not say what it is; a Monarch 2 image reaches its STP
+    # session, which cannot take the zipped stream: the run stops before the first block.
+    url = sim_url("&mode=recovery")
+    code, lines = run_cli(["upgrade", "--port", url, str(_m2_image(tmp_path)), "--json"], capsys)
+    assert code != 0 and lines[-1]["type"] == "error"
+    assert main(["history"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "GM02-59577.dup" in x]
+    assert line.endswith(f"failed (0/4 steps {lines[-1]['code']})"), line
