@@ -157,3 +157,22 @@ def test_history_lists_a_run_refused_before_any_byte_without_a_gap(
     assert main(["history"]) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if "GM02-59577.dup" in x]
     assert line.endswith(f"failed (0/4 steps {lines[-1]['code']})"), line
+
+
+def test_check_json_carries_every_fact_the_text_shows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catm1 = tmp_path / default_name(ImageKind.FULL, Family.CATM1, 39529)
+    catm1.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 39529))
+    files = [str(catm1), str(_m2_image(tmp_path))]
+    assert main(["check", *files]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    code, lines = run_cli(["check", "--json", *files], capsys)
+    assert code == 0
+    m1, m2 = lines[0], lines[1]
+    assert (m1["official"], m1["packages"], m1["check_values"]) == ("size matches", 5,
+                                                                   ["Fletcher-32"])
+    assert m1["content_release"] == {"lr_version": "5.1.1.0", "build": 39529}
+    assert (m2["official"], m2["check_values"], m2["bootrom_package"]) == (None, ["CRC-32"],
+                                                                          True)
+    for fact in m1["facts"] + m2["facts"]:
+        assert " ".join(fact.split()) in text, fact

@@ -136,7 +136,8 @@ def check(files: tuple[Path, ...], sections: bool, force: bool, as_json: bool) -
 
 def _report_usable(file: FirmwareFile, sections: bool, as_json: bool) -> None:
     if as_json:
-        data: dict[str, Any] = {"type": "file", "verdict": "usable", **file.to_dict()}
+        data: dict[str, Any] = {"type": "file", "verdict": "usable", **file.to_dict(),
+                                **_judged(file), "facts": describe(file)}
         if sections:
             data["sections"] = [s.to_dict() for s in file.sections]
         emit_json(data)
@@ -149,6 +150,26 @@ def _report_usable(file: FirmwareFile, sections: bool, as_json: bool) -> None:
         console.print(f"    [yellow]warning[/]: {escape(warning)}")
     if sections and file.container is not None:
         console.print(section_tree(file))
+
+
+def _judged(file: FirmwareFile) -> dict[str, Any]:
+    """What the text output's lines say, as values: every fact `check` prints is in its JSON."""
+    known = file.known
+    official = None
+    if known is not None:
+        official = ("size unpublished" if known.size is None else
+                    "size and SHA-256 match" if known.sha256 else "size matches")
+    content = file.content_release
+    sections = file.sections
+    return {
+        "official": official,
+        "packages": len(sections) if file.container is not None else None,
+        "check_values": sorted({s.check for s in sections}),
+        "content_release": ({"lr_version": content[0], "build": content[1]}
+                            if content is not None else None),
+        "bootrom_package": (file.bootrom_package is not None
+                            and file.kind != FileKind.BOOTROM),
+    }
 
 
 def _report_refused(path: Path, error: SqnflashError, as_json: bool) -> None:
