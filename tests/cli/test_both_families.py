@@ -176,3 +176,16 @@ def test_check_json_carries_every_fact_the_text_shows(
                                                                           True)
     for fact in m1["facts"] + m2["facts"]:
         assert " ".join(fact.split()) in text, fact
+
+
+def test_below_the_monarch2_gate_force_is_offered_and_then_not_called_a_pass(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url, image = sim_url("&family=monarch2&version=54000"), str(_m2_image(tmp_path))
+    code, lines = run_cli(["plan", "--port", url, image, "--json"], capsys)
+    assert code == 25 and lines[-1]["code"] == "SQF-E116"
+    assert "--force sends the image anyway" in lines[-1]["advice"]  # as `info`'s gate line says
+    code, lines = run_cli(["plan", "--port", url, image, "--force", "--json"], capsys)
+    plan = lines[-1]["plan"]
+    assert code == 0 and not any(c.startswith("path rules") for c in plan["checks"]), plan
+    assert any("below 8.0.4.0: sent anyway (--force)" in n for n in plan["notes"])

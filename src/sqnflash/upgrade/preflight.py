@@ -201,6 +201,7 @@ def _direction(result: Preflight, info: ModemInfo, image: FirmwareFile, allow_do
 def _path_rules(result: Preflight, info: ModemInfo, image: FirmwareFile, method: str | None,
                 cat: Catalogue, force: bool = False) -> None:
     applied: list[str] = []
+    overridden = False
     known = image.known
     for rule in cat.rules:
         if rule.kind == "requires-running" and known is not None and rule.file == known.name:
@@ -236,18 +237,21 @@ def _path_rules(result: Preflight, info: ModemInfo, image: FirmwareFile, method:
             if version_tuple(running) < version_tuple(rule.min_lr) and force:
                 result.notes.append(f"the modem runs LR {running}, below {rule.min_lr}: sent "
                                     f"anyway (--force). ({rule.text})")
+                overridden = True
                 continue
             if version_tuple(running) < version_tuple(rule.min_lr):
                 raise IntermediateRequired(
                     f"the modem runs LR {running}; {image.name} needs at least {rule.min_lr}",
-                    advice=f"Get {rule.intermediate} first. ({rule.text})",
+                    advice=f"Get {rule.intermediate} first; --force sends the image anyway, as "
+                           f"pysequans' --force does. ({rule.text})",
                     modem_state=UNCHANGED, details={"intermediate": rule.intermediate})
-            applied.append(f"'{rule.id}' (the modem runs {running})")
+            applied.append(f"'{rule.id}' (the modem runs LR {running}, at least "
+                           f"{rule.min_lr})")
         elif rule.kind == "note-running" and info.software_build == rule.running_build:
             result.notes.append(rule.text)
     if applied:
         result.checks.append("path rules: " + "; ".join(applied))
-    else:
+    elif not overridden:  # else one is needed, and the note above says --force skipped it
         result.checks.append("path rules: no intermediate release is needed")
 
 
