@@ -216,8 +216,9 @@ class NoImage(InputError):
     code = "SQF-E121"
     exit_code = 101
     summary = "No firmware image (.dup) was given."
-    advice = ("Give the full image (CATM1-<build>.dup, NB1-<build>.dup) or the differential "
-              "image (upgdiff_<from>-to-<to>.dup) to install; updater.elf alone installs nothing.")
+    advice = ("Give the full image (CATM1-<build>.dup, NB1-<build>.dup, for a Monarch 2 "
+              "GM02RB6Q_LR<version>-<build>.dup) or the differential image "
+              "(upgdiff_<from>-to-<to>.dup) to install; updater.elf alone installs nothing.")
 
 
 class UnsupportedBaud(InputError):

@@ -189,3 +189,11 @@ def test_below_the_monarch2_gate_force_is_offered_and_then_not_called_a_pass(
     plan = lines[-1]["plan"]
     assert code == 0 and not any(c.startswith("path rules") for c in plan["checks"]), plan
     assert any("below 8.0.4.0: sent anyway (--force)" in n for n in plan["notes"])
+
+
+def test_an_updater_alone_is_refused_with_the_image_names_of_both_families(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = run_cli(["plan", "--port", "sim://?clock=virtual&family=monarch2",
+                           str(_m1_updater(tmp_path)), "--json"], capsys)
+    assert code == 101 and lines[-1]["code"] == "SQF-E121"
+    assert "GM02RB6Q_LR<version>-<build>.dup" in lines[-1]["advice"]
