@@ -109,6 +109,11 @@ def test_piped_progress_never_repeats_a_line(sim_url: Callable[[str], str], tmp_
     assert len(progress) >= 2, progress
     assert len(set(progress)) == len(progress), progress
     assert sum("(100 %)" in line for line in progress) == 1, progress
+    sent = " ".join(next(line for line in out.splitlines() if "    sent " in line).split())
+    if family == "monarch2":  # the wire carries a zlib stream, not the file's own bytes
+        assert f"bytes (the {SMALL}-byte image as a zlib stream) in" in sent, sent
+    else:
+        assert "zlib" not in sent and f"sent {image.stat().st_size} bytes in" in sent, sent
 
 
 def test_a_renamed_image_is_taken_for_the_chip_its_packages_are_for(
