@@ -51,7 +51,7 @@ def test_a_monarch1_updater_is_never_loaded_to_install_a_monarch2_image(
     # In the boot loader the modem does not say which chip it is: the files have to agree.
     url = sim_url(settings)
     image, updater = _m2_image(tmp_path), _m1_updater(tmp_path)
-    for command in (["plan"], ["upgrade"], ["upgrade", "--dry-run"]):
+    for command in (["plan"], ["upgrade"], ["upgrade", "--dry-run"], ["recover"]):
         code, lines = run_cli([*command, "--port", url, str(image), "--updater", str(updater),
                                "--json"], capsys)
         assert code == 23, lines

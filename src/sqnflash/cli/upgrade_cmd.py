@@ -310,7 +310,7 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
 @click.argument("image", type=click.Path(path_type=Path), callback=check_input_paths)
 @click.option("--updater", type=click.Path(path_type=Path), callback=check_input_paths,
               help="updater.elf from the same firmware package (needed by modems with the "
-                   "factory bootrom or in the boot loader).")
+                   "factory bootrom or in the boot loader; for a Monarch 2, its mtools.elf).")
 @click.option("--bootrom", type=click.Path(path_type=Path), callback=check_input_paths,
               help="A bootrom upgrade package, for modems with the factory bootrom (33080); a "
                    "full image carries its own.")

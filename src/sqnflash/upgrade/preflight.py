@@ -261,7 +261,7 @@ def _chip(family: str | None) -> str | None:
     return "Monarch 1" if family in MONARCH_1 else family
 
 
-def _updater_chip(image: FirmwareFile, updater: FirmwareFile) -> None:
+def check_updater_chip(image: FirmwareFile, updater: FirmwareFile) -> None:
     """An ELF built for the other chip must never be loaded into the boot loader's RAM. Only the
     chip is compared: the 2018 updater says 6.0.0.0 (NB-IoT) yet ships with CAT-M1 38638 too."""
     elf_family = family_of_lr(updater.lr_version)
@@ -281,7 +281,7 @@ def _updater_chip(image: FirmwareFile, updater: FirmwareFile) -> None:
 
 def _updater_release(result: Preflight, image: FirmwareFile, updater: FirmwareFile,
                      cat: Catalogue) -> None:
-    _updater_chip(image, updater)
+    check_updater_chip(image, updater)
     release = cat.release(image.build)
     belongs = cat.updater_of_size(updater.size)
     if release is not None and release.updater_sizes:
