@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from tests.firmware.test_real_image import m2_image  # noqa: F401  (the fixture)
 from tests.support.pty import StartSim, needs_pty
 
 pytestmark = [pytest.mark.slow, needs_pty]
@@ -72,3 +73,23 @@ def test_info_of_a_monarch1_in_recovery_names_the_mode_once(start_sim: StartSim)
     assert rows["software"] == "unknown (not readable in this mode)"
     info = _result(sqnflash("info", "--port", str(sim.link), "--json").stdout)
     assert info["mode"] == "recovery" and info["old_bootrom"] is None
+
+
+def test_the_real_gm02_image_is_planned_for_a_gm02s_and_refused_by_a_monarch1(
+        start_sim: StartSim, m2_image: Path) -> None:
+    official = sqnflash("check", str(m2_image), "--json")
+    assert official.returncode == 0, official.stderr
+    facts = json.loads(official.stdout.splitlines()[0])
+    assert (facts["official"], facts["check_values"]) == ("size and SHA-256 match", ["CRC-32"])
+    gm02s = start_sim("--family", "monarch2", "--version", "58000")
+    planned = sqnflash("plan", "--port", str(gm02s.link), str(m2_image), "--json")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    plan = _result(planned.stdout)["plan"]
+    assert (plan["method"], plan["expected_build"]) == ("on-the-fly", 59577)
+    assert any("size and SHA-256 match the official file" in c for c in plan["checks"])
+    catm1 = start_sim()
+    refused = sqnflash("upgrade", "--port", str(catm1.link), str(m2_image), "--dry-run")
+    assert refused.returncode == 19
+    assert "error SQF-E110" in refused.stderr and "is a Monarch 2 image; the modem is CAT-M1" \
+        in " ".join(refused.stderr.split())
+    assert gm02s.stop()["version"] == 58000 and catm1.stop()["version"] == 38638
