@@ -76,7 +76,7 @@ def test_info_of_a_monarch1_in_recovery_names_the_mode_once(start_sim: StartSim)
 
 
 def test_the_real_gm02_image_is_planned_for_a_gm02s_and_refused_by_a_monarch1(
-        start_sim: StartSim, m2_image: Path) -> None:
+        start_sim: StartSim, m2_image: Path) -> None:  # noqa: F811
     official = sqnflash("check", str(m2_image), "--json")
     assert official.returncode == 0, official.stderr
     facts = json.loads(official.stdout.splitlines()[0])
