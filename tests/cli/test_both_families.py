@@ -202,3 +202,16 @@ def test_an_updater_alone_is_refused_with_the_image_names_of_both_families(
                            str(_m1_updater(tmp_path)), "--json"], capsys)
     assert code == 101 and lines[-1]["code"] == "SQF-E121"
     assert "GM02RB6Q_LR<version>-<build>.dup" in lines[-1]["advice"]
+
+
+@pytest.mark.parametrize("family", [Family.MONARCH2, Family.CATM1])
+def test_a_file_cut_inside_a_package_is_not_offered_force(
+        family: Family, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    whole = make_image(ImageKind.FULL, family, 59577 if family == Family.MONARCH2 else 39529,
+                       size=SMALL)
+    cut = tmp_path / "cut.dup"
+    cut.write_bytes(whole[: len(whole) // 2])
+    for force in ([], ["--force"]):
+        code, lines = run_cli(["check", str(cut), "--json", *force], capsys)
+        assert code == 15 and lines[-1]["code"] == "SQF-E106"
+        assert "--force" not in lines[-1]["advice"], lines[-1]

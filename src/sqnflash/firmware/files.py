@@ -232,7 +232,10 @@ def _check_catalogue(file: FirmwareFile, known: KnownFile | None, force: bool) -
 def _check_container(path: Path, report: caba.ContainerReport) -> None:
     for problem in report.problems:
         if "truncated" in problem.message:
+            # Not the class's advice: --force cannot help a file that ends inside a package.
             raise FileTruncated(f"{path.name} is truncated: {problem.message}",
+                                advice="Download the package again: the file ends inside one "
+                                       "of its packages, which nothing can send.",
                                 details={"size": report.size})
     failed = report.failed_checks()
     if failed:
