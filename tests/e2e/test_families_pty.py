@@ -93,3 +93,42 @@ def test_the_real_gm02_image_is_planned_for_a_gm02s_and_refused_by_a_monarch1(
     assert "error SQF-E110" in refused.stderr and "is a Monarch 2 image; the modem is CAT-M1" \
         in " ".join(refused.stderr.split())
     assert gm02s.stop()["version"] == 58000 and catm1.stop()["version"] == 38638
+
+
+@pytest.mark.parametrize("family", ["catm1", "monarch2"])
+def test_every_read_only_command_for_both_families(start_sim: StartSim, tmp_path: Path,
+                                                    family: str) -> None:
+    """issue #14's list, as a user types it: info, plan, --dry-run, recover, --json, --trace,
+    history; none of them changes the modem."""
+    if family == "monarch2":
+        sim = start_sim("--family", "monarch2", "--version", "58000")
+        image = tmp_path / "GM02-59577.dup"
+        image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=400_000))
+        build = 58000
+    else:
+        sim = start_sim()
+        image = tmp_path / "upgdiff_38638-to-39529.dup"
+        image.write_bytes(make_image(ImageKind.DIFF, Family.CATM1, 39529, source=38638))
+        build = 38638
+    port = ["--port", str(sim.link)]
+    for text_only in (["info"], ["plan", str(image)], ["upgrade", str(image), "--dry-run"],
+                      ["recover"], ["history"]):
+        shown = sqnflash(*text_only, *(port if text_only[0] != "history" else []))
+        assert shown.returncode == 0, (text_only, shown.stdout, shown.stderr)
+        assert "Traceback" not in shown.stdout + shown.stderr
+    plans = []
+    for as_json in (["info"], ["plan", str(image)], ["upgrade", str(image), "--dry-run"],
+                    ["recover"]):
+        run = sqnflash(*as_json, *port, "--json")
+        assert run.returncode == 0, (as_json, run.stdout, run.stderr)
+        lines = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
+        assert lines[-1]["type"] == "result" and lines[-1]["ok"] is True
+        if as_json[0] in ("plan", "upgrade"):
+            plans.append(lines[-1]["plan"])
+    assert plans[0] == plans[1]  # --dry-run is the plan
+    traced = sqnflash("info", *port, "--trace")
+    assert traced.returncode == 0 and "AT > AT+SMOD?" in traced.stderr
+    assert "AT >" not in traced.stdout and _rows(traced.stdout)["software"].endswith(
+        f"[{build}]")
+    summary = sim.stop()
+    assert summary["version"] == build and summary["upgrades_applied"] == 0
