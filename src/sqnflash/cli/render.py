@@ -87,7 +87,7 @@ class RichRenderer:
         if found.get("smod") is None:  # not read: the modem is inside a transfer session
             self.console.print(f"Modem: [bold]{found.get('mode_label')}[/]{imei}")
         else:
-            # A Monarch 2 does not answer showver, where a Monarch 1 names its bootrom.
+            # A Monarch 1 names its bootrom in showver; no bootrom build is known for a GM02S.
             bootrom = "" if found.get("family") == "Monarch 2" and not found.get(
                 "bootrom_build") else f"bootrom {found.get('bootrom_build') or 'unknown'}, "
             self.console.print(

@@ -88,7 +88,7 @@ def info(port: str, baud: int, rtscts: bool, trace: bool, trace_file: Path | Non
     # Pycom's names mean nothing on a Monarch 2, and RECOVERY's label already carries its own.
     pycom = "" if details.monarch2 or details.mode.pycom_name in details.mode.label else \
         f"; Pycom: {details.mode.pycom_name}"
-    # A Monarch 2 answers AT!="showver" with ERROR: its version is ATI1's LR line.
+    # Without showver's table (a Monarch 2: pysequans reads only ATI1) ATI1's LR line says it.
     version = details.software_version or details.lr_version or "?"
     rows = [
         ("mode", f"{details.mode.label} (AT+SMOD? {int(details.mode)}{pycom})"),
