@@ -3,6 +3,7 @@ and a Monarch 2 modem, and the inputs that belong to the other family."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sqnflash.cli.main import main
-from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from sqnflash.sim.images import Family, ImageKind, default_name, make_image, make_updater_elf
 from sqnflash.sim.simulator import forget, named
 from tests.support.cli import run_cli
 from tests.support.images import FROM, Images
@@ -74,6 +75,12 @@ def test_the_matching_updater_still_goes_through(sim_url: Callable[[str], str], 
                            str(_m1_updater(tmp_path)), "--json"], capsys)
     assert code == 0 and lines[-1]["plan"]["flow"] == "resume-from-boot-loader"
     assert main(["plan", "--port", url, str(image)]) == 22  # and without one: SQF-E113
+    capsys.readouterr()
+    tool = tmp_path / "mtools.elf"  # and never a Monarch 2's tool ELF
+    tool.write_bytes(make_updater_elf(Family.MONARCH2, 59577, 300_000, random.Random(1)))
+    code, lines = run_cli(["plan", "--port", url, str(image), "--updater", str(tool), "--json"],
+                          capsys)
+    assert code == 23 and "mtools.elf is a Monarch 2 ELF (version 8.0.5.13" in lines[-1]["cause"]
 
 
 def test_check_speaks_of_the_factory_bootrom_only_for_monarch1(
