@@ -216,8 +216,9 @@ class NoImage(InputError):
     code = "SQF-E121"
     exit_code = 101
     summary = "No firmware image (.dup) was given."
-    advice = ("Give the full image (CATM1-<build>.dup, NB1-<build>.dup) or the differential "
-              "image (upgdiff_<from>-to-<to>.dup) to install; updater.elf alone installs nothing.")
+    advice = ("Give the full image (CATM1-<build>.dup, NB1-<build>.dup, for a Monarch 2 "
+              "GM02RB6Q_LR<version>-<build>.dup) or the differential image "
+              "(upgdiff_<from>-to-<to>.dup) to install; updater.elf alone installs nothing.")
 
 
 class UnsupportedBaud(InputError):
@@ -590,9 +591,10 @@ class RecoverNeedsImage(UpgradeError):
     code = "SQF-E508"
     exit_code = 77
     summary = "The modem's application is gone and no full image was given to write it again."
-    advice = ("Run `sqnflash recover --port P CATM1-<build>.dup` (or NB1-<build>.dup) with the "
-              "full image the modem had, or a newer one; add --updater updater.elf from the "
-              "same package if the modem is in the boot loader.")
+    advice = ("Run `sqnflash recover --port P CATM1-<build>.dup` (or NB1-<build>.dup; for a "
+              "Monarch 2 GM02S, GM02RB6Q_LR<version>-<build>.dup) with the full image the modem "
+              "had, or a newer one; add --updater updater.elf (mtools.elf for a Monarch 2) from "
+              "the same package if the modem is in the boot loader.")
 
 
 class ModemInTransfer(UpgradeError):

@@ -4,6 +4,7 @@ refusals, and the real GM02 image sent zipped and raw until the modem runs its b
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from sqnflash.cli.main import main
-from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from sqnflash.sim.images import Family, ImageKind, default_name, make_image, make_updater_elf
 from sqnflash.sim.simulator import forget, named
 from tests.firmware.test_real_image import m2_image  # noqa: F401  (the fixture)
 from tests.support.cli import json_lines
@@ -149,9 +150,10 @@ def test_a_gm02s_found_in_recovery_is_upgraded_from_there_zipped(
 
 def test_a_gm02s_in_its_boot_loader_gets_the_tool_elf_then_the_image(
         gm02: Any, image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # Any NDS32 ELF stands in for mtools.elf: the boot loader loads what AT+STP brings.
+    # An NDS32 ELF with a Monarch 2 version string stands in for mtools.elf (a Monarch 1
+    # updater is refused: SQF-E114).
     tool = tmp_path / "mtools.elf"
-    tool.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, 41019))
+    tool.write_bytes(make_updater_elf(Family.MONARCH2, 59577, 300_000, random.Random(1)))
     modem = gm02("&version=59000&mode=ffh")
     assert main(["upgrade", "--port", modem.url, "--updater", str(tool), str(image),
                  "--json"]) == 0

@@ -66,7 +66,7 @@ def test_every_step_has_an_estimate_and_transfers_use_the_negotiated_rate(
 
 def test_a_monarch2_image_never_goes_to_a_monarch1_modem(tmp_path: Path) -> None:
     m2 = tmp_path / "GM02RB6Q_LR8.0.5.13-12345.dup"
-    m2.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 12345, size=300_000))
+    m2.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 12345, size=300_000))
     file = load_image(m2)
     assert file.family == "Monarch 2"
     with pytest.raises(FamilyMismatch) as caught:
@@ -76,7 +76,7 @@ def test_a_monarch2_image_never_goes_to_a_monarch1_modem(tmp_path: Path) -> None
 
 def test_a_monarch2_modem_below_the_minimum_needs_a_raster_upgrade(tmp_path: Path) -> None:
     m2 = tmp_path / "GM02RB6Q_LR8.0.5.13-59999.dup"
-    m2.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 59999, size=300_000))
+    m2.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59999, size=300_000))
     old = ModemInfo(Mode.APPLICATION, 115200, software_build=50000, lr_version="8.0.3.2")
     with pytest.raises(IntermediateRequired) as caught:
         make_plan(old, load_image(m2))

@@ -18,6 +18,7 @@ from sqnflash.errors import SqnflashError
 from sqnflash.firmware import FileKind, FirmwareFile, identify
 from sqnflash.firmware.catalogue import load_catalogue, markdown
 from sqnflash.firmware.inspect import Section
+from sqnflash.firmware.names import family_of_lr
 
 
 def _size(value: int) -> str:
@@ -36,7 +37,13 @@ def describe(file: FirmwareFile) -> list[str]:
         if file.installs_build is not None:
             build += f" (the modem then reports {file.installs_build})"
     lr = f"LR{file.lr_version}" if file.lr_version and file.kind != FileKind.UPDATER else ""
-    facts.append(" · ".join(x for x in (file.kind.value, file.family or "family unknown", build,
+    family = file.family or "family unknown"
+    if file.kind == FileKind.UPDATER and file.family is None:
+        # Its version string tells the chip, not the radio: one 2018 updater serves both.
+        chip = family_of_lr(file.lr_version)
+        if chip is not None:
+            family = "Monarch 2" if chip == "Monarch 2" else "Monarch 1 (CAT-M1 or NB-IoT)"
+    facts.append(" · ".join(x for x in (file.kind.value, family, build,
                                         lr, f"{_size(file.size)} bytes") if x))
     if file.known is not None:
         official = "size and SHA-256 match" if file.known.sha256 else "size matches"
@@ -64,7 +71,10 @@ def describe(file: FirmwareFile) -> list[str]:
         if content is not None:
             facts.append(f"its packages carry the build string {content[0]} [{content[1]}]")
         if file.bootrom_package is not None and file.kind != FileKind.BOOTROM:
-            facts.append("carries a bootrom package (for modems with the factory bootrom)")
+            # The factory bootrom 33080 and its separate step are Monarch 1 (Pycom) matters.
+            facts.append("carries a bootrom package (sent with the rest of the image)"
+                         if file.family == "Monarch 2" else
+                         "carries a bootrom package (for modems with the factory bootrom)")
     facts.append(f"sha256 {file.sha256}")
     return facts
 
@@ -126,7 +136,8 @@ def check(files: tuple[Path, ...], sections: bool, force: bool, as_json: bool) -
 
 def _report_usable(file: FirmwareFile, sections: bool, as_json: bool) -> None:
     if as_json:
-        data: dict[str, Any] = {"type": "file", "verdict": "usable", **file.to_dict()}
+        data: dict[str, Any] = {"type": "file", "verdict": "usable", **file.to_dict(),
+                                **_judged(file), "facts": describe(file)}
         if sections:
             data["sections"] = [s.to_dict() for s in file.sections]
         emit_json(data)
@@ -139,6 +150,26 @@ def _report_usable(file: FirmwareFile, sections: bool, as_json: bool) -> None:
         console.print(f"    [yellow]warning[/]: {escape(warning)}")
     if sections and file.container is not None:
         console.print(section_tree(file))
+
+
+def _judged(file: FirmwareFile) -> dict[str, Any]:
+    """What the text output's lines say, as values: every fact `check` prints is in its JSON."""
+    known = file.known
+    official = None
+    if known is not None:
+        official = ("size unpublished" if known.size is None else
+                    "size and SHA-256 match" if known.sha256 else "size matches")
+    content = file.content_release
+    sections = file.sections
+    return {
+        "official": official,
+        "packages": len(sections) if file.container is not None else None,
+        "check_values": sorted({s.check for s in sections}),
+        "content_release": ({"lr_version": content[0], "build": content[1]}
+                            if content is not None else None),
+        "bootrom_package": (file.bootrom_package is not None
+                            and file.kind != FileKind.BOOTROM),
+    }
 
 
 def _report_refused(path: Path, error: SqnflashError, as_json: bool) -> None:

@@ -196,7 +196,7 @@ def _show(journal: Journal, *, imei: str | None, limit: int, since: float | None
         progress = f"{len(record['completed'])}/{len(record['steps'])} steps"
         if record["outcome"] != "completed":
             extra = record["error_code"] or record["current_step"] or ""
-            progress += f" {_offset(record)} {extra}".rstrip()
+            progress += "".join(f" {part}" for part in (_offset(record), extra) if part)
         outcome = record["outcome"]
         at = f" @{record['station']}" if record.get("station") else ""
         console.print(f"#{record['id']} {record['started_at']}{at} {record['modem']} "

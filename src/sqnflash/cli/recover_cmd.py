@@ -20,6 +20,7 @@ from sqnflash.cli.ports_cmd import single_port
 from sqnflash.cli.render import RichRenderer, json_sink
 from sqnflash.events import EventSink
 from sqnflash.firmware import load_image, load_updater
+from sqnflash.upgrade.preflight import check_updater_chip
 from sqnflash.upgrade.recover import recover
 
 
@@ -28,8 +29,9 @@ from sqnflash.upgrade.recover import recover
 @click.argument("image", type=click.Path(path_type=Path), callback=check_input_paths,
                 required=False)
 @click.option("--updater", type=click.Path(path_type=Path), callback=check_input_paths,
-              help="updater.elf from the image's firmware package: needed when the modem waits "
-                   "in the boot loader (FFH, Pycom's 'recovery mode').")
+              help="updater.elf from the image's firmware package (mtools.elf for a Monarch 2): "
+                   "needed when the modem waits in the boot loader (FFH, Pycom's 'recovery "
+                   "mode').")
 @journal_option
 @board_option
 def recover_cmd(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
@@ -43,6 +45,9 @@ def recover_cmd(port: str, baud: int, rtscts: bool | None, trace: bool, trace_fi
     IMAGE (a full .dup) written again. Each step says why it is needed.
     """
     files = (load_image(image) if image else None, load_updater(updater) if updater else None)
+    if files[0] is not None and files[1] is not None:
+        # Found in the boot loader, the modem cannot say which chip it is: the files must agree.
+        check_updater_chip(files[0], files[1])
     port = single_port(port, rtscts=rtscts)
     if board is not None:
         baud = BRIDGE_BAUD  # the bridge runs at one rate: the modem is never moved to another

@@ -59,6 +59,8 @@ class RichRenderer:
         self._step_ids: list[str] = []
         self._step_count = 0
         self._last_line_s = 0.0  # plain output: when the last progress line was printed
+        self._last_progress = ""  # plain output: the last progress line printed
+        self._image_bytes = 0  # the size of the file the current transfer sends
 
     @property
     def _live(self) -> bool:
@@ -85,10 +87,12 @@ class RichRenderer:
         if found.get("smod") is None:  # not read: the modem is inside a transfer session
             self.console.print(f"Modem: [bold]{found.get('mode_label')}[/]{imei}")
         else:
+            # A Monarch 1 names its bootrom in showver; no bootrom build is known for a GM02S.
+            bootrom = "" if found.get("family") == "Monarch 2" and not found.get(
+                "bootrom_build") else f"bootrom {found.get('bootrom_build') or 'unknown'}, "
             self.console.print(
                 f"Modem: [bold]{found.get('mode_label')}[/], "
-                f"build {found.get('software_build') or 'unknown'}, "
-                f"bootrom {found.get('bootrom_build') or 'unknown'}, "
+                f"build {found.get('software_build') or 'unknown'}, {bootrom}"
                 f"{found.get('family') or 'family unknown'}{imei}")
         table = Table(title=f"Plan ({event.method} method)", show_lines=False, expand=False)
         table.add_column("#", justify="right")
@@ -120,6 +124,8 @@ class RichRenderer:
         self.console.print(f"    sending {event.what}: {event.total} bytes at {event.baud} baud, "
                            f"blocks of {event.block_size} (session max {event.max_transfer})")
         self._last_line_s = 0.0  # the line above says it started: the next one in 5 s
+        self._last_progress = ""
+        self._image_bytes = event.total
         if not self._live:
             return
         self._progress = Progress(
@@ -145,13 +151,22 @@ class RichRenderer:
         if event.bytes_per_s > 0 and event.done < event.total:
             left = (f", about {format_duration((event.total - event.done) / event.bytes_per_s)}"
                     " left")
-        self.console.print(f"    {_mib(event.done)} of {_mib(event.total)} ({percent:.0f} %), "
-                           f"{kib_per_s(event.bytes_per_s)}{left}")
+        line = (f"    {_mib(event.done)} of {_mib(event.total)} ({percent:.0f} %), "
+                f"{kib_per_s(event.bytes_per_s)}{left}")
+        # A zipped image advances in whole zlib chunks and reaches 100 % before the wire does:
+        # the same line twice would say nothing new.
+        if line != self._last_progress:
+            self._last_progress = line
+            self.console.print(line)
 
     def _on_TransferFinished(self, event: TransferFinished) -> None:
         self._stop_progress()
         retries = f", {event.retries} retransmissions" if event.retries else ""
-        self.console.print(f"    sent {event.total} bytes in {event.elapsed_s:.1f} s "
+        # A Monarch 2 gets the image as a zlib stream: the wire carries another count of bytes
+        # than the file has, which reads like a fault unless it is said.
+        zipped = (f" (the {self._image_bytes}-byte image as a zlib stream)"
+                  if self._image_bytes and event.total != self._image_bytes else "")
+        self.console.print(f"    sent {event.total} bytes{zipped} in {event.elapsed_s:.1f} s "
                            f"({kib_per_s(event.bytes_per_s)}{retries})")
 
     def _on_Waiting(self, event: Waiting) -> None:

@@ -86,10 +86,14 @@ def info(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Pat
     if as_json:
         emit_json({"type": "result", "ok": True, **data})
         return
+    # Pycom's names mean nothing on a Monarch 2, and RECOVERY's label already carries its own.
+    pycom = "" if details.monarch2 or details.mode.pycom_name in details.mode.label else \
+        f"; Pycom: {details.mode.pycom_name}"
+    # Without showver's table (a Monarch 2: pysequans reads only ATI1) ATI1's LR line says it.
+    version = details.software_version or details.lr_version or "?"
     rows = [
-        ("mode", f"{details.mode.label} (AT+SMOD? {int(details.mode)}; Pycom: "
-                 f"{details.mode.pycom_name})"),
-        ("software", f"{details.software_version or '?'} [{details.software_build}]"
+        ("mode", f"{details.mode.label} (AT+SMOD? {int(details.mode)}{pycom})"),
+        ("software", f"{version} [{details.software_build}]"
          if details.software_build else "unknown (not readable in this mode)"),
         ("bootrom", f"{details.bootrom_build}" + (" (factory bootrom: an upgrade needs "
                                                    "updater.elf)" if details.old_bootrom else "")
@@ -311,7 +315,7 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
 @click.argument("image", type=click.Path(path_type=Path), callback=check_input_paths)
 @click.option("--updater", type=click.Path(path_type=Path), callback=check_input_paths,
               help="updater.elf from the same firmware package (needed by modems with the "
-                   "factory bootrom or in the boot loader).")
+                   "factory bootrom or in the boot loader; for a Monarch 2, its mtools.elf).")
 @click.option("--bootrom", type=click.Path(path_type=Path), callback=check_input_paths,
               help="A bootrom upgrade package, for modems with the factory bootrom (33080); a "
                    "full image carries its own.")

@@ -232,7 +232,10 @@ def _check_catalogue(file: FirmwareFile, known: KnownFile | None, force: bool) -
 def _check_container(path: Path, report: caba.ContainerReport) -> None:
     for problem in report.problems:
         if "truncated" in problem.message:
+            # Not the class's advice: --force cannot help a file that ends inside a package.
             raise FileTruncated(f"{path.name} is truncated: {problem.message}",
+                                advice="Download the package again: the file ends inside one "
+                                       "of its packages, which nothing can send.",
                                 details={"size": report.size})
     failed = report.failed_checks()
     if failed:
@@ -271,8 +274,10 @@ def _read_name(file: FirmwareFile, known: KnownFile | None) -> None:
         file.installs_build = known.installs_build
         release = load_catalogue().release(known.build)
         file.lr_version = release.lr_version if release else file.lr_version
-    if file.container is not None and any(
-            e.header.check_kind == caba.CheckKind.CRC32 for e in file.container.elements):
+    crc32 = file.container is not None and any(
+        e.header.check_kind == caba.CheckKind.CRC32 for e in file.container.elements)
+    _other_chip(file, crc32)
+    if crc32:
         file.family = "Monarch 2"
     content = file.content_release
     if content is not None:
@@ -291,6 +296,27 @@ def _read_name(file: FirmwareFile, known: KnownFile | None) -> None:
     if file.kind in (FileKind.FULL, FileKind.DIFF) and file.build is None:
         file.warnings.append(f"{name} does not follow the official naming, so the build it "
                              "installs is unknown and cannot be checked after the upgrade")
+
+
+def _chip(family: str) -> str:
+    return family if family == "Monarch 2" else "Monarch 1"
+
+
+def _other_chip(file: FirmwareFile, crc32: bool) -> None:
+    """A name that says one chip on the packages of the other (a renamed download): what the
+    packages are wins, so that the modem's family check judges the firmware, not the name."""
+    content = file.content_release
+    found = family_of_lr(content[0]) if content else ("Monarch 2" if crc32 else None)
+    if found is None or file.family is None or _chip(found) == _chip(file.family):
+        return
+    what = f"{'CRC-32' if crc32 else 'Fletcher-32'} check values"
+    if content is not None:
+        what += f", the build string {content[0]} [{content[1]}]"
+    file.warnings.append(f"{file.name} is named as a {file.family} file but its packages are "
+                         f"{found} firmware ({what}): it is taken for what it contains")
+    file.family, file.installs_build = found, None
+    if content is not None:
+        file.lr_version, file.build = content
 
 
 def _identify_elf(path: Path, size: int, head: bytes, digest: str) -> FirmwareFile:

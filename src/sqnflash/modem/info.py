@@ -93,7 +93,8 @@ class ModemInfo:
             "software_build": self.software_build,
             "software_version": self.software_version,
             "bootrom_build": self.bootrom_build,
-            "old_bootrom": self.old_bootrom,
+            # null, not false, when the bootrom was not read (RECOVERY, FFH, a Monarch 2)
+            "old_bootrom": self.old_bootrom if self.bootrom_build is not None else None,
             "lr_version": self.lr_version,
             "ue_version": self.ue_version,
             "family": self.family,

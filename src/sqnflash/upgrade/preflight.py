@@ -22,6 +22,7 @@ from sqnflash.errors import (
 )
 from sqnflash.firmware import FFF_STORE_LIMIT, FileKind, FirmwareFile
 from sqnflash.firmware.catalogue import Catalogue, load_catalogue
+from sqnflash.firmware.names import family_of_lr
 from sqnflash.firmware.versions import version_tuple
 from sqnflash.modem import ModemInfo
 from sqnflash.protocol.modes import Mode
@@ -200,6 +201,7 @@ def _direction(result: Preflight, info: ModemInfo, image: FirmwareFile, allow_do
 def _path_rules(result: Preflight, info: ModemInfo, image: FirmwareFile, method: str | None,
                 cat: Catalogue, force: bool = False) -> None:
     applied: list[str] = []
+    overridden = False
     known = image.known
     for rule in cat.rules:
         if rule.kind == "requires-running" and known is not None and rule.file == known.name:
@@ -235,23 +237,51 @@ def _path_rules(result: Preflight, info: ModemInfo, image: FirmwareFile, method:
             if version_tuple(running) < version_tuple(rule.min_lr) and force:
                 result.notes.append(f"the modem runs LR {running}, below {rule.min_lr}: sent "
                                     f"anyway (--force). ({rule.text})")
+                overridden = True
                 continue
             if version_tuple(running) < version_tuple(rule.min_lr):
                 raise IntermediateRequired(
                     f"the modem runs LR {running}; {image.name} needs at least {rule.min_lr}",
-                    advice=f"Get {rule.intermediate} first. ({rule.text})",
+                    advice=f"Get {rule.intermediate} first; --force sends the image anyway, as "
+                           f"pysequans' --force does. ({rule.text})",
                     modem_state=UNCHANGED, details={"intermediate": rule.intermediate})
-            applied.append(f"'{rule.id}' (the modem runs {running})")
+            applied.append(f"'{rule.id}' (the modem runs LR {running}, at least "
+                           f"{rule.min_lr})")
         elif rule.kind == "note-running" and info.software_build == rule.running_build:
             result.notes.append(rule.text)
     if applied:
         result.checks.append("path rules: " + "; ".join(applied))
-    else:
+    elif not overridden:  # else one is needed, and the note above says --force skipped it
         result.checks.append("path rules: no intermediate release is needed")
+
+
+def _chip(family: str | None) -> str | None:
+    if family is None:
+        return None
+    return "Monarch 1" if family in MONARCH_1 else family
+
+
+def check_updater_chip(image: FirmwareFile, updater: FirmwareFile) -> None:
+    """An ELF built for the other chip must never be loaded into the boot loader's RAM. Only the
+    chip is compared: the 2018 updater says 6.0.0.0 (NB-IoT) yet ships with CAT-M1 38638 too."""
+    elf_family = family_of_lr(updater.lr_version)
+    elf_chip, image_chip = _chip(elf_family), _chip(image.family)
+    if elf_chip is None or image_chip is None or elf_chip == image_chip:
+        return
+    elf = "a Monarch 2 ELF" if elf_chip == "Monarch 2" else "a Monarch 1 updater"
+    wanted = ("the mtools.elf of the Monarch 2 firmware package" if image_chip == "Monarch 2"
+              else "the updater.elf from the same package (zip) as the image")
+    raise UpdaterMismatch(
+        f"{updater.name} is {elf} (version {updater.lr_version}, {elf_family}); "
+        f"{image.name} is a {image.family} image",
+        advice=f"Pass {wanted} with --updater.", modem_state=UNCHANGED,
+        details={"updater_version": updater.lr_version, "updater_family": elf_family,
+                 "image_family": image.family})
 
 
 def _updater_release(result: Preflight, image: FirmwareFile, updater: FirmwareFile,
                      cat: Catalogue) -> None:
+    check_updater_chip(image, updater)
     release = cat.release(image.build)
     belongs = cat.updater_of_size(updater.size)
     if release is not None and release.updater_sizes:
