@@ -5,6 +5,7 @@ RTS/CTS on, and a modem whose RTS/CTS is not wired falling back to 115200 (remem
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from sqnflash.cli.main import main
-from sqnflash.sim.images import Family, ImageKind, default_name, make_image
+from sqnflash.sim.images import Family, ImageKind, default_name, make_image, make_updater_elf
 from sqnflash.sim.simulator import Simulator, forget, named
 
 SMALL = 300_000
@@ -93,8 +94,10 @@ def test_from_recovery_the_image_tells_the_family_and_rtscts_goes_on(
 
 def test_from_the_boot_loader_mtools_at_115200_then_the_image_at_921600(
         gm02: Any, image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tool = tmp_path / "mtools.elf"  # any NDS32 ELF stands in for mtools.elf
-    tool.write_bytes(make_image(ImageKind.UPDATER, Family.CATM1, 41019, size=40_000))
+    # An NDS32 ELF with a Monarch 2 version string stands in for mtools.elf (a Monarch 1
+    # updater is refused: SQF-E114).
+    tool = tmp_path / "mtools.elf"
+    tool.write_bytes(make_updater_elf(Family.MONARCH2, 59577, 40_000, random.Random(1)))
     modem = gm02("&version=59000&mode=ffh")
     code, events = upgrade(capsys, "--port", modem.url, "--updater", str(tool), str(image))
     assert code == 0, notes(events)
