@@ -45,6 +45,7 @@ from sqnflash.link.record import (
 from sqnflash.modem import APP_BAUD, Modem, ModemInfo
 from sqnflash.timing import REAL_CLOCK
 from sqnflash.upgrade.bridge import inspect_board, modem_session
+from sqnflash.upgrade.plan import Method
 from sqnflash.upgrade.runner import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -223,6 +224,31 @@ def board_option(func: F) -> F:
              "through it. Default: $SQNFLASH_BOARD.")(func)
 
 
+def upgrade_choice_options(func: F) -> F:
+    """--method, --block-size, --max-baud, --allow-downgrade, --allow-family-change,
+    --no-compress: what an upgrade is to do, the same for `upgrade` and for `plan`, which
+    shows what that upgrade would do."""
+    decorators = [
+        click.option("--method", type=click.Choice([m.value for m in Method]),
+                     help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic]."),
+        click.option("--block-size", type=click.IntRange(64, 65535), default=None,
+                     help="Force this STP block payload [adaptive: from 2016 up to what the "
+                          "modem takes, max transfer - 16]."),
+        click.option("--max-baud", callback=check_max_baud, metavar="RATE",
+                     help="With --baud auto: never move the line faster than this rate."),
+        click.option("--allow-downgrade", is_flag=True,
+                     help="Install an image older than the modem's."),
+        click.option("--allow-family-change", is_flag=True,
+                     help="Switch the modem between CAT-M1 and NB-IoT firmware."),
+        click.option("--no-compress", is_flag=True,
+                     help="Monarch 2: send the image raw instead of as a zlib stream (STP data "
+                          "type CABA instead of CABA zipped)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 RECORD_META = "sqnflash.record"  # click's ctx.meta: what --record* asked for
 
 
@@ -292,7 +318,7 @@ def _input_files(ctx: click.Context) -> list[dict[str, Any]]:
     return files
 
 
-def _capture(port: str, stack: contextlib.ExitStack) -> Recorder | None:
+def _capture(port: str, stack: contextlib.ExitStack) -> CaptureWriter | None:
     ctx = click.get_current_context(silent=True)
     wanted = ctx.meta.get(RECORD_META, {}) if ctx is not None else {}
     path = wanted.get("record")
@@ -317,7 +343,7 @@ def _capture(port: str, stack: contextlib.ExitStack) -> Recorder | None:
         folder = state_dir()
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "last-capture").write_text(str(path.resolve()) + "\n", encoding="utf-8")
-    return Recorder(writer)
+    return writer
 
 
 @contextlib.contextmanager
@@ -326,12 +352,12 @@ def wire_trace(trace: bool, trace_file: Path | None, port: str = ""
     """The tracer --trace / --trace-file / --record ask for (None without them): one recording
     layer that writes the capture and renders the trace, closed at the end."""
     with contextlib.ExitStack() as stack:
-        recorder = _capture(port, stack)
+        writer = _capture(port, stack)
         tracer = stack.enter_context(_trace_stream(trace, trace_file))
-        if recorder is None:
+        if writer is None:
             yield Recorder(None, tracer) if tracer is not None else None
             return
-        recorder.trace = tracer
+        recorder = Recorder(writer, tracer)
         try:
             yield recorder
         except SqnflashError as exc:
@@ -377,7 +403,7 @@ def open_modem(port: str, baud: int, rtscts: bool | None, trace: bool, trace_fil
     with wire_trace(trace, trace_file, port) as tracer, port_diagnosed(port) as guard, \
             modem_session(port, baud=baud or APP_BAUD, rtscts=rtscts, tracer=tracer, emit=emit,
                           board=board, check=check) as modem:
-        guard.opened = True
+        guard.port_opened()
         yield modem
 
 
@@ -460,6 +486,9 @@ def diagnose_open_failure(port: str, exc: SqnflashError) -> SqnflashError | None
 
 class _OpenGuard:
     opened = False  # once the port is open, its errors are the run's, not the opening's
+
+    def port_opened(self) -> None:
+        self.opened = True
 
 
 @contextlib.contextmanager

@@ -12,12 +12,12 @@ from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.common import (
     board_option,
     check_input_paths,
-    check_max_baud,
     check_output_path,
     inspect_board_modem,
     line_settings,
     open_modem,
     port_options,
+    upgrade_choice_options,
 )
 from sqnflash.cli.history_cmd import journal_option, open_journal, station_option
 from sqnflash.cli.output import console, emit_json, print_error
@@ -315,13 +315,7 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
 @click.option("--bootrom", type=click.Path(path_type=Path), callback=check_input_paths,
               help="A bootrom upgrade package, for modems with the factory bootrom (33080); a "
                    "full image carries its own.")
-@click.option("--method", type=click.Choice([m.value for m in Method]),
-              help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic].")
-@click.option("--block-size", type=click.IntRange(64, 65535), default=None,
-              help="Force this STP block payload [adaptive: from 2016 up to what the modem "
-                   "takes, max transfer - 16].")
-@click.option("--max-baud", callback=check_max_baud, metavar="RATE",
-              help="With --baud auto: never move the line faster than this rate.")
+@upgrade_choice_options
 @click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True,
               help="Retransmissions of an STP exchange before a silent modem is given up on "
                    "(after a minute of silence; a noisy line that still carries frames gets "
@@ -330,12 +324,6 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
               "or a file whose size differs from the official release of its name.")
 @click.option("--dry-run", is_flag=True,
               help="Read the modem, check the files and print the plan; change nothing.")
-@click.option("--allow-downgrade", is_flag=True, help="Install an image older than the modem's.")
-@click.option("--allow-family-change", is_flag=True,
-              help="Switch the modem between CAT-M1 and NB-IoT firmware.")
-@click.option("--no-compress", is_flag=True,
-              help="Monarch 2: send the image raw instead of as a zlib stream (STP data type "
-                   "CABA instead of CABA zipped).")
 @port_filter_options
 @click.option("--report", type=click.Path(path_type=Path), callback=_check_report,
               help="Several ports: also write the per-device result to this .csv or .json "

@@ -189,9 +189,7 @@ def identify(path: Path, *, force: bool = False) -> FirmwareFile:
     except OSError as exc:
         raise FileUnreadable(f"{path}: {exc.strerror or exc}") from exc
     if head.startswith(b"\x7fELF"):
-        file = _identify_elf(path, size, head, digest.hexdigest())
-        file.md5 = md5.hexdigest()
-        return file
+        return _identify_elf(path, size, head, digest.hexdigest(), md5.hexdigest())
     report = reader.finish()
     if not report.is_container:
         problem = report.problems[0].message if report.problems else "no package header"
@@ -293,15 +291,14 @@ def _read_name(file: FirmwareFile, known: KnownFile | None) -> None:
                              "installs is unknown and cannot be checked after the upgrade")
 
 
-def _identify_elf(path: Path, size: int, head: bytes, digest: str) -> FirmwareFile:
+def _identify_elf(path: Path, size: int, head: bytes, digest: str, md5: str) -> FirmwareFile:
     if size < 52:
         raise NotAnElf(f"{path.name} starts like an ELF file but is too short to hold an ELF "
                        "header")
     elf = read_elf(path, size)
-    file = FirmwareFile(path, size, FileKind.UPDATER, sha256=digest, elf=elf)
-    # Not file.family: the 2018 updater says 6.0.0.0 (NB-IoT) and ships with CAT-M1 38638 too.
-    file.lr_version = elf.version
-    return file
+    # Not its family: the 2018 updater says 6.0.0.0 (NB-IoT) and ships with CAT-M1 38638 too.
+    return FirmwareFile(path, size, FileKind.UPDATER, sha256=digest, md5=md5, elf=elf,
+                        lr_version=elf.version)
 
 
 # A file given as the image that is another kind: what it is and the option it belongs to.
