@@ -43,23 +43,28 @@ def said(run: SimModem, text: str) -> bool:
 # --------------------------------------------------------------------------- updater_smod
 
 
+def upgraded_through_the_updater(images: Images, query: str, flow: Flow) -> SimModem:
+    """The small full image sent through updater.elf by `flow`, which installed it."""
+    run = SimModem(query)
+    result = run.upgrade(images.small_full, updater=images.updater)
+    assert result.plan.flow == flow
+    assert run.state["version"] == TO and run.state["mode"] == "FFF"
+    return run
+
+
 @pytest.mark.parametrize("number", [1, 3, 4])
 def test_old_bootrom_flow_takes_any_mode_a_running_updater_reports(
         images: Images, number: int) -> None:
-    run = SimModem(f"&old_bootrom=1&updater_smod={number}")
-    result = run.upgrade(images.small_full, updater=images.updater)
-    assert result.plan.flow == Flow.OLD_BOOTROM
-    assert run.state["version"] == TO and run.state["mode"] == "FFF"
+    run = upgraded_through_the_updater(images, f"&old_bootrom=1&updater_smod={number}",
+                                       Flow.OLD_BOOTROM)
     assert said(run, f"updater.elf runs: AT+SMOD? answers {number} ({Mode(number).label})")
 
 
 @pytest.mark.parametrize("number", [1, 4])
 def test_resume_from_the_boot_loader_takes_any_mode_a_running_updater_reports(
         images: Images, number: int) -> None:
-    run = SimModem(f"&mode=ffh&updater_smod={number}")
-    result = run.upgrade(images.small_full, updater=images.updater)
-    assert result.plan.flow == Flow.RESUME_FFH
-    assert run.state["version"] == TO and run.state["mode"] == "FFF"
+    run = upgraded_through_the_updater(images, f"&mode=ffh&updater_smod={number}",
+                                       Flow.RESUME_FFH)
     assert said(run, f"AT+SMOD? answers {number}")
 
 
