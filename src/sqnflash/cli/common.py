@@ -183,10 +183,26 @@ def check_output_path(ctx: click.Context, param: click.Parameter, value: Path | 
 
 def port_options(func: F) -> F:
     """--port, --baud, --rtscts, --trace, --trace-file, --json."""
-    decorators = [
-        click.option("--port", "-p", envvar="SQNFLASH_PORT", required=True,
-                     help="Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
-                          "rfc2217://host:port, sim://...). Default: $SQNFLASH_PORT."),
+    return _line_options(func, click.option(
+        "--port", "-p", envvar="SQNFLASH_PORT", required=True,
+        help="Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
+             "rfc2217://host:port, sim://...). Default: $SQNFLASH_PORT."))
+
+
+def repeatable_port_options(func: F) -> F:
+    """`port_options` whose --port may be given more than once (`upgrade`, on several modems)."""
+    return _line_options(func, click.option(
+        "--port", "-p", envvar="SQNFLASH_PORT", required=True, multiple=True,
+        help="Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
+             "rfc2217://host:port, sim://...); repeat it to upgrade several modems at once; "
+             "`auto` is the one modem found on the ports the --vid, --pid, --serial-number and "
+             "--match filters select, `all` every one of them. Default: $SQNFLASH_PORT "
+             "(several separated by spaces)."))
+
+
+def _line_options(func: F, port: Callable[[Any], Any]) -> F:
+    decorators: list[Callable[[Any], Any]] = [
+        port,
         click.option("--baud", "-b", default="auto", show_default=True,
                      envvar="SQNFLASH_BAUD", callback=check_baud, metavar="RATE",
                      help="Baud rate: auto starts at 921600 and runs each transfer at the "

@@ -17,6 +17,7 @@ from sqnflash.cli.common import (
     line_settings,
     open_modem,
     port_options,
+    repeatable_port_options,
     upgrade_choice_options,
 )
 from sqnflash.cli.history_cmd import journal_option, open_journal, station_option
@@ -198,19 +199,6 @@ def _print_dry_run(port: str, baud: int, rtscts: bool | None, trace: bool, trace
     print_plan(before, plan, as_json=as_json)
 
 
-def _repeatable_port(command: click.Command) -> click.Command:
-    """`upgrade` takes --port more than once (the shared --port option takes one)."""
-    for param in command.params:
-        if param.name == "port" and isinstance(param, click.Option):
-            param.multiple = True
-            param.help = ("Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
-                          "rfc2217://host:port, sim://...); repeat it to upgrade several modems "
-                          "at once; `auto` is the one modem found on the ports the --vid, --pid, "
-                          "--serial-number and --match filters select, `all` every one of them. "
-                          "Default: $SQNFLASH_PORT (several separated by spaces).")
-    return command
-
-
 def _check_report(ctx: click.Context, param: click.Parameter, value: Path | None
                   ) -> Path | None:
     if value is not None and value.suffix.lower() not in (".csv", ".json"):
@@ -307,7 +295,7 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
 
 
 @click.command("upgrade")
-@port_options
+@repeatable_port_options
 @click.argument("image", type=click.Path(path_type=Path), callback=check_input_paths)
 @click.option("--updater", type=click.Path(path_type=Path), callback=check_input_paths,
               help="updater.elf from the same firmware package (needed by modems with the "
@@ -370,5 +358,3 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool | None, trace: bo
                 allow_family_change=allow_family_change, journal=journal_path, station=station,
                 report=report, compress=not no_compress, max_baud=max_baud)
 
-
-_repeatable_port(upgrade_cmd)
