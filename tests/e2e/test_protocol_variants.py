@@ -8,6 +8,7 @@ where the modem is, within 90 s of (simulated) time instead of the minutes a fix
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import serial
@@ -172,12 +173,17 @@ def test_a_modem_that_answers_only_garbage_while_applying_gets_a_verdict_within_
 # --------------------------------------------------------------------------- apply refused
 
 
+def refused(run: SimModem, image: Path) -> ApplyFailed:
+    """The error of an upgrade to `image` whose apply the modem refuses."""
+    with pytest.raises(ApplyFailed) as caught:
+        run.upgrade(image)
+    return caught.value
+
+
 def test_a_refused_image_is_not_sent_again_and_the_error_says_what_the_modem_said(
         images: Images) -> None:
     run = SimModem("&mode=recovery&fault_apply_fail=1")
-    with pytest.raises(ApplyFailed) as caught:
-        run.upgrade(images.small_full)
-    error = caught.value
+    error = refused(run, images.small_full)
     assert error.code == "SQF-E501"
     assert len([t for t in run.transfers() if t.step == "send-image"]) == 1
     assert run.sim.modem.stp_sessions == 1
@@ -276,9 +282,7 @@ def test_smswboot_refused_with_reboot_falls_back_to_no_reboot_and_reset(images: 
 def test_a_refused_stored_image_says_the_modem_runs_its_application_again(
         images: Images) -> None:
     run = SimModem("&fault_apply_fail=1")
-    with pytest.raises(ApplyFailed) as caught:
-        run.upgrade(images.diff)
-    error = caught.value
+    error = refused(run, images.diff)
     assert error.modem_state is not None
     assert error.modem_state.startswith("in application (FFF), which reported 'fail'")
     assert run.sim.modem.stp_sessions == 1 and run.state["version"] == FROM
