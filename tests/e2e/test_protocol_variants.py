@@ -8,6 +8,7 @@ where the modem is, within 90 s of (simulated) time instead of the minutes a fix
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import serial
@@ -43,23 +44,28 @@ def said(run: SimModem, text: str) -> bool:
 # --------------------------------------------------------------------------- updater_smod
 
 
+def upgraded_through_the_updater(images: Images, query: str, flow: Flow) -> SimModem:
+    """The small full image sent through updater.elf by `flow`, which installed it."""
+    run = SimModem(query)
+    result = run.upgrade(images.small_full, updater=images.updater)
+    assert result.plan.flow == flow
+    assert run.state["version"] == TO and run.state["mode"] == "FFF"
+    return run
+
+
 @pytest.mark.parametrize("number", [1, 3, 4])
 def test_old_bootrom_flow_takes_any_mode_a_running_updater_reports(
         images: Images, number: int) -> None:
-    run = SimModem(f"&old_bootrom=1&updater_smod={number}")
-    result = run.upgrade(images.small_full, updater=images.updater)
-    assert result.plan.flow == Flow.OLD_BOOTROM
-    assert run.state["version"] == TO and run.state["mode"] == "FFF"
+    run = upgraded_through_the_updater(images, f"&old_bootrom=1&updater_smod={number}",
+                                       Flow.OLD_BOOTROM)
     assert said(run, f"updater.elf runs: AT+SMOD? answers {number} ({Mode(number).label})")
 
 
 @pytest.mark.parametrize("number", [1, 4])
 def test_resume_from_the_boot_loader_takes_any_mode_a_running_updater_reports(
         images: Images, number: int) -> None:
-    run = SimModem(f"&mode=ffh&updater_smod={number}")
-    result = run.upgrade(images.small_full, updater=images.updater)
-    assert result.plan.flow == Flow.RESUME_FFH
-    assert run.state["version"] == TO and run.state["mode"] == "FFF"
+    run = upgraded_through_the_updater(images, f"&mode=ffh&updater_smod={number}",
+                                       Flow.RESUME_FFH)
     assert said(run, f"AT+SMOD? answers {number}")
 
 
@@ -167,12 +173,17 @@ def test_a_modem_that_answers_only_garbage_while_applying_gets_a_verdict_within_
 # --------------------------------------------------------------------------- apply refused
 
 
+def refused(run: SimModem, image: Path) -> ApplyFailed:
+    """The error of an upgrade to `image` whose apply the modem refuses."""
+    with pytest.raises(ApplyFailed) as caught:
+        run.upgrade(image)
+    return caught.value
+
+
 def test_a_refused_image_is_not_sent_again_and_the_error_says_what_the_modem_said(
         images: Images) -> None:
     run = SimModem("&mode=recovery&fault_apply_fail=1")
-    with pytest.raises(ApplyFailed) as caught:
-        run.upgrade(images.small_full)
-    error = caught.value
+    error = refused(run, images.small_full)
     assert error.code == "SQF-E501"
     assert len([t for t in run.transfers() if t.step == "send-image"]) == 1
     assert run.sim.modem.stp_sessions == 1
@@ -271,9 +282,7 @@ def test_smswboot_refused_with_reboot_falls_back_to_no_reboot_and_reset(images: 
 def test_a_refused_stored_image_says_the_modem_runs_its_application_again(
         images: Images) -> None:
     run = SimModem("&fault_apply_fail=1")
-    with pytest.raises(ApplyFailed) as caught:
-        run.upgrade(images.diff)
-    error = caught.value
+    error = refused(run, images.diff)
     assert error.modem_state is not None
     assert error.modem_state.startswith("in application (FFF), which reported 'fail'")
     assert run.sim.modem.stp_sessions == 1 and run.state["version"] == FROM

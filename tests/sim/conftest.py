@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import serial
 
 from sqnflash.sim.simulator import forget
-
-OpenPort = Callable[..., serial.SerialBase]
+from tests.support.host import OpenPort
 
 
 @pytest.fixture

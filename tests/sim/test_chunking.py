@@ -8,8 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sqnflash.sim.images import ImageKind
-
-from .host import command, image, poll_upgrade, read_reply, upload
+from tests.support import host
 
 CUTS = st.lists(st.integers(min_value=1, max_value=40), max_size=8)
 EXAMPLES = settings(max_examples=30, deadline=None,
@@ -39,18 +38,18 @@ def test_a_command_in_pieces_gets_the_same_reply(cuts: list[int], terminator: st
         for piece in pieces(line, cuts):
             port.write(piece)
             port.sim.wait(0.001)
-        assert read_reply(port).endswith(b"    ZSP1         : 1.0.99-12341\r\n\r\nOK\r\n")
-        assert read_reply(port) == b"\r\n2\r\nOK\r\n"
-        assert command(port, "AT") == b"\r\nOK\r\n"
+        assert host.read_reply(port).endswith(b"    ZSP1         : 1.0.99-12341\r\n\r\nOK\r\n")
+        assert host.read_reply(port) == b"\r\n2\r\nOK\r\n"
+        assert host.command(port, "AT") == b"\r\nOK\r\n"
 
 
 @EXAMPLES
 @given(cuts=CUTS)
 def test_frames_in_pieces_upload_the_same_image(cuts: list[int]) -> None:
-    data = image(ImageKind.DIFF, source=38638, size=8_000)
+    data = host.image(ImageKind.DIFF, source=38638, size=8_000)
     with fresh("apply_s=0.5&reboot_s=0.2") as port:
-        assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
-        sent = upload(port, data, block_cap=1000, split=lambda frame: pieces(frame, cuts))
+        assert host.command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+        sent = host.upload(port, data, block_cap=1000, split=lambda frame: pieces(frame, cuts))
         assert sent.done and sent.resends == 0
-        assert command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
-        assert poll_upgrade(port)[-1] == "success"
+        assert host.command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
+        assert host.poll_upgrade(port)[-1] == "success"

@@ -8,76 +8,70 @@ import serial
 from sqnflash.protocol import stp
 from sqnflash.protocol.crc import crc16
 from sqnflash.sim.images import ImageKind
-
-from .conftest import OpenPort
-from .host import (
-    FROM,
-    SMALL,
-    TO,
-    command,
-    image,
-    lines_of,
-    poll_upgrade,
-    read_for,
-    read_until,
-    upload,
-)
+from tests.support import host
+from tests.support.host import OpenPort
 
 FAST = "reboot_s=0.3&apply_s=1"
 
 
-def build(port: serial.SerialBase) -> int:
-    return int(lines_of(command(port, "ATI1"))[1].rsplit("-", 1)[1])
+def assert_resent_image_boots(port: serial.SerialBase, full: bytes) -> None:
+    """After a failed apply: the report says fail, the modem stays in RECOVERY, the half-written
+    application does not boot, and sending the whole image again succeeds."""
+    assert host.command(port, "AT+SMUPGRADE?") == b"\r\n+SMUPGRADE: fail\r\n\r\nOK\r\n"
+    assert host.command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
+    assert host.command(port, "AT+SMSWBOOT=1,1") == b"\r\nOK\r\n"
+    host.read_for(port, 0.6)
+    assert host.command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
+    assert host.command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
+    assert host.upload(port, full).done
+    assert host.poll_upgrade(port)[-1] == "success"
 
 
 def test_smswboot_error_and_pycoms_fallback(open_port: OpenPort) -> None:
     port = open_port(f"fault_smswboot_error=reboot&{FAST}")
-    assert command(port, "AT+SMSWBOOT=3,1") == b"\r\nERROR\r\n"
-    assert read_for(port, 0.6) == b""  # no reboot
-    assert command(port, "AT+SMOD?") == b"\r\n2\r\nOK\r\n"
+    assert host.command(port, "AT+SMSWBOOT=3,1") == b"\r\nERROR\r\n"
+    assert host.read_for(port, 0.6) == b""  # no reboot
+    assert host.command(port, "AT+SMOD?") == b"\r\n2\r\nOK\r\n"
     # Pycom 1.2.1+: =m,0 then AT^RESET.
-    assert command(port, "AT+SMSWBOOT=3,0") == b"\r\nOK\r\n"
-    assert command(port, "AT^RESET") == b"\r\nOK\r\n"
-    read_for(port, 0.6)
-    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
+    assert host.command(port, "AT+SMSWBOOT=3,0") == b"\r\nOK\r\n"
+    assert host.command(port, "AT^RESET") == b"\r\nOK\r\n"
+    host.read_for(port, 0.6)
+    assert host.command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
 
 
 def test_smswboot_error_both_refuses_the_fallback_too(open_port: OpenPort) -> None:
     port = open_port("fault_smswboot_error=both")
-    assert command(port, "AT+SMSWBOOT=3,1") == b"\r\nERROR\r\n"
-    assert command(port, "AT+SMSWBOOT=3,0") == b"\r\nERROR\r\n"
-    assert "FFF" in command(port, "AT+SMSWBOOT?").decode()
+    assert host.command(port, "AT+SMSWBOOT=3,1") == b"\r\nERROR\r\n"
+    assert host.command(port, "AT+SMSWBOOT=3,0") == b"\r\nERROR\r\n"
+    assert "FFF" in host.command(port, "AT+SMSWBOOT?").decode()
 
 
 def test_boot_baud_brings_the_next_boot_up_at_another_rate(open_port: OpenPort) -> None:
     port = open_port(f"fault_boot_baud=115200&{FAST}")
-    assert command(port, "AT^RESET") == b"\r\nOK\r\n"
-    read_for(port, 0.6)
-    port.write(b"AT\r\n")
-    assert b"OK" not in read_for(port, 0.3)
-    port.baudrate = 115200
-    assert command(port, "AT") == b"\r\nOK\r\n"
+    assert host.command(port, "AT^RESET") == b"\r\nOK\r\n"
+    host.read_for(port, 0.6)
+    assert host.heard_only_at(port, 115200, listen_s=0.3) == b"\r\nOK\r\n"
     # Once only: the following boot is at the usual rate.
-    assert command(port, "AT^RESET") == b"\r\nOK\r\n"
+    assert host.command(port, "AT^RESET") == b"\r\nOK\r\n"
     port.baudrate = 921600
-    assert b"+SYSSTART" in read_until(port, b"+SYSSTART\r\n")
-    assert command(port, "AT") == b"\r\nOK\r\n"
+    assert b"+SYSSTART" in host.read_until(port, b"+SYSSTART\r\n")
+    assert host.command(port, "AT") == b"\r\nOK\r\n"
 
 
 def test_apply_fail_reports_fail_once(open_port: OpenPort) -> None:
     port = open_port(f"fault_apply_fail=1&mode=recovery&{FAST}")
-    full = image(ImageKind.FULL, size=SMALL)
+    full = host.image(ImageKind.FULL, size=host.SMALL)
     for expected in ("fail", "success"):
-        assert command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
-        assert upload(port, full).done
-        assert poll_upgrade(port)[-1] == expected
-    assert port.sim.summary()["version"] == TO
+        assert host.command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
+        assert host.upload(port, full).done
+        assert host.poll_upgrade(port)[-1] == expected
+    assert port.sim.summary()["version"] == host.TO
 
 
 def reply_frames(query: str, open_port: OpenPort) -> list[stp.Frame]:
     port = open_port(query)
-    assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
-    sent = upload(port, image(ImageKind.DIFF, source=FROM, size=20_000))
+    assert host.command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+    sent = host.upload(port, host.image(ImageKind.DIFF, source=host.FROM, size=20_000))
     assert sent.done
     return sent.frames
 
@@ -104,59 +98,50 @@ def test_reply_hcrc_filled_carries_a_header_crc(open_port: OpenPort) -> None:
 def test_a_lost_block_reply_is_answered_again_without_double_writing(
         open_port: OpenPort) -> None:
     port = open_port(f"fault_no_reply_block=3&{FAST}")
-    full = image(ImageKind.FULL, size=SMALL)
-    assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
-    sent = upload(port, full, reply_timeout_s=0.5)
+    full = host.image(ImageKind.FULL, size=host.SMALL)
+    assert host.command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+    sent = host.upload(port, full, reply_timeout_s=0.5)
     assert sent.done and sent.resends == 1
-    assert command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
-    assert poll_upgrade(port)[-1] == "success"  # the stored file is exactly the image
+    assert host.command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
+    assert host.poll_upgrade(port)[-1] == "success"  # the stored file is exactly the image
 
 
 def test_bit_flips_cost_resends_but_not_the_image(open_port: OpenPort) -> None:
     port = open_port(f"fault_flip_rate=0.00002&seed=7&{FAST}")
-    full = image(ImageKind.FULL, size=SMALL)
-    assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
-    sent = upload(port, full, reply_timeout_s=0.3)
+    full = host.image(ImageKind.FULL, size=host.SMALL)
+    assert host.command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+    sent = host.upload(port, full, reply_timeout_s=0.3)
     assert sent.done and sent.resends > 0
-    assert command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
-    assert poll_upgrade(port)[-1] == "success"
+    assert host.command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
+    assert host.poll_upgrade(port)[-1] == "success"
 
 
 def test_power_loss_during_on_the_fly_leaves_recovery_then_resume_works(
         open_port: OpenPort) -> None:
     port = open_port(f"mode=recovery&fault_power_loss_at=150000&{FAST}")
-    full = image(ImageKind.FULL, size=SMALL)
-    assert command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
-    sent = upload(port, full, reply_timeout_s=0.5, retries=2)
+    full = host.image(ImageKind.FULL, size=host.SMALL)
+    assert host.command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
+    sent = host.upload(port, full, reply_timeout_s=0.5, retries=2)
     assert not sent.done and sent.offset < len(full)
-    read_for(port, 0.5)
-    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
-    assert command(port, "AT+SMUPGRADE?") == b"\r\n+SMUPGRADE: fail\r\n\r\nOK\r\n"
-    # The half-written application does not boot.
-    assert command(port, "AT+SMSWBOOT=1,1") == b"\r\nOK\r\n"
-    read_for(port, 0.6)
-    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
-    # Resume: the whole image again.
-    assert command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
-    assert upload(port, full).done
-    assert poll_upgrade(port)[-1] == "success"
-    assert command(port, "AT+SMSWBOOT=1,1") == b"\r\nOK\r\n"
-    read_until(port, b"+SYSSTART\r\n")
-    assert build(port) == TO
+    host.read_for(port, 0.5)
+    assert_resent_image_boots(port, full)  # resume: the whole image again
+    assert host.command(port, "AT+SMSWBOOT=1,1") == b"\r\nOK\r\n"
+    host.read_until(port, b"+SYSSTART\r\n")
+    assert host.software_build(port) == host.TO
 
 
 def test_boot_recovery_fault_brings_recovery_instead_of_the_application(
         open_port: OpenPort) -> None:
     port = open_port(f"fault_boot_recovery=1&{FAST}")
-    assert command(port, "AT^RESET") == b"\r\nOK\r\n"
-    assert read_for(port, 0.6).replace(b"\x00", b"") == b"\r\n+SHUTDOWN\r\n"
-    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
+    assert host.command(port, "AT^RESET") == b"\r\nOK\r\n"
+    assert host.read_for(port, 0.6).replace(b"\x00", b"") == b"\r\n+SHUTDOWN\r\n"
+    assert host.command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
 
 
 def test_spurious_urcs_slip_into_replies(open_port: OpenPort) -> None:
     port = open_port("fault_urc_rate=1")
     port.write(b"ATI1\r\n")
-    lines = lines_of(read_for(port, 0.5))
+    lines = host.lines_of(host.read_for(port, 0.5))
     assert "+CEREG: 2" in lines  # somewhere among (or right after) the reply's lines
     lines.remove("+CEREG: 2")
     assert lines == ["UE5.0.0.0d", "LR5.1.1.0-38638", "OK"]
@@ -165,10 +150,10 @@ def test_spurious_urcs_slip_into_replies(open_port: OpenPort) -> None:
 def test_silence_adds_to_every_reboot(open_port: OpenPort) -> None:
     port = open_port("fault_silence_s=3&reboot_s=0.5")
     start = port.sim_clock.now()
-    assert command(port, "AT^RESET") == b"\r\nOK\r\n"
-    read_until(port, b"+SHUTDOWN\r\n")
-    assert read_for(port, 2.5).replace(b"\x00", b"") == b""
-    assert b"+SYSSTART" in read_until(port, b"+SYSSTART\r\n")
+    assert host.command(port, "AT^RESET") == b"\r\nOK\r\n"
+    host.read_until(port, b"+SHUTDOWN\r\n")
+    assert host.read_for(port, 2.5).replace(b"\x00", b"") == b""
+    assert b"+SYSSTART" in host.read_until(port, b"+SYSSTART\r\n")
     assert port.sim_clock.now() - start >= 3.5
 
 
@@ -199,39 +184,32 @@ def test_the_error_lists_the_known_names() -> None:
 def test_an_interrupted_apply_reports_fail_not_on_going(open_port: OpenPort, cut: str) -> None:
     query = f"mode=recovery&reboot_s=0.3&apply_s=2&{cut if cut.startswith('fault') else ''}"
     port = open_port(query)
-    full = image(ImageKind.FULL, size=SMALL)
-    assert command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
-    assert upload(port, full).done
-    assert command(port, "AT+SMUPGRADE?") == b"\r\n+SMUPGRADE: on-going\r\n\r\nOK\r\n"
+    full = host.image(ImageKind.FULL, size=host.SMALL)
+    assert host.command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
+    assert host.upload(port, full).done
+    assert host.command(port, "AT+SMUPGRADE?") == b"\r\n+SMUPGRADE: on-going\r\n\r\nOK\r\n"
     if cut == "AT^RESET":
-        assert command(port, "AT^RESET") == b"\r\nOK\r\n"
-    read_for(port, 2.0)
-    assert command(port, "AT+SMUPGRADE?") == b"\r\n+SMUPGRADE: fail\r\n\r\nOK\r\n"
-    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
-    # The half-applied image does not boot; sending it again does.
-    assert command(port, "AT+SMSWBOOT=1,1") == b"\r\nOK\r\n"
-    read_for(port, 0.6)
-    assert command(port, "AT+SMOD?") == b"\r\n4\r\nOK\r\n"
-    assert command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
-    assert upload(port, full).done
-    assert poll_upgrade(port)[-1] == "success"
+        assert host.command(port, "AT^RESET") == b"\r\nOK\r\n"
+    host.read_for(port, 2.0)
+    assert_resent_image_boots(port, full)
 
 
 def test_power_loss_while_the_updater_loads_brings_back_the_boot_loader(
         open_port: OpenPort) -> None:
     port = open_port("mode=ffh&fault_power_loss_during=updater-load&reboot_s=0.3"
                      "&updater_load_s=1", baudrate=115200)
-    assert command(port, "AT+STP", "\n") == b"OK\r\n"
-    assert upload(port, image(ImageKind.UPDATER, size=60_000)).done
-    read_for(port, 2.0)
-    assert command(port, "AT+SMOD?") == b"0\r\nOK\r\n"  # FFH again, at 115200
+    assert host.command(port, "AT+STP", "\n") == b"OK\r\n"
+    assert host.upload(port, host.image(ImageKind.UPDATER, size=60_000)).done
+    host.read_for(port, 2.0)
+    assert host.command(port, "AT+SMOD?") == b"0\r\nOK\r\n"  # FFH again, at 115200
 
 
 def test_a_spontaneous_reset_mid_transfer_ends_the_session(open_port: OpenPort) -> None:
     port = open_port("fault_reboot_at=100000&reboot_s=0.3")
-    full = image(ImageKind.FULL, size=SMALL)
-    assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
-    sent = upload(port, full, reply_timeout_s=0.5, retries=1)
+    full = host.image(ImageKind.FULL, size=host.SMALL)
+    assert host.command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+    sent = host.upload(port, full, reply_timeout_s=0.5, retries=1)
     assert not sent.done and 100_000 <= sent.offset < len(full)
-    read_for(port, 0.5)
-    assert command(port, "AT+SMOD?") == b"\r\n2\r\nOK\r\n"  # back in AT mode, in the application
+    host.read_for(port, 0.5)
+    # Back in AT mode, in the application.
+    assert host.command(port, "AT+SMOD?") == b"\r\n2\r\nOK\r\n"

@@ -21,16 +21,15 @@ from sqnflash.sim.images import (
     default_name,
     make_image,
 )
-
-from .conftest import OpenPort
-from .host import FROM, TO, command, read_for, upload
+from tests.support import host
+from tests.support.host import OpenPort
 
 SIZE = 100_000
 DUP_KINDS = (ImageKind.FULL, ImageKind.DIFF, ImageKind.BOOTROM)
 
 
 def source_for(kind: ImageKind) -> int | None:
-    return FROM if kind == ImageKind.DIFF else None
+    return host.FROM if kind == ImageKind.DIFF else None
 
 
 def assert_elf32_big_endian(data: bytes) -> None:
@@ -48,7 +47,7 @@ def assert_elf32_big_endian(data: bytes) -> None:
 @pytest.mark.parametrize("family", [Family.CATM1, Family.NB1])  # Monarch 2: test_monarch2
 @pytest.mark.parametrize("kind", list(ImageKind))
 def test_each_kind_is_a_valid_file_of_the_requested_size(kind: ImageKind, family: Family) -> None:
-    data = make_image(kind, family, TO, source=source_for(kind), size=SIZE)
+    data = make_image(kind, family, host.TO, source=source_for(kind), size=SIZE)
     assert len(data) == SIZE
     if kind == ImageKind.UPDATER:
         assert_elf32_big_endian(data)
@@ -70,7 +69,7 @@ def test_each_kind_is_a_valid_file_of_the_requested_size(kind: ImageKind, family
 
 @pytest.mark.parametrize("kind", DUP_KINDS)
 def test_one_flipped_byte_is_detected_by_the_container_check(kind: ImageKind) -> None:
-    data = bytearray(make_image(kind, Family.CATM1, TO, source=source_for(kind), size=SIZE))
+    data = bytearray(make_image(kind, Family.CATM1, host.TO, source=source_for(kind), size=SIZE))
     data[SIZE // 2] ^= 0x01
     assert not read_container(bytes(data)).ok
 
@@ -83,7 +82,7 @@ def test_one_flipped_byte_is_detected_by_the_container_check(kind: ImageKind) ->
 ])
 def test_default_sizes_are_those_of_real_releases(kind: ImageKind, family: Family,
                                                   size: int) -> None:
-    data = make_image(kind, family, TO)
+    data = make_image(kind, family, host.TO)
     assert len(data) == size
     if kind == ImageKind.UPDATER:
         assert_elf32_big_endian(data)
@@ -92,26 +91,26 @@ def test_default_sizes_are_those_of_real_releases(kind: ImageKind, family: Famil
 
 
 def test_images_are_deterministic() -> None:
-    assert make_image(ImageKind.FULL, Family.CATM1, TO, size=SIZE) == make_image(
-        ImageKind.FULL, Family.CATM1, TO, size=SIZE)
-    assert make_image(ImageKind.FULL, Family.CATM1, TO, size=SIZE) != make_image(
-        ImageKind.FULL, Family.CATM1, TO + 1, size=SIZE)
+    assert make_image(ImageKind.FULL, Family.CATM1, host.TO, size=SIZE) == make_image(
+        ImageKind.FULL, Family.CATM1, host.TO, size=SIZE)
+    assert make_image(ImageKind.FULL, Family.CATM1, host.TO, size=SIZE) != make_image(
+        ImageKind.FULL, Family.CATM1, host.TO + 1, size=SIZE)
 
 
 @pytest.mark.parametrize(("kind", "family", "source", "name"), [
     (ImageKind.FULL, Family.CATM1, None, "CATM1-41019.dup"),
     (ImageKind.FULL, Family.NB1, None, "NB1-41019.dup"),
-    (ImageKind.DIFF, Family.CATM1, FROM, "upgdiff_38638-to-41019.dup"),
+    (ImageKind.DIFF, Family.CATM1, host.FROM, "upgdiff_38638-to-41019.dup"),
     (ImageKind.UPDATER, Family.CATM1, None, "updater.elf"),
 ])
 def test_official_names(kind: ImageKind, family: Family, source: int | None, name: str) -> None:
-    assert default_name(kind, family, TO, source) == name
+    assert default_name(kind, family, host.TO, source) == name
 
 
 @pytest.mark.parametrize(("args", "kind", "family", "source", "name"), [
     (["--kind", "full"], ImageKind.FULL, Family.CATM1, None, "CATM1-41019.dup"),
     (["--kind", "full", "--family", "nb1"], ImageKind.FULL, Family.NB1, None, "NB1-41019.dup"),
-    (["--kind", "diff", "--from", "38638"], ImageKind.DIFF, Family.CATM1, FROM,
+    (["--kind", "diff", "--from", "38638"], ImageKind.DIFF, Family.CATM1, host.FROM,
      "upgdiff_38638-to-41019.dup"),
     (["--kind", "updater"], ImageKind.UPDATER, Family.CATM1, None, "updater.elf"),
     (["--kind", "bootrom"], ImageKind.BOOTROM, Family.CATM1, None, "bootrom-41019.dup"),
@@ -121,10 +120,10 @@ def test_make_image_command_writes_the_official_name(
         family: Family, source: int | None, name: str) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
-        cli, ["sim", "make-image", *args, "--version", str(TO), "--size", str(SIZE)])
+        cli, ["sim", "make-image", *args, "--version", str(host.TO), "--size", str(SIZE)])
     assert result.exit_code == 0, result.output
     written = tmp_path / name
-    assert written.read_bytes() == make_image(kind, family, TO, source=source, size=SIZE)
+    assert written.read_bytes() == make_image(kind, family, host.TO, source=source, size=SIZE)
     assert name in result.output and str(SIZE) in result.output
 
 
@@ -146,7 +145,7 @@ def test_make_image_command_writes_where_told(tmp_path: Path) -> None:
 ])
 def test_make_image_command_refuses_impossible_files(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str) -> None:
-    code = main(["sim", "make-image", *args, "--version", str(TO), "-o", str(tmp_path / "x")])
+    code = main(["sim", "make-image", *args, "--version", str(host.TO), "-o", str(tmp_path / "x")])
     assert code != 0
     assert words in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
@@ -336,7 +335,7 @@ def linker_style_elf(machine: int = 167) -> bytes:
 def test_the_boot_loader_starts_an_updater_it_did_not_make(open_port: OpenPort, machine: int,
                                                            smod: bytes) -> None:
     port = open_port("mode=ffh&updater_load_s=0.5", baudrate=115200)
-    assert command(port, "AT+STP", "\n") == b"OK\r\n"
-    assert upload(port, linker_style_elf(machine)).done
-    read_for(port, 1.0)
-    assert command(port, "AT+SMOD?") == smod  # the updater (3), or still the boot loader (0)
+    assert host.command(port, "AT+STP", "\n") == b"OK\r\n"
+    assert host.upload(port, linker_style_elf(machine)).done
+    host.read_for(port, 1.0)
+    assert host.command(port, "AT+SMOD?") == smod  # the updater (3), or still the boot loader (0)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 import serial
@@ -12,10 +10,9 @@ import serial
 from sqnflash.firmware.caba import read_container
 from sqnflash.protocol import stp
 from sqnflash.sim.images import Family, ImageKind, make_image
-from sqnflash.sim.protocol_sim import Serial as SimSerial
-from tests.sim.host import command, lines_of, poll_upgrade, upload
+from tests.support import host
+from tests.support.host import OpenPort
 
-OpenPort = Callable[..., serial.SerialBase]
 M2 = "family=monarch2"
 SIZE = 300_000
 
@@ -25,21 +22,15 @@ def _zipped(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def _modem(port: serial.SerialBase) -> Any:
-    assert isinstance(port, SimSerial)
-    assert port.sim is not None
-    return port.sim.modem
-
-
 def _to_recovery(port: serial.SerialBase) -> None:
-    assert command(port, "AT+CFUN=5").endswith(b"OK\r\n")
-    assert command(port, "AT+SMSWBOOT=3,1").endswith(b"OK\r\n")
+    assert host.command(port, "AT+CFUN=5").endswith(b"OK\r\n")
+    assert host.command(port, "AT+SMSWBOOT=3,1").endswith(b"OK\r\n")
     poll = port.timeout
     port.timeout = 5.0
     port.read(1)  # the reboot's +SHUTDOWN and NUL, then silence
     port.timeout = poll
     for _ in range(20):
-        reply = command(port, "AT+SMOD?")
+        reply = host.command(port, "AT+SMOD?")
         if b"4" in reply:
             return
     raise AssertionError("the modem did not reach RECOVERY")
@@ -47,17 +38,18 @@ def _to_recovery(port: serial.SerialBase) -> None:
 
 def test_a_gm02s_names_itself_and_its_lr8_build(open_port: OpenPort) -> None:
     port = open_port(M2, baudrate=115200)
-    assert lines_of(command(port, "ATI")) == ["SEQUANS Communications", "GM02S", "UE8.0.5.13", "OK"]
-    assert lines_of(command(port, "ATI1")) == ["UE8.0.5.13", "LR8.0.5.13-59577", "OK"]
-    assert lines_of(command(port, "AT+SMOD?")) == ["2", "OK"]
-    assert command(port, 'AT!="showver"').endswith(b"ERROR\r\n")  # no published M2 format
+    assert host.lines_of(host.command(port, "ATI")) == [
+        "SEQUANS Communications", "GM02S", "UE8.0.5.13", "OK"]
+    assert host.lines_of(host.command(port, "ATI1")) == ["UE8.0.5.13", "LR8.0.5.13-59577", "OK"]
+    assert host.lines_of(host.command(port, "AT+SMOD?")) == ["2", "OK"]
+    assert host.command(port, 'AT!="showver"').endswith(b"ERROR\r\n")  # no published M2 format
     older = open_port(f"{M2}&version=54000", baudrate=115200)
-    assert lines_of(command(older, "ATI1")) == ["UE8.0.3.0", "LR8.0.3.0-54000", "OK"]
+    assert host.lines_of(host.command(older, "ATI1")) == ["UE8.0.3.0", "LR8.0.3.0-54000", "OK"]
 
 
 def test_a_gm02s_does_not_answer_at_the_monarch1_rate(open_port: OpenPort) -> None:
     port = open_port(M2, baudrate=921600, timeout=0.5)
-    assert b"OK" not in command(port, "AT")
+    assert b"OK" not in host.command(port, "AT")
 
 
 @pytest.mark.parametrize("zipped", [True, False])
@@ -66,13 +58,13 @@ def test_an_image_sent_zipped_or_raw_installs_and_the_modem_reports_it(
     port = open_port(f"{M2}&version=59000", baudrate=115200)
     image = make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SIZE)
     _to_recovery(port)
-    assert command(port, 'AT+SMSTPU="ON_THE_FLY"').endswith(b"OK\r\n")
+    assert host.command(port, 'AT+SMSTPU="ON_THE_FLY"').endswith(b"OK\r\n")
     sent = _zipped(image) if zipped else image
-    result = upload(port, sent, data_type=5 if zipped else 4, block_cap=8192 - 16)
+    result = host.upload(port, sent, data_type=5 if zipped else 4, block_cap=8192 - 16)
     assert result.done and result.session is not None and result.session.version == 2
-    assert "success" in poll_upgrade(port)
-    assert command(port, "AT+SMSWBOOT=1,1").endswith(b"OK\r\n")
-    summary = _modem(port).summary()
+    assert "success" in host.poll_upgrade(port)
+    assert host.command(port, "AT+SMSWBOOT=1,1").endswith(b"OK\r\n")
+    summary = host.sim_modem(port).summary()
     assert summary["version"] == 59577 and summary["lr_version"] == "8.0.5.13"
 
 
@@ -83,36 +75,36 @@ def test_a_damaged_zip_stream_is_refused_and_the_application_is_not_installed(
     damaged = bytearray(_zipped(image))
     damaged[len(damaged) // 2] ^= 0xFF
     _to_recovery(port)
-    command(port, 'AT+SMSTPU="ON_THE_FLY"')
-    upload(port, bytes(damaged), data_type=5, block_cap=4096)
-    assert "fail" in poll_upgrade(port)
-    assert _modem(port).summary()["version"] == 59000
+    host.command(port, 'AT+SMSTPU="ON_THE_FLY"')
+    host.upload(port, bytes(damaged), data_type=5, block_cap=4096)
+    assert "fail" in host.poll_upgrade(port)
+    assert host.sim_modem(port).summary()["version"] == 59000
 
 
 def test_a_modem_below_8040_needs_a_raster_upgrade(open_port: OpenPort) -> None:
     port = open_port(f"{M2}&version=54000", baudrate=115200)
     image = make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SIZE)
     _to_recovery(port)
-    command(port, 'AT+SMSTPU="ON_THE_FLY"')
-    assert upload(port, image, data_type=4).done
-    assert "fail" in poll_upgrade(port)
-    assert any("raster upgrade required" in text for _, text in _modem(port).log)
+    host.command(port, 'AT+SMSTPU="ON_THE_FLY"')
+    assert host.upload(port, image, data_type=4).done
+    assert "fail" in host.poll_upgrade(port)
+    assert any("raster upgrade required" in text for _, text in host.sim_modem(port).log)
 
 
 def test_a_monarch1_image_does_not_install_on_a_gm02s(open_port: OpenPort) -> None:
     port = open_port(M2, baudrate=115200)
     image = make_image(ImageKind.FULL, Family.CATM1, 38638, size=SIZE)
     _to_recovery(port)
-    command(port, 'AT+SMSTPU="ON_THE_FLY"')
-    assert upload(port, image, data_type=4).done
-    assert "fail" in poll_upgrade(port)
-    assert _modem(port).summary()["version"] == 59577
+    host.command(port, 'AT+SMSTPU="ON_THE_FLY"')
+    assert host.upload(port, image, data_type=4).done
+    assert "fail" in host.poll_upgrade(port)
+    assert host.sim_modem(port).summary()["version"] == 59577
 
 
 def test_a_damaged_block_is_nacked_and_sent_again(open_port: OpenPort) -> None:
     port = open_port(M2, baudrate=115200)
     _to_recovery(port)
-    command(port, 'AT+SMSTPU="ON_THE_FLY"')
+    host.command(port, 'AT+SMSTPU="ON_THE_FLY"')
     port.write(stp.encode_request(stp.Op.RESET, 0, 0))
     port.write(stp.encode_request(stp.Op.OPEN, 1, 1))
     port.write(stp.encode_request(stp.Op.BLOCK_CMD, 1, 2, b"\x00\x04"))

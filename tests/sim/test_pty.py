@@ -11,9 +11,8 @@ import pytest
 import serial
 
 from sqnflash.sim.images import ImageKind
+from tests.support import host
 from tests.support.pty import StartSim, needs_pty
-
-from .host import TO, command, image, lines_of, poll_upgrade, read_for, read_until, upload
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,22 +25,22 @@ QUICK = ["--set", "reboot_s=0.2", "--set", "apply_s=0.5", "--set", "updater_load
 def test_pty_full_upgrade_with_the_fff_method(start_sim: StartSim) -> None:
     sim = start_sim(*QUICK)
     with serial.Serial(str(sim.link), 921600, timeout=0.5) as port:
-        assert command(port, "AT") == b"\r\nOK\r\n"
-        assert command(port, "AT+SMOD?") == b"\r\n2\r\nOK\r\n"
-        showver = lines_of(command(port, 'AT!="showver"'))
+        assert host.command(port, "AT") == b"\r\nOK\r\n"
+        assert host.command(port, "AT+SMOD?") == b"\r\n2\r\nOK\r\n"
+        showver = host.lines_of(host.command(port, 'AT!="showver"'))
         assert showver[:3] == ["SYSTEM VERSION", "==============", "FIRMWARE VERSION"]
         assert any(line.startswith("Software") and "[38638]" in line for line in showver)
-        full = image(ImageKind.FULL, size=60_000)
-        assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
-        sent = upload(port, full)
+        full = host.image(ImageKind.FULL, size=60_000)
+        assert host.command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+        sent = host.upload(port, full)
         assert sent.done and sent.offset == len(full)
-        assert command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
-        assert poll_upgrade(port, every_s=0.1)[-1] == "success"
-        read_until(port, b"+SYSSTART\r\n")
-        assert lines_of(command(port, "ATI1"))[1] == f"LR5.1.1.0-{TO}"
+        assert host.command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
+        assert host.poll_upgrade(port, every_s=0.1)[-1] == "success"
+        host.read_until(port, b"+SYSSTART\r\n")
+        assert host.lines_of(host.command(port, "ATI1"))[1] == f"LR5.1.1.0-{host.TO}"
     summary = sim.stop()
     assert len(sim.output) == 1, sim.output  # the summary is all it prints after READY
-    assert summary["version"] == TO
+    assert summary["version"] == host.TO
     assert summary["upgrades_applied"] == 1
     assert summary["mode"] == "FFF" and summary["report"] == "success"
     assert not sim.link.exists()  # the link is removed on the way out
@@ -50,15 +49,12 @@ def test_pty_full_upgrade_with_the_fff_method(start_sim: StartSim) -> None:
 def test_pty_boot_loader_talks_at_115200(start_sim: StartSim) -> None:
     sim = start_sim("--mode", "ffh", *QUICK)
     with serial.Serial(str(sim.link), 921600, timeout=0.5) as port:
-        port.write(b"AT\r\n")
-        assert b"OK" not in read_for(port, 0.5)
-        port.baudrate = 115200
-        assert command(port, "AT") == b"OK\r\n"
-        assert command(port, "AT+SMOD?") == b"0\r\nOK\r\n"
-        assert command(port, "AT+IPR=921600", "\n") == b"OK\r\n"
+        assert host.heard_only_at(port, 115200) == b"OK\r\n"
+        assert host.command(port, "AT+SMOD?") == b"0\r\nOK\r\n"
+        assert host.command(port, "AT+IPR=921600", "\n") == b"OK\r\n"
         port.baudrate = 921600
         time.sleep(0.1)
-        assert command(port, "AT+SMOD?") == b"0\r\nOK\r\n"
+        assert host.command(port, "AT+SMOD?") == b"0\r\nOK\r\n"
     summary = sim.stop()
     assert summary["mode"] == "FFH" and summary["baud"] == 921600
 
@@ -89,7 +85,7 @@ def test_pty_variants_are_repeatable_and_checked(start_sim: StartSim, tmp_path: 
     sim = start_sim("--variant", "lf", "--variant", "smod-blank", *QUICK)
     with serial.Serial(str(sim.link), 921600, timeout=0.5) as port:
         port.write(b"AT+SMOD?\r\n")
-        assert read_for(port, 0.5) == b"\n2\n\nOK\n"
+        assert host.read_for(port, 0.5) == b"\n2\n\nOK\n"
     sim.stop()
     result = subprocess.run(
         [sys.executable, "-m", "sqnflash", "sim", "--pty", "--link", str(tmp_path / "y"),

@@ -6,9 +6,8 @@ import pytest
 import serial
 
 from sqnflash.sim.images import ImageKind
-
-from .conftest import OpenPort
-from .host import SMALL, command, image, poll_upgrade, read_for, upload
+from tests.support import host
+from tests.support.host import OpenPort
 
 PYCOM_SMSTPU_OK = (b"OK\r\n", b"\r\nOK", b"\nOK")
 SETTLE_S = 0.25  # Pycom sleeps this long before every read
@@ -23,7 +22,7 @@ def pycom_read(port: serial.SerialBase, size: int | None = None) -> bytes:
     port.sim.wait(SETTLE_S)
     if size is None:
         return bytes(port.read(port.in_waiting))
-    return read_for(port, 0.1, size)
+    return host.read_for(port, 0.1, size)
 
 
 @pytest.mark.parametrize(("mode", "text"), [
@@ -46,10 +45,10 @@ def test_after_draining_nothing_more_arrives_before_the_first_frame(open_port: O
     port.write(b'AT+SMSTPU="ON_THE_FLY"\r\n')
     assert pycom_read(port, 4) in PYCOM_SMSTPU_OK
     pycom_read(port)  # the drain
-    assert read_for(port, 2.0) == b""
+    assert host.read_for(port, 2.0) == b""
     # And the frame reads line up: the whole upload works.
-    assert upload(port, image(ImageKind.FULL, size=SMALL)).done
-    assert poll_upgrade(port)[-1] == "success"
+    assert host.upload(port, host.image(ImageKind.FULL, size=host.SMALL)).done
+    assert host.poll_upgrade(port)[-1] == "success"
 
 
 def test_at_stp_answer_fits_pycom_two_byte_read(open_port: OpenPort) -> None:
@@ -88,8 +87,8 @@ def test_smod_answer_fits_pycom_seven_byte_read(open_port: OpenPort, mode: str,
 
 def test_smupgrade_poll_is_empty_or_nul_while_rebooting(open_port: OpenPort) -> None:
     port = open_port("reboot_s=2&apply_s=1")
-    assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
-    assert upload(port, image(ImageKind.FULL, size=SMALL)).done
+    assert host.command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+    assert host.upload(port, host.image(ImageKind.FULL, size=host.SMALL)).done
     port.write(b"AT+SMUPGRADE\r\n")
     first = pycom_read(port, 1024)
     assert first.startswith(b"\r\nOK\r\n\r\n+SHUTDOWN\r\n")

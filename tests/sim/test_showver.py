@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 
 from sqnflash.sim.images import Family, ImageKind
+from tests.support import host
+from tests.support.host import OpenPort
 
-from .conftest import OpenPort
-from .host import FROM, SMALL, TO, command, image, poll_upgrade, read_until, upload
-from .test_old_bootrom import showver
-from .test_stp_paths import FAST, store_and_apply
+FAST = "reboot_s=0.5&apply_s=2&updater_load_s=0.5"
 
 
 def bootloaders(rows: dict[str, str]) -> list[str]:
@@ -20,33 +19,34 @@ def bootloaders(rows: dict[str, str]) -> list[str]:
 
 def test_a_modem_on_36417_still_shows_the_factory_bootrom(open_port: OpenPort) -> None:
     port = open_port("version=36417")
-    assert bootloaders(showver(port)) == ["Bootloader0: 5.1.1.0 [33080]",
-                                          "Bootloader1*: 5.1.1.0 [36417]",
-                                          "Bootloader2: 5.1.1.0 [36417]"]
-    assert command(port, "AT+SMSWBOOT=0,0") == b"\r\nERROR\r\n"  # the factory bootrom's limit
+    assert bootloaders(host.showver(port)) == ["Bootloader0: 5.1.1.0 [33080]",
+                                               "Bootloader1*: 5.1.1.0 [36417]",
+                                               "Bootloader2: 5.1.1.0 [36417]"]
+    assert host.command(port, "AT+SMSWBOOT=0,0") == b"\r\nERROR\r\n"  # the factory bootrom's limit
 
 
 def test_an_upgrade_writes_the_other_slot_and_keeps_bootloader0(open_port: OpenPort) -> None:
     port = open_port(f"version=36417&{FAST}")
-    assert store_and_apply(port, image(ImageKind.FULL, size=SMALL))[-1] == "success"
-    read_until(port, b"+SYSSTART\r\n")
-    rows = showver(port)
+    assert host.store_and_apply(port, host.image(ImageKind.FULL, size=host.SMALL))[-1] == "success"
+    host.read_until(port, b"+SYSSTART\r\n")
+    rows = host.showver(port)
     assert bootloaders(rows) == ["Bootloader0: 5.1.1.0 [33080]",
                                  "Bootloader1: 5.1.1.0 [36417]",
-                                 f"Bootloader2*: 5.1.1.0 [{TO}]"]
-    assert rows["Software"].startswith(f"5.1.1.0 [{TO}] by robot-soft")
+                                 f"Bootloader2*: 5.1.1.0 [{host.TO}]"]
+    assert rows["Software"].startswith(f"5.1.1.0 [{host.TO}] by robot-soft")
 
 
 def test_a_family_switch_shows_each_slot_with_its_own_version(open_port: OpenPort) -> None:
     # As observed after NB1-41019 over CAT-M1 41065: Bootloader1 6.0.0.0 [41019] (*),
     # Bootloader2 5.1.1.0 [41065].
-    port = open_port(f"version={FROM}&{FAST}")
-    assert store_and_apply(port, image(ImageKind.FULL, Family.NB1, size=SMALL))[-1] == "success"
-    read_until(port, b"+SYSSTART\r\n")
-    rows = showver(port)
-    assert bootloaders(rows) == [f"Bootloader0: 5.1.1.0 [{FROM}]",
-                                 f"Bootloader1: 5.1.1.0 [{FROM}]",
-                                 f"Bootloader2*: 6.0.0.0 [{TO}]"]
+    port = open_port(f"version={host.FROM}&{FAST}")
+    nb1 = host.image(ImageKind.FULL, Family.NB1, size=host.SMALL)
+    assert host.store_and_apply(port, nb1)[-1] == "success"
+    host.read_until(port, b"+SYSSTART\r\n")
+    rows = host.showver(port)
+    assert bootloaders(rows) == [f"Bootloader0: 5.1.1.0 [{host.FROM}]",
+                                 f"Bootloader1: 5.1.1.0 [{host.FROM}]",
+                                 f"Bootloader2*: 6.0.0.0 [{host.TO}]"]
     assert rows["UE"] == "6.0.0.0"
 
 
@@ -57,17 +57,17 @@ def test_the_first_upgrade_of_a_factory_modem_writes_both_slots(
     # Observed after CATM1-38638: the normal method starts slot 1, the recovery method slot 2;
     # Bootloader0 stays 33080 unless a bootrom package was flashed.
     port = open_port(f"old_bootrom=1&mode={where}&{FAST}")
-    full = image(ImageKind.FULL, size=SMALL)
+    full = host.image(ImageKind.FULL, size=host.SMALL)
     if where == "app":
-        assert store_and_apply(port, full)[-1] == "success"
+        assert host.store_and_apply(port, full)[-1] == "success"
     else:
-        assert command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
-        assert upload(port, full).done
-        assert poll_upgrade(port)[-1] == "success"
-        assert command(port, "AT+SMSWBOOT=1,1") == b"\r\nOK\r\n"
-    read_until(port, b"+SYSSTART\r\n")
-    rows = showver(port)
+        assert host.command(port, 'AT+SMSTPU="ON_THE_FLY"') == b"\r\nOK\r\n"
+        assert host.upload(port, full).done
+        assert host.poll_upgrade(port)[-1] == "success"
+        assert host.command(port, "AT+SMSWBOOT=1,1") == b"\r\nOK\r\n"
+    host.read_until(port, b"+SYSSTART\r\n")
+    rows = host.showver(port)
     assert rows["Bootloader0"] == "5.1.1.0 [33080]"
-    assert rows[active] == f"5.1.1.0 [{TO}]"
+    assert rows[active] == f"5.1.1.0 [{host.TO}]"
     other = "Bootloader2" if active == "Bootloader1*" else "Bootloader1"
-    assert rows[other] == f"5.1.1.0 [{TO}]"
+    assert rows[other] == f"5.1.1.0 [{host.TO}]"

@@ -45,6 +45,7 @@ from sqnflash.link.record import (
 from sqnflash.modem import APP_BAUD, Modem, ModemInfo
 from sqnflash.timing import REAL_CLOCK
 from sqnflash.upgrade.bridge import inspect_board, modem_session
+from sqnflash.upgrade.plan import Method
 from sqnflash.upgrade.runner import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -182,10 +183,26 @@ def check_output_path(ctx: click.Context, param: click.Parameter, value: Path | 
 
 def port_options(func: F) -> F:
     """--port, --baud, --rtscts, --trace, --trace-file, --json."""
-    decorators = [
-        click.option("--port", "-p", envvar="SQNFLASH_PORT", required=True,
-                     help="Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
-                          "rfc2217://host:port, sim://...). Default: $SQNFLASH_PORT."),
+    return _line_options(func, click.option(
+        "--port", "-p", envvar="SQNFLASH_PORT", required=True,
+        help="Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
+             "rfc2217://host:port, sim://...). Default: $SQNFLASH_PORT."))
+
+
+def repeatable_port_options(func: F) -> F:
+    """`port_options` whose --port may be given more than once (`upgrade`, on several modems)."""
+    return _line_options(func, click.option(
+        "--port", "-p", envvar="SQNFLASH_PORT", required=True, multiple=True,
+        help="Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
+             "rfc2217://host:port, sim://...); repeat it to upgrade several modems at once; "
+             "`auto` is the one modem found on the ports the --vid, --pid, --serial-number and "
+             "--match filters select, `all` every one of them. Default: $SQNFLASH_PORT "
+             "(several separated by spaces)."))
+
+
+def _line_options(func: F, port: Callable[[Any], Any]) -> F:
+    decorators: list[Callable[[Any], Any]] = [
+        port,
         click.option("--baud", "-b", default="auto", show_default=True,
                      envvar="SQNFLASH_BAUD", callback=check_baud, metavar="RATE",
                      help="Baud rate: auto starts at 921600 and runs each transfer at the "
@@ -221,6 +238,31 @@ def board_option(func: F) -> F:
         help="The port is a Pycom GPy/FiPy/G01's USB port: sqnflash checks the board's firmware, "
              "then has the board bridge its modem (sqnsupgrade.uart) and talks to the modem "
              "through it. Default: $SQNFLASH_BOARD.")(func)
+
+
+def upgrade_choice_options(func: F) -> F:
+    """--method, --block-size, --max-baud, --allow-downgrade, --allow-family-change,
+    --no-compress: what an upgrade is to do, the same for `upgrade` and for `plan`, which
+    shows what that upgrade would do."""
+    decorators = [
+        click.option("--method", type=click.Choice([m.value for m in Method]),
+                     help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic]."),
+        click.option("--block-size", type=click.IntRange(64, 65535), default=None,
+                     help="Force this STP block payload [adaptive: from 2016 up to what the "
+                          "modem takes, max transfer - 16]."),
+        click.option("--max-baud", callback=check_max_baud, metavar="RATE",
+                     help="With --baud auto: never move the line faster than this rate."),
+        click.option("--allow-downgrade", is_flag=True,
+                     help="Install an image older than the modem's."),
+        click.option("--allow-family-change", is_flag=True,
+                     help="Switch the modem between CAT-M1 and NB-IoT firmware."),
+        click.option("--no-compress", is_flag=True,
+                     help="Monarch 2: send the image raw instead of as a zlib stream (STP data "
+                          "type CABA instead of CABA zipped)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
 
 
 RECORD_META = "sqnflash.record"  # click's ctx.meta: what --record* asked for
@@ -292,7 +334,7 @@ def _input_files(ctx: click.Context) -> list[dict[str, Any]]:
     return files
 
 
-def _capture(port: str, stack: contextlib.ExitStack) -> Recorder | None:
+def _capture(port: str, stack: contextlib.ExitStack) -> CaptureWriter | None:
     ctx = click.get_current_context(silent=True)
     wanted = ctx.meta.get(RECORD_META, {}) if ctx is not None else {}
     path = wanted.get("record")
@@ -317,7 +359,7 @@ def _capture(port: str, stack: contextlib.ExitStack) -> Recorder | None:
         folder = state_dir()
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "last-capture").write_text(str(path.resolve()) + "\n", encoding="utf-8")
-    return Recorder(writer)
+    return writer
 
 
 @contextlib.contextmanager
@@ -326,12 +368,12 @@ def wire_trace(trace: bool, trace_file: Path | None, port: str = ""
     """The tracer --trace / --trace-file / --record ask for (None without them): one recording
     layer that writes the capture and renders the trace, closed at the end."""
     with contextlib.ExitStack() as stack:
-        recorder = _capture(port, stack)
+        writer = _capture(port, stack)
         tracer = stack.enter_context(_trace_stream(trace, trace_file))
-        if recorder is None:
+        if writer is None:
             yield Recorder(None, tracer) if tracer is not None else None
             return
-        recorder.trace = tracer
+        recorder = Recorder(writer, tracer)
         try:
             yield recorder
         except SqnflashError as exc:
@@ -377,7 +419,7 @@ def open_modem(port: str, baud: int, rtscts: bool | None, trace: bool, trace_fil
     with wire_trace(trace, trace_file, port) as tracer, port_diagnosed(port) as guard, \
             modem_session(port, baud=baud or APP_BAUD, rtscts=rtscts, tracer=tracer, emit=emit,
                           board=board, check=check) as modem:
-        guard.opened = True
+        guard.port_opened()
         yield modem
 
 
@@ -460,6 +502,9 @@ def diagnose_open_failure(port: str, exc: SqnflashError) -> SqnflashError | None
 
 class _OpenGuard:
     opened = False  # once the port is open, its errors are the run's, not the opening's
+
+    def port_opened(self) -> None:
+        self.opened = True
 
 
 @contextlib.contextmanager

@@ -17,11 +17,11 @@ from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.common import (
     board_option,
     check_input_paths,
-    check_max_baud,
     inspect_board_modem,
     line_settings,
     open_modem,
     port_options,
+    upgrade_choice_options,
 )
 from sqnflash.cli.history_cmd import journal_option
 from sqnflash.cli.output import console, emit_json
@@ -146,18 +146,7 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
               help="updater.elf (it can also be given among FILES).")
 @click.option("--bootrom", type=click.Path(path_type=Path), callback=check_input_paths,
               help="A bootrom upgrade package (a full image carries its own).")
-@click.option("--method", type=click.Choice([m.value for m in Method]),
-              help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic].")
-@click.option("--block-size", type=click.IntRange(64, 65535), default=None,
-              help="Force this STP block payload [adaptive: 2016 growing to what the modem "
-                   "takes].")
-@click.option("--max-baud", callback=check_max_baud, metavar="RATE",
-              help="With --baud auto: the fastest rate to expect.")
-@click.option("--no-compress", is_flag=True,
-              help="Monarch 2: expect the image sent raw instead of zlib-compressed.")
-@click.option("--allow-downgrade", is_flag=True, help="Plan an image older than the modem's.")
-@click.option("--allow-family-change", is_flag=True,
-              help="Plan a switch between CAT-M1 and NB-IoT firmware.")
+@upgrade_choice_options
 @click.option("--force", is_flag=True,
               help="Accept a file whose size differs from the official release of its name, "
                    "and plan even if the modem already runs this build.")

@@ -17,7 +17,6 @@ from sqnflash.sim.faults import FAULTS, FaultError
 from sqnflash.sim.fleet import fleet_imeis, serve_fleet
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from sqnflash.sim.pty_server import PtyServer, run_until_signalled
-from sqnflash.sim.replay import ReplaySimulator
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -104,12 +103,10 @@ def sim(ctx: click.Context, use_pty: bool, link: Path | None, version: int | Non
     try:
         # Encoded, so that a value holding '&', '+' or '=' reaches the setting as typed.
         config = SimConfig.from_query(urlencode(query))
-        simulator = create(config)
+        simulator = create(config, on_divergence=lambda found: click.echo(
+            f"replay: {found.message}", err=True))
     except (SimConfigError, FaultError) as exc:
         raise BadOption(str(exc)) from exc
-    if isinstance(simulator, ReplaySimulator):
-        simulator.peer.on_divergence = lambda found: click.echo(
-            f"replay: {found.message}", err=True)
     try:
         server = PtyServer(simulator, link)
     except OSError as exc:  # the link exists and is not ours, or its folder is missing

@@ -12,12 +12,13 @@ from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.common import (
     board_option,
     check_input_paths,
-    check_max_baud,
     check_output_path,
     inspect_board_modem,
     line_settings,
     open_modem,
     port_options,
+    repeatable_port_options,
+    upgrade_choice_options,
 )
 from sqnflash.cli.history_cmd import journal_option, open_journal, station_option
 from sqnflash.cli.output import console, emit_json, print_error
@@ -202,19 +203,6 @@ def _print_dry_run(port: str, baud: int, rtscts: bool | None, trace: bool, trace
     print_plan(before, plan, as_json=as_json)
 
 
-def _repeatable_port(command: click.Command) -> click.Command:
-    """`upgrade` takes --port more than once (the shared --port option takes one)."""
-    for param in command.params:
-        if param.name == "port" and isinstance(param, click.Option):
-            param.multiple = True
-            param.help = ("Serial port or pyserial URL (/dev/ttyUSB0, COM5, socket://host:port, "
-                          "rfc2217://host:port, sim://...); repeat it to upgrade several modems "
-                          "at once; `auto` is the one modem found on the ports the --vid, --pid, "
-                          "--serial-number and --match filters select, `all` every one of them. "
-                          "Default: $SQNFLASH_PORT (several separated by spaces).")
-    return command
-
-
 def _check_report(ctx: click.Context, param: click.Parameter, value: Path | None
                   ) -> Path | None:
     if value is not None and value.suffix.lower() not in (".csv", ".json"):
@@ -311,7 +299,7 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
 
 
 @click.command("upgrade")
-@port_options
+@repeatable_port_options
 @click.argument("image", type=click.Path(path_type=Path), callback=check_input_paths)
 @click.option("--updater", type=click.Path(path_type=Path), callback=check_input_paths,
               help="updater.elf from the same firmware package (needed by modems with the "
@@ -319,13 +307,7 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
 @click.option("--bootrom", type=click.Path(path_type=Path), callback=check_input_paths,
               help="A bootrom upgrade package, for modems with the factory bootrom (33080); a "
                    "full image carries its own.")
-@click.option("--method", type=click.Choice([m.value for m in Method]),
-              help="Force the FFF (store, then apply) or ON_THE_FLY method [automatic].")
-@click.option("--block-size", type=click.IntRange(64, 65535), default=None,
-              help="Force this STP block payload [adaptive: from 2016 up to what the modem "
-                   "takes, max transfer - 16].")
-@click.option("--max-baud", callback=check_max_baud, metavar="RATE",
-              help="With --baud auto: never move the line faster than this rate.")
+@upgrade_choice_options
 @click.option("--retries", type=click.IntRange(0, 50), default=4, show_default=True,
               help="Retransmissions of an STP exchange before a silent modem is given up on "
                    "(after a minute of silence; a noisy line that still carries frames gets "
@@ -334,12 +316,6 @@ def _raise_unless_all_upgraded(devices: list[Device], *, interrupted: bool) -> N
               "or a file whose size differs from the official release of its name.")
 @click.option("--dry-run", is_flag=True,
               help="Read the modem, check the files and print the plan; change nothing.")
-@click.option("--allow-downgrade", is_flag=True, help="Install an image older than the modem's.")
-@click.option("--allow-family-change", is_flag=True,
-              help="Switch the modem between CAT-M1 and NB-IoT firmware.")
-@click.option("--no-compress", is_flag=True,
-              help="Monarch 2: send the image raw instead of as a zlib stream (STP data type "
-                   "CABA instead of CABA zipped).")
 @port_filter_options
 @click.option("--report", type=click.Path(path_type=Path), callback=_check_report,
               help="Several ports: also write the per-device result to this .csv or .json "
@@ -386,5 +362,3 @@ def upgrade_cmd(port: tuple[str, ...], baud: int, rtscts: bool | None, trace: bo
                 allow_family_change=allow_family_change, journal=journal_path, station=station,
                 report=report, compress=not no_compress, max_baud=max_baud)
 
-
-_repeatable_port(upgrade_cmd)

@@ -189,44 +189,47 @@ def identify(path: Path, *, force: bool = False) -> FirmwareFile:
     except OSError as exc:
         raise FileUnreadable(f"{path}: {exc.strerror or exc}") from exc
     if head.startswith(b"\x7fELF"):
-        file = _identify_elf(path, size, head, digest.hexdigest())
-        file.md5 = md5.hexdigest()
-        return file
+        return _identify_elf(path, size, head, digest.hexdigest(), md5.hexdigest())
     report = reader.finish()
     if not report.is_container:
         problem = report.problems[0].message if report.problems else "no package header"
         raise WrongFileKind(f"{path.name} is not a Sequans firmware package: {problem}")
     _check_container(path, report)
-    file = FirmwareFile(path, size, _kind_of(path.name, report), container=report,
-                        sha256=digest.hexdigest(), build_strings=scanner.found,
-                        md5=md5.hexdigest())
-    _read_name(file, known)
-    _check_catalogue(file, known, force)
-    return file
+    kind = _kind_of(path.name, report)
+    said = _identity(path.name, kind, report, scanner.found, known)
+    sha256 = digest.hexdigest()
+    warnings = said.warnings + _catalogue_warnings(path.name, size, sha256, kind, said.build,
+                                                   known, force)
+    return FirmwareFile(path, size, kind, family=said.family, build=said.build,
+                        source_build=said.source_build, installs_build=said.installs_build,
+                        lr_version=said.lr_version, container=report, sha256=sha256,
+                        build_strings=scanner.found, md5=md5.hexdigest(), known=known,
+                        warnings=warnings)
 
 
-def _check_catalogue(file: FirmwareFile, known: KnownFile | None, force: bool) -> None:
+def _catalogue_warnings(name: str, size: int, sha256: str, kind: FileKind, build: int | None,
+                        known: KnownFile | None, force: bool) -> list[str]:
+    """What the catalogue says of the file: a warning, or KnownFileMismatch for a file that
+    bears an official name but is not that file (accepted with a warning under `force`)."""
     if known is None:
-        if file.kind in (FileKind.FULL, FileKind.DIFF) and file.build is not None:
-            file.warnings.append(f"{file.name} is not in sqnflash's catalogue of official files "
-                                 "(a newer release?): its size cannot be compared with the "
-                                 "official one, only its check values were verified")
-        return
-    file.known = known
+        if kind in (FileKind.FULL, FileKind.DIFF) and build is not None:
+            return [f"{name} is not in sqnflash's catalogue of official files (a newer "
+                    "release?): its size cannot be compared with the official one, only its "
+                    "check values were verified"]
+        return []
     problems = []
-    if known.size is not None and file.size != known.size:
-        problems.append(f"it has {file.size} bytes, the official file {known.size}")
-    if known.sha256 is not None and file.sha256 != known.sha256:
+    if known.size is not None and size != known.size:
+        problems.append(f"it has {size} bytes, the official file {known.size}")
+    if known.sha256 is not None and sha256 != known.sha256:
         problems.append("its SHA-256 differs from the official file's")
-    if known.kind != file.kind.value and file.kind != FileKind.UNKNOWN:
-        problems.append(f"it is a {file.kind.value} image, the official file a {known.kind} one")
+    if known.kind != kind.value and kind != FileKind.UNKNOWN:
+        problems.append(f"it is a {kind.value} image, the official file a {known.kind} one")
     if not problems:
-        return
-    text = f"{file.name} bears the name of an official release but " + "; ".join(problems)
+        return []
+    text = f"{name} bears the name of an official release but " + "; ".join(problems)
     if force:
-        file.warnings.append(text + " (accepted because of --force)")
-        return
-    raise KnownFileMismatch(text, details={"size": file.size, "official_size": known.size})
+        return [text + " (accepted because of --force)"]
+    raise KnownFileMismatch(text, details={"size": size, "official_size": known.size})
 
 
 def _check_container(path: Path, report: caba.ContainerReport) -> None:
@@ -263,71 +266,80 @@ def _kind_of(name: str, report: caba.ContainerReport) -> FileKind:
     return FileKind.UNKNOWN
 
 
-def _read_name(file: FirmwareFile, known: KnownFile | None) -> None:
-    name = file.name
+@dataclass
+class _Identity:
+    """What a package is, by its name, the catalogue's entry for that name and its content."""
+
+    family: str | None = None
+    build: int | None = None
+    source_build: int | None = None
+    installs_build: int | None = None
+    lr_version: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _identity(name: str, kind: FileKind, container: caba.ContainerReport,
+              build_strings: list[BuildString], known: KnownFile | None) -> _Identity:
     said = parse_name(name)
-    file.family, file.build, file.source_build = said.family, said.build, said.source_build
-    file.lr_version = said.lr_version
+    out = _Identity(said.family, said.build, said.source_build, None, said.lr_version)
     if known is not None:
-        file.family, file.build = known.family, known.build
-        file.source_build = known.source_build
-        file.installs_build = known.installs_build
         release = load_catalogue().release(known.build)
-        file.lr_version = release.lr_version if release else file.lr_version
-    crc32 = file.container is not None and any(
-        e.header.check_kind == caba.CheckKind.CRC32 for e in file.container.elements)
-    _other_chip(file, crc32)
+        out = _Identity(known.family, known.build, known.source_build, known.installs_build,
+                        release.lr_version if release else out.lr_version)
+    crc32 = any(e.header.check_kind == caba.CheckKind.CRC32 for e in container.elements)
+    content = installed_release(sections_of(container, build_strings))
+    _other_chip(name, out, content, crc32)
     if crc32:
-        file.family = "Monarch 2"
-    content = file.content_release
+        out.family = "Monarch 2"
     if content is not None:
         version, build = content
         family = family_of_lr(version)
-        if file.family is None:
-            file.family = family
-        elif family is not None and family != file.family:
-            file.warnings.append(f"{name} is named as a {file.family} file but its packages "
-                                 f"carry the build string {version} [{build}] ({family})")
-        if file.build is None:
-            file.build, file.lr_version = build, version
-        elif build != file.expected_build:
-            file.warnings.append(f"{name} is named as build {file.build} but its packages "
-                                 f"carry the build string {version} [{build}]")
-    if file.kind in (FileKind.FULL, FileKind.DIFF) and file.build is None:
-        file.warnings.append(f"{name} does not follow the official naming, so the build it "
-                             "installs is unknown and cannot be checked after the upgrade")
+        if out.family is None:
+            out.family = family
+        elif family is not None and family != out.family:
+            out.warnings.append(f"{name} is named as a {out.family} file but its packages "
+                                f"carry the build string {version} [{build}] ({family})")
+        expected = out.installs_build if out.installs_build is not None else out.build
+        if out.build is None:
+            out.build, out.lr_version = build, version
+        elif build != expected:
+            out.warnings.append(f"{name} is named as build {out.build} but its packages "
+                                f"carry the build string {version} [{build}]")
+    if kind in (FileKind.FULL, FileKind.DIFF) and out.build is None:
+        out.warnings.append(f"{name} does not follow the official naming, so the build it "
+                            "installs is unknown and cannot be checked after the upgrade")
+    return out
 
 
 def _chip(family: str) -> str:
     return family if family == "Monarch 2" else "Monarch 1"
 
 
-def _other_chip(file: FirmwareFile, crc32: bool) -> None:
+def _other_chip(name: str, out: _Identity, content: tuple[str, int] | None,
+                crc32: bool) -> None:
     """A name that says one chip on the packages of the other (a renamed download): what the
     packages are wins, so that the modem's family check judges the firmware, not the name."""
-    content = file.content_release
     found = family_of_lr(content[0]) if content else ("Monarch 2" if crc32 else None)
-    if found is None or file.family is None or _chip(found) == _chip(file.family):
+    if found is None or out.family is None or _chip(found) == _chip(out.family):
         return
     what = f"{'CRC-32' if crc32 else 'Fletcher-32'} check values"
     if content is not None:
         what += f", the build string {content[0]} [{content[1]}]"
-    file.warnings.append(f"{file.name} is named as a {file.family} file but its packages are "
-                         f"{found} firmware ({what}): it is taken for what it contains")
-    file.family, file.installs_build = found, None
+    out.warnings.append(f"{name} is named as a {out.family} file but its packages are "
+                        f"{found} firmware ({what}): it is taken for what it contains")
+    out.family, out.installs_build = found, None
     if content is not None:
-        file.lr_version, file.build = content
+        out.lr_version, out.build = content
 
 
-def _identify_elf(path: Path, size: int, head: bytes, digest: str) -> FirmwareFile:
+def _identify_elf(path: Path, size: int, head: bytes, digest: str, md5: str) -> FirmwareFile:
     if size < 52:
         raise NotAnElf(f"{path.name} starts like an ELF file but is too short to hold an ELF "
                        "header")
     elf = read_elf(path, size)
-    file = FirmwareFile(path, size, FileKind.UPDATER, sha256=digest, elf=elf)
-    # Not file.family: the 2018 updater says 6.0.0.0 (NB-IoT) and ships with CAT-M1 38638 too.
-    file.lr_version = elf.version
-    return file
+    # Not its family: the 2018 updater says 6.0.0.0 (NB-IoT) and ships with CAT-M1 38638 too.
+    return FirmwareFile(path, size, FileKind.UPDATER, sha256=digest, md5=md5, elf=elf,
+                        lr_version=elf.version)
 
 
 # A file given as the image that is another kind: what it is and the option it belongs to.

@@ -89,7 +89,11 @@ class Link:
     """One open serial line. Times are measured on `clock` (the simulator's, for `sim://`)."""
 
     def __init__(self, port: SerialBase, *, name: str, tracer: Tracer | None = None,
-                 owned: bool = True, lock: OwnerLock | None = None) -> None:
+                 owned: bool = True, lock: OwnerLock | None = None,
+                 flow_control_auto: bool = False, max_baud: int | None = None) -> None:
+        """`flow_control_auto`: RTS/CTS follows the modem's family once it is known (the user
+        gave no flag). `max_baud`: the fastest rate the adapter behind the port carries, where
+        that is known (a port that says so itself is believed first)."""
         self.port = port
         self.name = name
         self.tracer = tracer
@@ -100,10 +104,9 @@ class Link:
         clock = port.sim_clock if isinstance(port, ClockedPort) else None
         self.clock: Clock = clock if clock is not None else REAL_CLOCK
         self._timeout: float | None = port.timeout
-        # The fastest rate the adapter behind the port carries, where that is known.
-        self.max_baud: int | None = getattr(port, "max_baud", None)
-        # RTS/CTS chosen by the modem's family once it is known (the user gave no flag).
-        self.flow_control_auto = False
+        said: int | None = getattr(port, "max_baud", None)
+        self.max_baud = said if said is not None else max_baud
+        self.flow_control_auto = flow_control_auto
         if tracer is not None:
             tracer.use_clock(self.clock)
             tracer.line_changed(self.baud)
@@ -150,6 +153,11 @@ class Link:
             return (f"RTS/CTS on: {family} (its published clients use hardware flow control; "
                     "--no-rtscts turns it off)")
         return f"RTS/CTS off: {family} (--rtscts keeps it on)"
+
+    def keep_flow_control(self) -> None:
+        """RTS/CTS stays as it is now for the rest of the run, whatever the modem's family
+        (the wiring was found not to carry it)."""
+        self.flow_control_auto = False
 
     def carries(self, baud: int) -> bool:
         """Whether the port can be set to `baud` (within the adapter's known limit, and its
@@ -319,9 +327,8 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD,
                 port.open()
             except _IO_ERRORS as exc:
                 raise _open_error(str(port.port), exc) from exc
-        handed = Link(port, name=str(port.port), tracer=tracer, owned=False)
-        handed.flow_control_auto = rtscts is None
-        return handed
+        return Link(port, name=str(port.port), tracer=tracer, owned=False,
+                    flow_control_auto=rtscts is None)
     name = str(port).strip()
     if not name:
         raise BadPortUrl("no port given", advice="Pass --port (or set SQNFLASH_PORT).")
@@ -342,13 +349,13 @@ def open_link(port: str | SerialBase, *, baud: int = DEFAULT_BAUD,
     except BaseException:
         _release(lock)
         raise
-    link = Link(opened, name=name, tracer=tracer, lock=lock)
-    link.flow_control_auto = rtscts is None
+    # A device name, not a URL: what the adapter carries is known from its USB ids.
+    device_max = None if "://" in name else adapter_max_baud(name)
+    link = Link(opened, name=name, tracer=tracer, lock=lock, flow_control_auto=rtscts is None,
+                max_baud=device_max)
     link.note(f"opened {name} at {baud} baud{' with RTS/CTS' if rtscts else ''}")
-    if link.max_baud is None and "://" not in name:
-        link.max_baud = adapter_max_baud(name)
-        if link.max_baud is not None:
-            link.note(f"the adapter behind {name} carries at most {link.max_baud} baud")
+    if device_max is not None:
+        link.note(f"the adapter behind {name} carries at most {device_max} baud")
     if lock is not None:
         link._note_takeover(lock, name)
     return link

@@ -369,17 +369,14 @@ def load_capture(path: Path) -> Capture:
 
 def _record(raw: dict[str, Any], index: int, line: int) -> Record:
     kind = str(raw["k"])
-    record = Record(index, line, kind, float(raw.get("t", 0.0)), raw=raw)
-    if kind in ("tx", "rx"):
-        record.data = bytes.fromhex(raw["hex"])
-        if "len" in raw:
-            record.payload_len = int(raw["len"])
-            record.payload_crc32 = int(raw["crc32"], 16)
-    elif kind == "baud":
-        record.baud = int(raw["baud"])
-    elif kind == "note":
-        record.text = str(raw.get("text", ""))
-    return record
+    wire = kind in ("tx", "rx")
+    summarised = wire and "len" in raw
+    return Record(index, line, kind, float(raw.get("t", 0.0)), raw=raw,
+                  data=bytes.fromhex(raw["hex"]) if wire else b"",
+                  payload_len=int(raw["len"]) if summarised else None,
+                  payload_crc32=int(raw["crc32"], 16) if summarised else None,
+                  baud=int(raw["baud"]) if kind == "baud" else None,
+                  text=str(raw.get("text", "")) if kind == "note" else "")
 
 
 def write_capture(path: Path, header: dict[str, Any], records: list[dict[str, Any]]) -> None:

@@ -101,10 +101,11 @@ class WireTrace:
         self.recent: deque[str] = deque(maxlen=RING_SIZE)
         self._baud: int | None = None
 
-    def use_clock(self, clock: Clock) -> None:
-        """Measure from now on `clock` (the simulator's virtual clock, once the port is open)."""
+    def use_clock(self, clock: Clock, *, since: float | None = None) -> None:
+        """Measure from now on `clock` (the simulator's virtual clock, once the port is open),
+        stamps counted from `since` on that clock (default: now)."""
         self.clock = clock
-        self.start = clock.now()
+        self.start = clock.now() if since is None else since
         self._baud = None
 
     def _write(self, lines: list[str]) -> None:
@@ -147,8 +148,7 @@ def render_capture(records: Iterable[Any], stream: TextIO) -> None:
     for record in records:
         clock.advance_to(record.t)
         if record.kind == "open":
-            trace.use_clock(clock)
-            trace.start = 0.0
+            trace.use_clock(clock, since=0.0)  # a capture's times count from its start
         elif record.kind == "baud" and record.baud is not None:
             trace.line_changed(record.baud)
         elif record.kind == "note":

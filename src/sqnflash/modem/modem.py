@@ -144,7 +144,7 @@ class Modem:
             self.link.discard_output()
             self.link.set_rtscts(False, "the modem does not answer with RTS/CTS on")
             if any(self.at.probe() for _ in range(2)):
-                self.link.flow_control_auto = False
+                self.link.keep_flow_control()
                 self.narrator.note(
                     f"the {family} answers only without RTS/CTS (the adapter's CTS is probably "
                     "not connected to the modem's RTS): RTS/CTS off, so its line stays at its "

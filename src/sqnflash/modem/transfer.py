@@ -100,6 +100,13 @@ class StpUpload:
         self._tail = b""  # the end of the last bytes heard, for markers split across reads
         self._rebooted: bytes | None = None
 
+    def report_to(self, on_progress: ProgressCallback | None,
+                  on_checkpoint: CheckpointCallback | None) -> None:
+        """Who follows the upload from now on: one probed before its step began (a session
+        the modem still held) reports to that step once it carries on."""
+        self.on_progress = on_progress
+        self.on_checkpoint = on_checkpoint
+
     def run(self) -> TransferResult:
         clock = self.link.clock
         start = clock.now()
@@ -236,7 +243,7 @@ class StpUpload:
         if request.state == stp.MasterState.CLOSE:
             # The image is complete; a lost closing reply does not undo it.
             self.link.note("STP: no reply to the closing reset; the modem has the whole image")
-            master.state = stp.MasterState.DONE
+            master.close_unanswered()
             return
         if request.state in (stp.MasterState.RESET, stp.MasterState.OPEN) and all(
                 p.startswith("no reply") for p in problems):

@@ -433,6 +433,13 @@ class StpMaster:
         self._abandoned.clear()
         self.decoder.clear()
 
+    def close_unanswered(self) -> None:
+        """The closing RESET was sent but its reply never came: the image is complete all the
+        same (every block was acknowledged), so the upload is done."""
+        if self.state != MasterState.CLOSE:
+            raise StpProtocolError(f"no closing request is pending (state {self.state.name})")
+        self.state = MasterState.DONE
+
     def set_block_size(self, size: int, *, sent: bool = True) -> None:
         """Send blocks of at most `size` bytes from now on (a noisy line wants smaller frames).
 
@@ -463,13 +470,16 @@ class StpMaster:
     def resume(cls, point: Checkpoint, *, block_cap: int = PYCOM_BLOCK_CAP) -> StpMaster:
         """A master that carries on from `point` inside the session the modem still holds."""
         master = cls(point.total, block_cap=max(block_cap, point.block_size), offset=point.offset)
-        master.state = MasterState(point.state)
-        master._tid = point.tid
-        master.block_size = point.block_size
-        master._pending_length = point.pending_length
-        master.version = point.version
-        master.max_transfer = point.max_transfer
+        master._restore(point)
         return master
+
+    def _restore(self, point: Checkpoint) -> None:
+        self.state = MasterState(point.state)
+        self._tid = point.tid
+        self.block_size = point.block_size
+        self._pending_length = point.pending_length
+        self.version = point.version
+        self.max_transfer = point.max_transfer
 
     def feed(self, data: bytes) -> list[MasterEvent]:
         self.decoder.feed(data)

@@ -98,30 +98,14 @@ class ApplyPhase(ModemCore):
                 and self.profile.bootrom_report == "no-report")
 
     def _install_bootrom(self, build: int, via: str) -> None:
-        flash = self.flash
-        shown = flash.bootrom if flash.shown_bootrom is None else flash.shown_bootrom
-        flash.bootrom = build
         # `bootloader0_after_otf=kept`: showver lags behind until a store apply rewrites it.
-        flash.shown_bootrom = (shown if via == "on-the-fly" and self.profile.bootloader0_kept
-                               else None)
+        self.flash.install_bootrom(
+            build, showver_lags=via == "on-the-fly" and self.profile.bootloader0_kept)
 
     def _install(self, meta: ImageMeta, via: str) -> None:
-        """A full or differential image applied: new software, boot loader and maybe family."""
-        flash = self.flash
-        if meta.family is not None:
-            flash.family = meta.family  # a full image of the other family switches it
-        flash.software = meta.version
-        written = (meta.lr or lr_version(flash.family, meta.version), meta.version)
-        if flash.bootloaders == [None, None]:
-            # From the factory state both slots are written; which one starts differs between
-            # the observed normal (store) and recovery (ON_THE_FLY) upgrades (docs/protocol.md §4).
-            flash.bootloaders = [written, written]
-            flash.active_bootloader = 2 if via == "on-the-fly" else 1
-        else:
-            slot = 2 if flash.active_bootloader == 1 else 1
-            flash.bootloaders[slot - 1] = written
-            flash.active_bootloader = slot
-        flash.app_ok = True
+        family = meta.family if meta.family is not None else self.flash.family
+        self.flash.install(meta.version, meta.lr or lr_version(family, meta.version),
+                           meta.family, on_the_fly=via == "on-the-fly")
 
     def _apply_problem(self, verdict: Received, via: str) -> str | None:
         if not verdict.ok:

@@ -102,13 +102,8 @@ class SimBoard:
         self.usb = Wire(engine, self._usb_receive, host_baud=config.host_baud,
                         modem_baud=REPL_BAUD, turnaround_s=config.turnaround_s,
                         paced=config.paced)
-        modem.wire.on_modem_write = self._modem_wrote
-        modem.wire.host_baud = MIRROR_BAUD  # the LTE driver's setting after boot
-        # The LTE driver opens the modem's UART with RTS/CTS, wired on the board itself: no
-        # adapter's wiring (flow_control=unwired, sim/flow.py) stands between them.
-        modem.wire.host_rtscts = True
-        if config.flow_control in ("unwired", "cts-low"):
-            config.flow_control = "required"
+        # The LTE driver's settings after boot: RTS/CTS, wired on the board (see SimConfig).
+        modem.wire.connect_host(baud=MIRROR_BAUD, rtscts=True, on_modem_write=self._modem_wrote)
         self.server = repl.RawReplServer()
         self.interp = Interpreter(self)
         self.uart_rx = bytearray()

@@ -33,15 +33,12 @@ class BoardUart:
     pins: tuple[str, ...]
 
     def object(self) -> SimObject:
-        obj = SimObject("UART")
-        obj.type_name = "UART"
-        obj.attrs.update({
+        return SimObject("UART", {
             "read": SimFunction("read", self.read),
             "write": SimFunction("write", self.write),
             "any": SimFunction("any", lambda: len(self.board.uart_rx)),
             "deinit": SimFunction("deinit", lambda: None),
-        })
-        return obj
+        }, type_name="UART")
 
     @property
     def wired(self) -> bool:

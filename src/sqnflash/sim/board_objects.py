@@ -70,9 +70,13 @@ class SimObject:
 
     type_name = "object"
 
-    def __init__(self, name: str, attrs: dict[str, Any] | None = None) -> None:
+    def __init__(self, name: str, attrs: dict[str, Any] | None = None, *,
+                 type_name: str | None = None) -> None:
+        """`type_name`: what MicroPython calls its type, where not the class's own."""
         self.name = name
         self.attrs = dict(attrs or {})
+        if type_name is not None:
+            self.type_name = type_name
 
     def mp_repr(self) -> str:
         return f"<{self.type_name} '{self.name}'>"

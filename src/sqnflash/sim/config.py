@@ -389,6 +389,10 @@ class SimConfig:
             Release.parse(self.release)
         except ReleaseError as exc:
             raise SimConfigError(str(exc)) from None
+        # The LTE driver opens the modem's UART with RTS/CTS, wired on the board itself: no
+        # adapter's wiring (flow_control=unwired, sim/flow.py) stands between them.
+        if self.flow_control in ("unwired", "cts-low"):
+            self.flow_control = "required"
 
     @classmethod
     def field_names(cls) -> list[str]:

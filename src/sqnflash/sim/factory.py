@@ -3,19 +3,22 @@ in front of a modem."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from sqnflash.sim.board import BoardSimulator
 from sqnflash.sim.config import SimConfig
-from sqnflash.sim.replay import ReplaySimulator
+from sqnflash.sim.replay import Divergence, ReplaySimulator
 from sqnflash.sim.simulator import Simulator, find_or_create
 
 
-def create(config: SimConfig) -> Simulator:
-    """A modem, a capture played back as a modem (`config.replay`), or a Pycom board with its
-    modem when `config.board` names one."""
+def create(config: SimConfig, *,
+           on_divergence: Callable[[Divergence], None] | None = None) -> Simulator:
+    """A modem, a capture played back as a modem (`config.replay`, whose first departure from
+    the capture `on_divergence` is told of), or a Pycom board with its modem when
+    `config.board` names one."""
     if config.replay:
-        return ReplaySimulator(config)
+        return ReplaySimulator(config, on_divergence=on_divergence)
     if config.board:
         return BoardSimulator(config)
     return Simulator(config)

@@ -73,10 +73,10 @@ class ModemCore:
         baud = self._boot_baud(start_mode)
         if config.mode == "updater":
             baud = profile.ffh_baud if profile.ffh_only_115200 else profile.app_baud
-        self.wire = Wire(engine, self.receive, host_baud=config.host_baud, modem_baud=baud,
-                         turnaround_s=config.turnaround_s, paced=config.paced)
         self.idle = IdleMeter()
-        self.wire.on_host_write = lambda now, size: self.idle.host_wrote(now)
+        self.wire = Wire(engine, self.receive, host_baud=config.host_baud, modem_baud=baud,
+                         turnaround_s=config.turnaround_s, paced=config.paced,
+                         on_host_write=lambda now, size: self.idle.host_wrote(now))
         self.mode: Smod | None = start_mode
         self.echo = profile.echoes(echo_mode)
         self.data_mode = config.data_mode and start_mode == Smod.FFF

@@ -66,3 +66,28 @@ class Flash:
     shown_bootrom: int | None = None
     stored: bytearray | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    def install(self, version: int, lr: str, family: Family | None, *,
+                on_the_fly: bool) -> None:
+        """A full or differential image applied: new software, boot loader and maybe family."""
+        if family is not None:
+            self.family = family  # a full image of the other family switches it
+        self.software = version
+        written = (lr, version)
+        if self.bootloaders == [None, None]:
+            # From the factory state both slots are written; which one starts differs between
+            # the observed normal (store) and recovery (ON_THE_FLY) upgrades (docs/protocol.md §4).
+            self.bootloaders = [written, written]
+            self.active_bootloader = 2 if on_the_fly else 1
+        else:
+            slot = 2 if self.active_bootloader == 1 else 1
+            self.bootloaders[slot - 1] = written
+            self.active_bootloader = slot
+        self.app_ok = True
+
+    def install_bootrom(self, build: int, *, showver_lags: bool) -> None:
+        """A bootrom package written; with `showver_lags` showver keeps naming the Bootloader0
+        it named before until a store apply rewrites it."""
+        shown = self.bootrom if self.shown_bootrom is None else self.shown_bootrom
+        self.bootrom = build
+        self.shown_bootrom = shown if showver_lags else None

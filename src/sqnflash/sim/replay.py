@@ -59,7 +59,9 @@ class Divergence:
 class ReplayPeer:
     """The modem's end of the line: matches requests, schedules the recorded replies."""
 
-    def __init__(self, capture: Capture, engine: Engine, wire: Wire) -> None:
+    def __init__(self, capture: Capture, engine: Engine, wire: Wire, *,
+                 on_divergence: Callable[[Divergence], None] | None = None) -> None:
+        """`on_divergence` is told when the host first leaves the capture's path."""
         self.capture = capture
         self.engine = engine
         self.wire = wire
@@ -71,7 +73,7 @@ class ReplayPeer:
         self.matched = 0
         self.repeats = 0  # requests taken as repeats of the previous one
         self.divergence: Divergence | None = None
-        self.on_divergence: Callable[[Divergence], None] | None = None
+        self.on_divergence = on_divergence
         self._reply_at = 0.0
         self._advance(None)
 
@@ -198,7 +200,8 @@ class ReplaySimulator(Simulator):
     """A `Simulator` whose modem is a capture: the same port interface (pyserial's `sim://`,
     `sqnflash sim --pty`), the same paced wire and clocks, no simulated firmware behind it."""
 
-    def __init__(self, config: SimConfig, capture: Capture | None = None) -> None:
+    def __init__(self, config: SimConfig, capture: Capture | None = None, *,
+                 on_divergence: Callable[[Divergence], None] | None = None) -> None:
         # Simulator.__init__ would build a simulated modem: only its wire and clock are shared.
         self.config = config
         self._sleep = time.sleep
@@ -214,7 +217,8 @@ class ReplaySimulator(Simulator):
         self._left: tuple[float, float] | None = None
         self._to_modem_free = 0.0
         self.capture = capture if capture is not None else load_capture(Path(config.replay))
-        self.peer = ReplayPeer(self.capture, self.engine, self.wire)
+        self.peer = ReplayPeer(self.capture, self.engine, self.wire,
+                               on_divergence=on_divergence)
 
     def set_host_baud(self, baud: int) -> None:
         self._host_returns()

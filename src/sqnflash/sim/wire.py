@@ -70,7 +70,9 @@ class Wire:
         modem_baud: int,
         turnaround_s: float = 0.001,
         paced: bool = True,
+        on_host_write: Callable[[float, int], None] | None = None,
     ) -> None:
+        """`on_host_write` is told (time, size) of every write of the host's."""
         self.engine = engine
         self.deliver = deliver
         self.host_baud = host_baud
@@ -84,10 +86,18 @@ class Wire:
         self.bytes_to_modem = 0
         self.bytes_to_host = 0
         self.wire_time_s = 0.0  # time the line was busy in either direction
-        self.on_host_write: Callable[[float, int], None] | None = None
-        # Called with the time the last byte of each modem write reaches the host end (a board
-        # that forwards the modem's output needs to know when to look).
+        self.on_host_write = on_host_write
         self.on_modem_write: Callable[[float], None] | None = None
+
+    def connect_host(self, *, baud: int, rtscts: bool,
+                     on_modem_write: Callable[[float], None]) -> None:
+        """Another host end takes the line (a board's UART in place of a USB adapter):
+        its rate, its RTS/CTS, and `on_modem_write`, told when the last byte of each modem
+        write reaches it (a board that forwards the modem's output needs to know when to
+        look)."""
+        self.host_baud = baud
+        self.host_rtscts = rtscts
+        self.on_modem_write = on_modem_write
 
     def _period(self, baud: int) -> float:
         return BITS_PER_BYTE / baud if self.paced else 0.0

@@ -186,25 +186,23 @@ def make_plan(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | N
                         force=force)
     if method is None and checked.required_method is not None:
         method = Method(checked.required_method)
-    plan = _choose_steps(info, image, updater=updater, bootrom=bootrom, method=method)
-    plan.checks = checked.checks
-    plan.notes = checked.notes + plan.notes
+    steps = _choose_steps(info, image, updater=updater, bootrom=bootrom, method=method)
     chosen = settings or Settings(baud=baud or info.baud, block_size=block_size)
-    plan.block_size = chosen.block_size or PYCOM_BLOCK_CAP
-    ids = {step.id for step in plan.steps}
-    plan.line = plan_line(info, image, policy=chosen.rate_policy, seen=seen or LineSeen(),
-                          through_boot_loader=StepId.NEGOTIATE_BAUD in ids,
-                          forced_block=chosen.block_size, known_block=chosen.known_block,
-                          block_ceiling=chosen.block_ceiling,
-                          compress=chosen.compress and StepId.SEND_IMAGE in ids,
-                          avoided=chosen.avoid_bauds)
-    _estimate(plan, plan.line)
-    return plan
+    ids = {step.id for step in steps.steps}
+    line = plan_line(info, image, policy=chosen.rate_policy, seen=seen or LineSeen(),
+                     through_boot_loader=StepId.NEGOTIATE_BAUD in ids,
+                     forced_block=chosen.block_size, known_block=chosen.known_block,
+                     block_ceiling=chosen.block_ceiling,
+                     compress=chosen.compress and StepId.SEND_IMAGE in ids,
+                     avoided=chosen.avoid_bauds)
+    return _estimated(dataclasses.replace(
+        steps, checks=checked.checks, notes=checked.notes + steps.notes,
+        block_size=chosen.block_size or PYCOM_BLOCK_CAP, line=line), line)
 
 
-def _estimate(plan: Plan, line: LinePlan) -> None:
-    """Fill in each step's typical duration, at the rates, block sizes and wire sizes the line
-    is expected to have (LinePlan)."""
+def _estimated(plan: Plan, line: LinePlan) -> Plan:
+    """`plan` with each step's typical duration, at the rates, block sizes and wire sizes the
+    line is expected to have (LinePlan)."""
     rate = line.transfer.rate
     first, largest = line.blocks.first, line.blocks.largest
     fixed = {StepId.PREPARE: estimate.PREPARE_S, StepId.SWITCH_RECOVERY: estimate.REBOOT_S,
@@ -228,8 +226,7 @@ def _estimate(plan: Plan, line: LinePlan) -> None:
             size = line.wire_bytes if step.id == StepId.SEND_IMAGE else plan.image.size
             seconds = estimate.transfer_s(size, line.image.rate, largest, first_block=first)
         steps.append(dataclasses.replace(step, estimate_s=seconds))
-    plan.steps = steps
-    plan.baud = line.image.rate
+    return dataclasses.replace(plan, steps=steps, baud=line.image.rate)
 
 
 def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | None,

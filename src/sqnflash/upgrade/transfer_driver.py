@@ -111,7 +111,7 @@ class TransferDriver:
 
         if held is not None:
             upload = held.upload
-            upload.on_progress, upload.on_checkpoint = progress, checkpoint
+            upload.report_to(progress, checkpoint)
             master = upload.master
             self.emit(TransferStarted(step.id, what, total, master.block_size,
                                       master.max_transfer, link.baud))

@@ -6,18 +6,24 @@ simulator against docs/protocol.md, so the host side uses only pyserial and the 
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import serial
 
 from sqnflash.protocol import stp
 from sqnflash.sim.images import Family, ImageKind, make_image
+from sqnflash.sim.protocol_sim import Serial as SimSerial
 
 # Re-exported for the simulator tests: FROM is the build a default simulated modem runs.
 from tests.support.images import FROM as FROM
 from tests.support.images import TO as TO
+
+# `open_port("mode=ffh", baudrate=115200)`: the `open_port` fixture of tests/sim/conftest.py.
+OpenPort = Callable[..., serial.SerialBase]
 
 SMALL = 300_000  # a small full image: a real PACK container, quick to send
 
@@ -67,6 +73,16 @@ def read_reply(port: serial.SerialBase) -> bytes:
 def command(port: serial.SerialBase, text: str, terminator: str = "\r\n") -> bytes:
     port.write((text + terminator).encode("ascii"))
     return read_reply(port)
+
+
+def heard_only_at(port: serial.SerialBase, baud: int, text: str = "AT", *,
+                  listen_s: float = 0.5) -> bytes:
+    """The modem no longer hears the port's rate: `AT` sent there gets no OK within `listen_s`;
+    the port moves to `baud` and the reply to `text` sent there is returned."""
+    port.write(b"AT\r\n")
+    assert b"OK" not in read_for(port, listen_s)
+    port.baudrate = baud
+    return command(port, text)
 
 
 def lines_of(reply: bytes) -> list[str]:
@@ -187,3 +203,36 @@ def packages(container: bytes) -> list[bytes]:
         out.append(container[pos : pos + total])
         pos += total
     return out
+
+
+def sim_modem(port: serial.SerialBase) -> Any:
+    """The simulated modem behind a `sim://` port, to look at its state."""
+    assert isinstance(port, SimSerial) and port.sim is not None
+    return port.sim.modem
+
+
+def software_build(port: serial.SerialBase) -> int:
+    """The build the application runs, from the LR line of ATI1."""
+    ati1 = lines_of(command(port, "ATI1"))
+    lr = next(line for line in ati1 if line.startswith("LR"))
+    return int(lr.rsplit("-", 1)[1])
+
+
+def showver(port: serial.SerialBase) -> dict[str, str]:
+    """`AT!="showver"` as rows: name (with its `*` when it marks the active slot) to value."""
+    rows: dict[str, str] = {}
+    for line in lines_of(command(port, 'AT!="showver"')):
+        match = re.match(r"(\w[\w ]*?)(\*?)\s*:\s*(.*)$", line)
+        if match:
+            rows[match.group(1) + match.group(2)] = match.group(3)
+    return rows
+
+
+def store_and_apply(port: serial.SerialBase, data: bytes) -> list[str]:
+    """The FFF method: AT+SMSTPU, STP, AT+SMUPGRADE, poll. Returns the report words seen."""
+    assert command(port, "AT+SMSTPU") == b"\r\nOK\r\n"
+    sent = upload(port, data)
+    assert sent.done and sent.offset == len(data)
+    assert command(port, "AT+SMUPGRADE") == b"\r\nOK\r\n"
+    assert read_until(port, b"+SHUTDOWN\r\n") == b"\r\n+SHUTDOWN\r\n"
+    return poll_upgrade(port)
