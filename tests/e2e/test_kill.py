@@ -142,3 +142,26 @@ def test_killed_and_the_modem_gave_up_the_session_restarts_the_transfer_cleanly(
     assert result["transfers"]["send-image"]["bytes"] == IMAGE_SIZE  # the whole image again
     summary = sim.stop()
     assert summary["stp_sessions"] == 2 and summary["version"] == TO
+
+
+def test_info_after_a_kill_leaves_the_session_the_journal_can_continue(
+        start_sim: StartSim, image: Path, tmp_path: Path) -> None:
+    # What a user does first after a crash: look at the modem. Ending the session there would
+    # make the upgrade send its whole image again.
+    sim = start_sim("--mode", "recovery", *QUICK)
+    journal = tmp_path / "journal.db"
+    command = upgrade_command(sim.link, image, journal)
+    run_until_killed(command, 0.5)
+    _, confirmed = journaled(journal)
+    looked = subprocess.run([sys.executable, "-m", "sqnflash", "info", "--port", str(sim.link),
+                             "--journal", str(journal)], capture_output=True, text=True,
+                            timeout=TIMEOUT_S)
+    said = " ".join(looked.stdout.split() + looked.stderr.split())
+    assert looked.returncode == 78, said  # SQF-E509: inside a transfer session
+    assert "SQF-E509" in said and f"{confirmed} bytes confirmed" in said, said
+    assert "continues from the last confirmed byte" in said and "left open" in said, said
+    events = run(command)
+    said_notes = [n for n in notes(events) if "still holds the transfer session" in n]
+    assert said_notes and f"from byte {confirmed} of {IMAGE_SIZE}" in said_notes[0]
+    assert events[-1]["after"]["software_build"] == TO
+    assert sim.stop()["stp_sessions"] == 1  # the same session, continued

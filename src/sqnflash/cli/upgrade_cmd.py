@@ -42,7 +42,7 @@ from sqnflash.errors import (
 from sqnflash.events import EventSink
 from sqnflash.firmware import FirmwareFile, load_bootrom, load_image, load_updater
 from sqnflash.modem import ModemInfo
-from sqnflash.modem.rescue import wake_or_end_session
+from sqnflash.modem.rescue import SessionToKeep, wake_or_end_session
 from sqnflash.upgrade import (
     Choices,
     Method,
@@ -62,8 +62,9 @@ from sqnflash.upgrade.station import Device, Station
 @click.command()
 @port_options
 @board_option
+@journal_option
 def info(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Path | None,
-         as_json: bool, board: str | None) -> None:
+         as_json: bool, board: str | None, journal_path: Path | str | None) -> None:
     """Show the modem's mode, firmware and bootrom builds, versions and IMEI.
 
     With --board pycom the board's firmware is shown too, and the modem is read through the
@@ -78,8 +79,9 @@ def info(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Pat
     else:
         with open_modem(port, baud, rtscts, trace, trace_file, sink) as modem:
             # A modem an interrupted transfer left inside its STP session answers no AT command:
-            # the stale session is ended (as `recover` does) so that its state can be read.
-            wake_or_end_session(modem)
+            # the stale session is ended (as `recover` does) so that its state can be read,
+            # unless the journal can still continue that transfer.
+            wake_or_end_session(modem, session_to_keep(journal_path, modem.link.name))
             details = modem.info()
     data = details.to_dict()
     if board_data is not None:
@@ -179,6 +181,20 @@ def run_upgrade(port: str, image: Path, *, updater: Path | None = None,
         emit_json(result.to_dict())
     else:
         print_summary(console, result.to_dict())
+
+
+def session_to_keep(journal_path: Path | str | None, port: str) -> SessionToKeep | None:
+    """The transfer session an interrupted upgrade on `port` may still continue, by the
+    journal (which is only read)."""
+    with reading_journal(journal_path) as journal:
+        record = journal.held_session(port) if journal is not None else None
+    if record is None or record.transfer is None:
+        return None
+    return SessionToKeep(
+        f"{record.image_name}, {record.transfer.offset} bytes confirmed",
+        f"Run `sqnflash upgrade --port {port}` with the same files ({record.image_name}): it "
+        "continues from the last confirmed byte. `sqnflash recover` ends the session instead "
+        "(the transfer then starts over).")
 
 
 def _checker(image: FirmwareFile, choices: Choices) -> Callable[[ModemInfo], Plan]:

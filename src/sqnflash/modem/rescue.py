@@ -9,11 +9,15 @@
   upgrade). An OPEN request tells: only a modem in STP answers it, and answering it changes
   nothing the data already written. The session is then closed with RESET; the modem judges the
   partial image (an incomplete file fails its check harmlessly) and returns to AT commands.
+  A session the journal says an interrupted upgrade can still continue (`SessionToKeep`) is
+  left open instead: ending it would make that upgrade send its image again from the start.
 - `close_session` and `wait_not_applying`: leave a session on purpose (to change the baud rate)
   and wait until the modem takes commands again.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqnflash.errors import ModemInTransfer, NoResponse
 from sqnflash.firmware.source import BlockSource
@@ -71,9 +75,18 @@ def _stp_reply(modem: Modem, request: bytes, op: stp.Op, timeout_s: float,
     return None
 
 
-def end_orphan_session(modem: Modem) -> bool:
+def end_orphan_session(modem: Modem, keep: SessionToKeep | None = None) -> bool:
     """Find the modem inside an abandoned STP session and close it; True when one was found
-    (the modem then takes AT commands again)."""
+    (the modem then takes AT commands again). A session an interrupted upgrade can still go on
+    with (`keep`) is left open: ModemInTransfer says how to continue it."""
+    if keep is not None:
+        # Not even probed: an OPEN would start the session afresh, and the transfer with it.
+        raise ModemInTransfer(
+            f"the modem on {modem.link.name} answers no AT command, and the journal holds an "
+            f"interrupted upgrade whose transfer session it is most likely still in "
+            f"({keep.what})", advice=keep.advice,
+            modem_state="inside that transfer session, left open so that the upgrade can "
+                        "continue from its last confirmed byte")
     open_request = stp.encode_request(stp.Op.OPEN, stp.SESSION_SID, stp.OPEN_TID)
     for baud in modem.candidate_rates():
         modem.link.set_baud(baud)
@@ -116,12 +129,21 @@ def wait_not_applying(modem: Modem, timeout_s: float = APPLY_SETTLE_S) -> Mode:
     return mode
 
 
-def wake_or_end_session(modem: Modem) -> int:
-    """`Modem.wake`, and when nothing answers AT, look for an abandoned STP session first."""
+@dataclass(frozen=True)
+class SessionToKeep:
+    """A transfer session an interrupted upgrade may continue (the journal knows it)."""
+
+    what: str  # the upgrade, in words
+    advice: str  # how to continue it, or end it
+
+
+def wake_or_end_session(modem: Modem, keep: SessionToKeep | None = None) -> int:
+    """`Modem.wake`, and when nothing answers AT, look for an abandoned STP session first
+    (one to `keep` is left open: ModemInTransfer)."""
     try:
         return modem.wake()
     except NoResponse as silent:
-        if not end_orphan_session(modem):
+        if not end_orphan_session(modem, keep):
             raise
         try:
             return modem.wake()

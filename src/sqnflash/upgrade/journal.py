@@ -561,6 +561,19 @@ class Journal:
                               "ORDER BY updated_at DESC, id DESC LIMIT 1", args)
         return _row_to_record(rows[0], self) if rows else None
 
+    def held_session(self, port: str) -> UpgradeRecord | None:
+        """The latest unfinished upgrade on `port` (at this station) whose transfer the modem
+        may still hold open: continuing it needs that session left as it is."""
+        with self._guard() as db:
+            rows = db.execute(
+                "SELECT * FROM upgrades WHERE outcome IN ('running','failed','interrupted') "
+                "AND port=? AND (station IS NULL OR station=?) AND transfer IS NOT NULL "
+                "ORDER BY updated_at DESC, id DESC LIMIT 1", (port, self.station))
+        record = _row_to_record(rows[0], self) if rows else None
+        if record is None or record.transfer is None or not record.transfer.in_session:
+            return None
+        return record
+
     def history(self, *, imei: str | None = None, limit: int | None = 100,
                 since: float | None = None, outcome: str | None = None,
                 station: str | None = None) -> list[UpgradeRecord]:
