@@ -114,6 +114,9 @@ def test_official_names(kind: ImageKind, family: Family, source: int | None, nam
      "upgdiff_38638-to-41019.dup"),
     (["--kind", "updater"], ImageKind.UPDATER, Family.CATM1, None, "updater.elf"),
     (["--kind", "bootrom"], ImageKind.BOOTROM, Family.CATM1, None, "bootrom-41019.dup"),
+    # The Monarch 2 boot loader's tool ELF, for `upgrade --updater` from FFH.
+    (["--kind", "updater", "--family", "monarch2"], ImageKind.UPDATER, Family.MONARCH2, None,
+     "mtools.elf"),
 ])
 def test_make_image_command_writes_the_official_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], kind: ImageKind,

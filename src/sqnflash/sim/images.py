@@ -69,6 +69,8 @@ DEFAULT_SIZES = {
     (ImageKind.BOOTROM, Family.CATM1): 55_570,
     (ImageKind.BOOTROM, Family.NB1): 55_570,
     (ImageKind.FULL, Family.MONARCH2): 7_020_424,
+    # mtools.elf: its size is not published; an updater's order of magnitude
+    (ImageKind.UPDATER, Family.MONARCH2): 300_000,
 }
 # Part sizes inside the real full images (docs/protocol.md §7): CATM1-38638.dup and
 # NB1-37781.dup. With them a twin of CATM1-38638.dup has the real file's layout to the byte.
@@ -189,8 +191,8 @@ def make_image(kind: ImageKind, family: Family, version: int, *, source: int | N
         raise ValueError("only differential images have a source build")
     if plain and kind != ImageKind.FULL:
         raise ValueError("only a full image can be a plain sequence of packages")
-    if family == Family.MONARCH2 and kind != ImageKind.FULL:
-        raise ValueError("Monarch 2 twins exist only as full images")
+    if family == Family.MONARCH2 and kind not in (ImageKind.FULL, ImageKind.UPDATER):
+        raise ValueError("Monarch 2 twins exist only as full images and as mtools.elf")
     if size is None:
         size = official_size(kind, family, version, source)
     total = DEFAULT_SIZES[(kind, family)] if size is None else size
@@ -352,7 +354,7 @@ def write_image(path: Path, kind: ImageKind, family: Family, version: int, *,
 
 def default_name(kind: ImageKind, family: Family, version: int, source: int | None = None) -> str:
     if kind == ImageKind.UPDATER:
-        return "updater.elf"
+        return "mtools.elf" if family == Family.MONARCH2 else "updater.elf"
     if kind == ImageKind.BOOTROM:
         return f"bootrom-{version}.dup"
     if kind == ImageKind.DIFF:
