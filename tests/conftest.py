@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,14 +36,21 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         import psycopg  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"PostgreSQL journal tests need pgserver and psycopg: {exc}")
+    # Not under pytest's temporary folder: run as root, pgserver hands the data folder to an
+    # unprivileged user, which must be able to reach it, and pytest makes its own base folder
+    # private again whenever another worker (or run) creates a folder there.
+    folder = Path(tempfile.mkdtemp(prefix="sqnflash-test-pg-"))
     try:
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    except Exception as exc:  # its own errors; what matters is that no server runs
-        pytest.skip(f"the test PostgreSQL server cannot start here: {exc}")
-    try:
-        yield server.get_uri()
+        try:
+            server = pgserver.get_server(folder / "pg", cleanup_mode="stop")
+        except Exception as exc:  # its own errors; what matters is that no server runs
+            pytest.skip(f"the test PostgreSQL server cannot start here: {exc}")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
     finally:
-        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
