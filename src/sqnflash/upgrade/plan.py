@@ -20,7 +20,7 @@ from sqnflash.errors import (
     UpdaterRequired,
 )
 from sqnflash.firmware import BlockSource, FileKind, FirmwareFile
-from sqnflash.modem import ModemInfo
+from sqnflash.modem import OLD_BOOTROM_BUILD, ModemInfo
 from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import estimate
@@ -247,7 +247,7 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
                    StepId.SWITCH_APPLICATION, StepId.VERIFY)
         plan = Plan(Flow.APPLICATION, chosen, _steps(*ids, image=image), image)
         if updater is not None:
-            plan.notes.append("updater.elf is not needed: the modem's bootrom is recent enough")
+            plan.notes.append(_elf_not_needed(info, image, updater))
         return plan
     if image.kind == FileKind.DIFF:
         raise BadOption(f"the modem is in {mode.label}, where only a full image can be applied",
@@ -256,6 +256,14 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
         raise BadOption(f"the FFF method needs the application; the modem is in {mode.label}",
                         advice="Drop --method: sqnflash sends the image ON_THE_FLY.")
     if mode == Mode.FFH:
+        if updater is None and _monarch2(info, image):
+            # In FFH the modem does not say its chip; a Monarch 2 image says it for it.
+            raise UpdaterRequired(
+                "the modem is in the boot loader (FFH) and, for a Monarch 2, needs mtools.elf "
+                "loaded (AT+STP, SMOD 0 -> 1) before it can take the image ON_THE_FLY",
+                advice="Pass --updater mtools.elf from the same Monarch 2 firmware package as "
+                       "the image.",
+                modem_state="in the boot loader (FFH); nothing was changed")
         if updater is None:
             raise UpdaterRequired(
                 "the modem is in the boot loader (FFH, Pycom's 'recovery mode') and needs "
@@ -274,6 +282,26 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
                               "takes the image directly")
         return plan
     raise UnknownMode(f"no upgrade path starts in {mode.label}")
+
+
+def _monarch2(info: ModemInfo, image: FirmwareFile) -> bool:
+    """Whether the modem is a Monarch 2: it says so in its application; in the boot loader it
+    says nothing, and the image (checked against the modem where it can be) tells."""
+    return info.monarch2 or (info.family is None and image.family == "Monarch 2")
+
+
+def _elf_not_needed(info: ModemInfo, image: FirmwareFile, updater: FirmwareFile) -> str:
+    """Why an ELF given for a modem found in its application is left unused."""
+    if _monarch2(info, image):
+        return (f"{updater.name} is not needed: a Monarch 2 in its application reboots into "
+                "RECOVERY and takes the image there; mtools.elf is only for one found in its "
+                "boot loader (FFH)")
+    if info.bootrom_build is None:
+        return (f"{updater.name} is not needed: the modem is in its application and its bootrom "
+                "was not read, so it is taken to be one that reboots into RECOVERY (only the "
+                f"factory bootrom {OLD_BOOTROM_BUILD} needs updater.elf)")
+    return (f"{updater.name} is not needed: the modem's bootrom {info.bootrom_build} is recent "
+            "enough to reboot into RECOVERY")
 
 
 def _old_bootrom_plan(info: ModemInfo, image: FirmwareFile, updater: FirmwareFile | None,

@@ -1,0 +1,110 @@
+"""What a user reading a Monarch 2 (GM02S) run sees: the modes in its own words, the files it
+needs in each mode, the methods it takes, and the figures and messages of its transfer."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sqnflash.cli.main import main
+from sqnflash.sim.images import Family, ImageKind, make_image, make_updater_elf
+from sqnflash.sim.simulator import forget, named
+from tests.support.cli import run_cli
+
+SMALL = 400_000
+
+
+@pytest.fixture
+def sim_url() -> Iterator[Callable[[str], str]]:
+    """`sim_url(settings)`: a fresh virtual-clock simulator's URL, forgotten afterwards."""
+    names: list[str] = []
+
+    def make(settings: str) -> str:
+        names.append(f"rough-{uuid.uuid4().hex}")
+        return f"sim://{names[-1]}?clock=virtual{settings}"
+
+    yield make
+    for name in names:
+        forget(name)
+
+
+def _m2_image(folder: Path) -> Path:
+    image = folder / "GM02-59577.dup"  # a small twin of the official image: no size check
+    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
+    return image
+
+
+def _mtools(folder: Path) -> Path:
+    tool = folder / "mtools.elf"
+    tool.write_bytes(make_updater_elf(Family.MONARCH2, 59577, 300_000, random.Random(1)))
+    return tool
+
+
+def _sim(url: str):  # type: ignore[no-untyped-def]
+    sim = named(url.split("//", 1)[1].split("?", 1)[0])
+    assert sim is not None
+    return sim
+
+
+def test_plan_and_info_show_a_gm02s_mode_without_pycoms_names(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url("&family=monarch2&version=58000")
+    assert main(["info", "--port", url]) == 0
+    info = capsys.readouterr().out
+    assert main(["plan", "--port", url, str(_m2_image(tmp_path))]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines()
+                  if line.startswith("Modem: "))
+    assert "Pycom" not in header and "normal mode" not in header, header
+    assert "application (FFF) (AT+SMOD? 2)" in header
+    assert "application (FFF) (AT+SMOD? 2)" in info and "Pycom" not in info
+    # A Monarch 1 keeps Pycom's name in both, for the forum posts that use it.
+    url = sim_url("")
+    assert main(["info", "--port", url]) == 0
+    assert "(AT+SMOD? 2; Pycom: normal mode)" in capsys.readouterr().out
+
+
+def test_a_gm02s_in_its_boot_loader_is_asked_for_mtools(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url("&family=monarch2&mode=ffh")
+    code, lines = run_cli(["plan", "--port", url, str(_m2_image(tmp_path)), "--json"], capsys)
+    assert code == 22 and lines[-1]["code"] == "SQF-E113"
+    error = lines[-1]
+    assert "mtools.elf" in error["cause"] and "mtools.elf" in error["advice"]
+    assert "updater.elf" not in error["cause"] + error["advice"], error
+    assert "Pycom" not in error["cause"], error
+
+
+def test_an_elf_for_a_gm02s_in_its_application_is_declined_for_the_right_reason(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url("&family=monarch2&version=58000")
+    code, lines = run_cli(["plan", "--port", url, str(_m2_image(tmp_path)), "--updater",
+                           str(_mtools(tmp_path)), "--json"], capsys)
+    assert code == 0, lines
+    notes = lines[-1]["plan"]["notes"]
+    (note,) = [n for n in notes if "is not needed" in n]
+    assert "bootrom" not in note and "RECOVERY" in note, note
+
+
+def test_method_fff_is_refused_for_a_monarch2_before_anything_changes(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url("&family=monarch2&version=58000")
+    for command in (["plan"], ["upgrade"]):
+        code, lines = run_cli([*command, "--port", url, str(_m2_image(tmp_path)), "--method",
+                               "fff", "--json"], capsys)
+        assert code == 27 and lines[-1]["code"] == "SQF-E118", lines[-1]
+        assert "ON_THE_FLY" in lines[-1]["cause"] and "Monarch 2" in lines[-1]["cause"]
+    sim = _sim(url)
+    assert sim.modem.stp_sessions == 0
+    assert not any(c.startswith(("AT+SMSWBOOT=", "AT+SMSTPU", "AT+CFUN="))
+                   for c in sim.modem.received_commands)
+    code, lines = run_cli(["plan", "--port", url, str(_m2_image(tmp_path)), "--method",
+                           "on-the-fly", "--json"], capsys)
+    assert code == 0
