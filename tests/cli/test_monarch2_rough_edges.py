@@ -14,6 +14,7 @@ from sqnflash.cli.main import main
 from sqnflash.sim.images import Family, ImageKind, make_image, make_updater_elf
 from sqnflash.sim.simulator import forget, named
 from tests.support.cli import run_cli
+from tests.support.images import Images
 
 SMALL = 400_000
 
@@ -108,3 +109,33 @@ def test_method_fff_is_refused_for_a_monarch2_before_anything_changes(
     code, lines = run_cli(["plan", "--port", url, str(_m2_image(tmp_path)), "--method",
                            "on-the-fly", "--json"], capsys)
     assert code == 0
+
+
+def test_a_zipped_transfer_reports_file_bytes_and_wire_bytes_apart(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url("&family=monarch2&version=58000")
+    code, lines = run_cli(["upgrade", "--port", url, str(_m2_image(tmp_path)), "--json"], capsys)
+    assert code == 0, lines[-1]
+    started = next(e for e in lines if e["type"] == "transfer-started")
+    finished = next(e for e in lines if e["type"] == "transfer-finished")
+    assert started["total"] == finished["total"] == SMALL  # the file, as the bar counts it
+    # The zlib stream the line carried (the twin's random bytes do not shrink: zlib adds some).
+    assert finished["wire_bytes"] > 0 and finished["wire_bytes"] != SMALL
+
+
+@pytest.mark.parametrize(("report", "said", "unsaid"), [
+    ("success", "answers 'success': the bootrom is in place", "without waiting"),
+    ("no-report", "answers 'No report' (no report of it yet); going on to the boot loader "
+                  "without waiting for one", "in place"),
+])
+def test_the_report_after_the_bootrom_package_is_read_for_what_it_says(
+        sim_url: Callable[[str], str], images: Images, report: str, said: str, unsaid: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url(f"&old_bootrom=1&bootrom_report={report}")
+    code, lines = run_cli(["upgrade", "--port", url, str(images.small_full), "--updater",
+                           str(images.updater), "--json"], capsys)
+    assert code == 0, lines[-1]
+    (note,) = [e["text"] for e in lines
+               if e["type"] == "note" and "after the bootrom package" in e["text"]]
+    assert said in note and unsaid not in note, note

@@ -284,10 +284,7 @@ class Runner:
             self.emit(Waiting(step.id, 0.0, "writing the bootrom"))
             self._wait_apply(step)
             return
-        said = f"'{report.text}'" if report.text else "nothing"
-        self.modem.note(f"after the bootrom package AT+SMUPGRADE? answers {said}; going on to "
-                        "the boot loader without waiting for a report, as the field-proven "
-                        "flow does")
+        self.modem.note(_bootrom_report_note(report))
 
     def _send_updater(self, step: Step) -> None:
         assert self.plan.updater is not None
@@ -394,3 +391,21 @@ class Runner:
                            "warning"))
         self.moves.back_to_application()
         self._after = self.modem.info()
+
+
+def _bootrom_report_note(report: at.UpgradeReport) -> str:
+    """What the report read after the bootrom package means for the run, in its own case: the
+    field-proven flow goes on to the boot loader whatever it says (it never asks)."""
+    said = f"AT+SMUPGRADE? answers '{report.text}'" if report.text else \
+        "AT+SMUPGRADE? answers nothing"
+    if report.state == at.UpgradeState.SUCCESS:
+        return f"after the bootrom package {said}: the bootrom is in place; going on to the boot " \
+               "loader"
+    if report.state == at.UpgradeState.FAIL:
+        return (f"after the bootrom package {said} without having said it was busy: that may "
+                "be the report of an earlier upgrade, and only a 'fail' after 'on-going' is taken "
+                "as a refusal of this package; going on to the boot loader, as the field-proven "
+                "flow does (it never asks here)")
+    return (f"after the bootrom package {said} (no report of it yet); going on to the boot "
+            "loader without waiting for one, as the field-proven flow does")
+
