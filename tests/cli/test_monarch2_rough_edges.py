@@ -139,3 +139,29 @@ def test_the_report_after_the_bootrom_package_is_read_for_what_it_says(
     (note,) = [e["text"] for e in lines
                if e["type"] == "note" and "after the bootrom package" in e["text"]]
     assert said in note and unsaid not in note, note
+
+
+def test_recover_with_mtools_alone_keeps_a_gm02s_boot_loader_at_115200(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # In FFH the modem does not say it is a Monarch 2; the ELF does, and Monarch 2 clients
+    # never send AT+IPR there.
+    url = sim_url("&family=monarch2&mode=ffh")
+    code, lines = run_cli(["recover", "--port", url, "--updater", str(_mtools(tmp_path)),
+                           "--json"], capsys)
+    started = [e for e in lines if e["type"] == "transfer-started"]
+    assert started and started[0]["baud"] == 115200, lines
+    sim = _sim(url)
+    assert not any(c.startswith("AT+IPR=") and c != "AT+IPR=?"
+                   for c in sim.modem.received_commands), sim.modem.received_commands
+    assert code == 0, lines[-1]
+
+
+def test_recover_of_a_gm02s_in_its_boot_loader_asks_for_mtools(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url("&family=monarch2&mode=ffh")
+    code, lines = run_cli(["recover", "--port", url, str(_m2_image(tmp_path)), "--json"], capsys)
+    assert code == 22 and lines[-1]["code"] == "SQF-E113"
+    assert "mtools.elf" in lines[-1]["cause"] and "mtools.elf" in lines[-1]["advice"]
+    assert "Pycom" not in lines[-1]["cause"], lines[-1]

@@ -125,11 +125,22 @@ class Recovery:
 
     def _load_updater(self, before: ModemInfo) -> None:
         if self.updater is None:
+            # The boot loader does not say its chip; only an image given tells which ELF.
+            family = self.image.family if self.image is not None else None
+            if family == "Monarch 2":
+                elf, advice = "mtools.elf", ("Pass --updater mtools.elf from the Monarch 2 "
+                                             "firmware package of the image.")
+            elif family is not None:
+                elf, advice = "updater.elf", ("Pass --updater updater.elf from the firmware "
+                                              "package (zip) of the image.")
+            else:
+                elf, advice = "an ELF", ("Pass --updater with updater.elf (Monarch 1, from the "
+                                         "zip of the image) or mtools.elf (Monarch 2).")
+            pycom = "" if family == "Monarch 2" else ", Pycom's 'recovery mode'"
             raise UpdaterRequired(
-                "the modem is in the boot loader (FFH, Pycom's 'recovery mode'), which runs "
-                "nothing but an ELF: updater.elf is needed to get it out",
-                advice="Pass --updater updater.elf from the firmware package (zip) of the image.",
-                modem_state="in the boot loader (FFH); nothing was changed")
+                f"the modem is in the boot loader (FFH{pycom}), which runs nothing but an ELF: "
+                f"{elf} is needed to get it out",
+                advice=advice, modem_state="in the boot loader (FFH); nothing was changed")
         placeholder = self.image or self.updater
         plan = Plan(Flow.RESUME_FFH, Method.ON_THE_FLY, [STEP_NEGOTIATE, STEP_UPDATER],
                     placeholder, self.updater)

@@ -35,6 +35,7 @@ from sqnflash.events import (
 )
 from sqnflash.firmware import BlockSource
 from sqnflash.firmware.compress import ZlibSource
+from sqnflash.firmware.names import family_of_lr
 from sqnflash.modem import OLD_BOOTROM_BUILD, Modem, ModemInfo, TransferResult
 from sqnflash.modem.modem import UPGRADE_MODES
 from sqnflash.modem.rescue import read_cfun
@@ -119,7 +120,7 @@ class Runner:
         self.result: UpgradeResult | None = None
         self.record = record
         self.start_at = start_at
-        self._monarch2 = is_monarch2(before.family, plan.image.family)
+        self._monarch2 = is_monarch2(before.family, _chip_family(plan))
         self.moves = Moves(modem, emit, self.settings.reboot_timeout_s)
         self.line = LineRate(modem, self.settings.rate_policy, self._monarch2,
                              memory=getattr(record, "remember_line", None),
@@ -408,4 +409,12 @@ def _bootrom_report_note(report: at.UpgradeReport) -> str:
                 "flow does (it never asks here)")
     return (f"after the bootrom package {said} (no report of it yet); going on to the boot "
             "loader without waiting for one, as the field-proven flow does")
+
+
+def _chip_family(plan: Plan) -> str | None:
+    """The family the files say: the image's, else (an ELF loaded alone, as `recover` does in
+    the boot loader, where the modem does not say its chip) the ELF's version's."""
+    if plan.image.family is not None:
+        return plan.image.family
+    return family_of_lr(plan.updater.lr_version) if plan.updater is not None else None
 
