@@ -165,3 +165,25 @@ def test_recover_of_a_gm02s_in_its_boot_loader_asks_for_mtools(
     assert code == 22 and lines[-1]["code"] == "SQF-E113"
     assert "mtools.elf" in lines[-1]["cause"] and "mtools.elf" in lines[-1]["advice"]
     assert "Pycom" not in lines[-1]["cause"], lines[-1]
+
+
+@pytest.mark.parametrize("compress", [[], ["--no-compress"]])
+def test_a_monarch2_image_for_a_monarch1_in_recovery_stops_before_its_first_block(
+        sim_url: Callable[[str], str], tmp_path: Path, compress: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # In RECOVERY the modem does not say its chip; its STP session does (a Monarch 1's is
+    # version 1), as it opens. Raw, the image used to be written whole and fail to apply.
+    url = sim_url("&mode=recovery")
+    code, lines = run_cli(["upgrade", "--port", url, str(_m2_image(tmp_path)), "--json",
+                           *compress], capsys)
+    error = lines[-1]
+    assert code == 19 and error["code"] == "SQF-E110", error
+    assert "evidently a Monarch 1" in error["cause"] and "version 1" in error["cause"]
+    assert "nothing of GM02-59577.dup was written" in error["modem_state"]
+    assert "Monarch 1 image" in error["advice"] and "sqnflash info" in error["advice"]
+    assert not any(e["type"] == "progress" and e["done"] > 0 for e in lines)
+    sim = _sim(url)
+    assert sim.modem.flash.software == 38638
+    # As the advice says: the application is still there.
+    code, lines = run_cli(["recover", "--port", url, "--json"], capsys)
+    assert code == 0 and lines[-1]["after"]["software_build"] == 38638, lines[-1]

@@ -17,11 +17,13 @@ from typing import Any
 
 from sqnflash.errors import (
     CommandFailed,
+    FamilyMismatch,
     InternalError,
     Interrupted,
     NoResponse,
     PortLost,
     SqnflashError,
+    StpProtocolViolation,
     UpdaterDidNotStart,
     VersionMismatch,
 )
@@ -38,10 +40,10 @@ from sqnflash.firmware.compress import ZlibSource
 from sqnflash.firmware.names import family_of_lr
 from sqnflash.modem import OLD_BOOTROM_BUILD, Modem, ModemInfo, TransferResult
 from sqnflash.modem.modem import UPGRADE_MODES
-from sqnflash.modem.rescue import read_cfun
+from sqnflash.modem.rescue import close_session, read_cfun
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
-from sqnflash.protocol.stp import DataType
+from sqnflash.protocol.stp import DataType, Monarch2DataType, SessionVersionTooLow
 from sqnflash.upgrade.apply_phase import ApplyWatcher
 from sqnflash.upgrade.line_plan import MONARCH2, is_monarch2
 from sqnflash.upgrade.line_rate import LineRate
@@ -339,8 +341,39 @@ class Runner:
             if self.settings.compress:
                 source = ZlibSource(source)
                 data_type += 1
-        self._send(step, 'AT+SMSTPU="ON_THE_FLY"', source, self.plan.image.name,
-                   data_type=data_type)
+            if self.before.family is None:
+                # Found in RECOVERY, the modem did not say its chip: the session's version will
+                # (a Monarch 1's is 1), before a block of a Monarch 2 image reaches it.
+                data_type = Monarch2DataType(data_type)
+        try:
+            self._send(step, 'AT+SMSTPU="ON_THE_FLY"', source, self.plan.image.name,
+                       data_type=data_type)
+        except StpProtocolViolation as error:
+            if not isinstance(error.__cause__, SessionVersionTooLow):
+                raise
+            raise self._session_too_old(error.__cause__.version) from error
+
+    def _session_too_old(self, version: int) -> SqnflashError:
+        """The session opened below version 2 for a Monarch 2 image: nothing was sent yet. The
+        session is closed so that the modem takes AT commands again."""
+        close_session(self.modem)
+        name = self.plan.image.name
+        unchanged = (f"in RECOVERY; nothing of {name} was written (the session was closed "
+                     "before its first block)")
+        if self.before.family is None:
+            return FamilyMismatch(
+                f"the modem's STP session is version {version}, as a Monarch 1's is (a Monarch 2 "
+                f"opens version 2 or later): the modem is evidently a Monarch 1, and {name} is "
+                "a Monarch 2 image",
+                advice="Run `sqnflash recover` to take the modem back to its application, where "
+                       "`sqnflash info` shows its family and build; then upgrade it with its "
+                       "Monarch 1 image (CATM1-<build>.dup or NB1-<build>.dup).",
+                modem_state=unchanged, details={"session_version": version})
+        return StpProtocolViolation(
+            f"the {self.before.model or 'Monarch 2'} opened an STP session of version {version}, "
+            "which takes no data type: the zipped image cannot be announced",
+            advice="Send the image raw: run the same command with --no-compress.",
+            modem_state=unchanged, details={"session_version": version})
 
     def _switch_application(self, step: Step) -> None:
         # Some modems reboot into the application by themselves once an ON_THE_FLY image is
