@@ -187,3 +187,20 @@ def test_a_monarch2_image_for_a_monarch1_in_recovery_stops_before_its_first_bloc
     # As the advice says: the application is still there.
     code, lines = run_cli(["recover", "--port", url, "--json"], capsys)
     assert code == 0 and lines[-1]["after"]["software_build"] == 38638, lines[-1]
+
+
+def test_a_plan_through_a_gm02s_boot_loader_speaks_of_mtools(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = sim_url("&family=monarch2&mode=ffh")
+    args = ["plan", "--port", url, str(_m2_image(tmp_path)), "--updater", str(_mtools(tmp_path))]
+    code, lines = run_cli([*args, "--json"], capsys)
+    assert code == 0, lines[-1]
+    steps = lines[-1]["plan"]["steps"]
+    assert [s["title"] for s in steps[:2]] == ["Wake the boot loader", "Load mtools.elf"]
+    assert not any("updater" in s["reason"] or "runs faster" in s["reason"] for s in steps)
+    assert main(args) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines()
+                  if line.startswith("Modem: "))
+    # The modem does not say its chip in FFH; the files do.
+    assert "Pycom" not in header and "(AT+SMOD? 0)" in header, header

@@ -104,7 +104,8 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
     bootrom = f", bootrom {info.bootrom_build}" if info.bootrom_build else ""
     family = f", {info.family}" if info.family else ""
     imei = f", IMEI {info.imei}" if info.imei else ""
-    out.print(f"Modem: [bold]{info.mode.label}[/] ({info.mode_numbers()}), "
+    numbers = info.mode_numbers(monarch2=plan.image.family == "Monarch 2")
+    out.print(f"Modem: [bold]{info.mode.label}[/] ({numbers}), "
               f"{where}{bootrom}{family}{imei}, at {info.baud} baud")
     target = plan.expected_build
     out.print(f"Image: {escape(plan.image.name)} ({plan.image.kind.value}"

@@ -271,8 +271,10 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
                 modem_state="in the boot loader (FFH); nothing was changed")
         ids = (StepId.NEGOTIATE_BAUD, StepId.SEND_UPDATER, StepId.SEND_IMAGE, StepId.APPLY,
                StepId.SWITCH_APPLICATION, StepId.VERIFY)
-        return Plan(Flow.RESUME_FFH, Method.ON_THE_FLY,
-                    _steps(*ids, image=image), image, updater)
+        steps = _steps(*ids, image=image)
+        if _monarch2(info, image):
+            steps = monarch2_boot_loader_steps(steps, updater.name)
+        return Plan(Flow.RESUME_FFH, Method.ON_THE_FLY, steps, image, updater)
     if mode in (Mode.RECOVERY, Mode.UPDATER, Mode.FFH_TOOL):
         ids = (StepId.SEND_IMAGE, StepId.APPLY, StepId.SWITCH_APPLICATION, StepId.VERIFY)
         plan = Plan(Flow.RESUME_RECOVERY, Method.ON_THE_FLY,
@@ -288,6 +290,24 @@ def _monarch2(info: ModemInfo, image: FirmwareFile) -> bool:
     """Whether the modem is a Monarch 2: it says so in its application; in the boot loader it
     says nothing, and the image (checked against the modem where it can be) tells."""
     return info.monarch2 or (info.family is None and image.family == "Monarch 2")
+
+
+def monarch2_boot_loader_steps(steps: list[Step], elf: str) -> list[Step]:
+    """The boot loader's steps as a Monarch 2 takes them (protocol-reference §3.1, Walter's
+    example: SMOD 0, AT+STP, mtools.elf, SMOD 1, then the image ON_THE_FLY), at the rate it
+    answers at: its published clients never send AT+IPR."""
+    interrupted = (f"in the boot loader (FFH) waiting for {elf}. Run the same command again "
+                   f"with --updater {elf}: it continues from there.")
+    words = {
+        StepId.NEGOTIATE_BAUD: ("Wake the boot loader",
+                                "a Monarch 2's boot loader stays at the rate it answers at"),
+        StepId.SEND_UPDATER: (f"Load {elf}",
+                              "mtools runs in the boot loader (SMOD 1) and takes the image "
+                              "ON_THE_FLY"),
+    }
+    return [dataclasses.replace(step, title=words[step.id][0], reason=words[step.id][1],
+                                if_interrupted=interrupted) if step.id in words else step
+            for step in steps]
 
 
 def _elf_not_needed(info: ModemInfo, image: FirmwareFile, updater: FirmwareFile) -> str:

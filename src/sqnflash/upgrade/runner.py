@@ -303,7 +303,8 @@ class Runner:
                 f"{self.plan.updater.name} was loaded but the modem has not answered since "
                 f"({error.cause})", modem_state="not answering; after a power cycle it comes "
                 "back in the boot loader (FFH)") from error
-        self.modem.note(f"updater.elf runs: AT+SMOD? answers {int(mode)} ({mode.label})")
+        self.modem.note(f"{self.plan.updater.name} runs: AT+SMOD? answers {int(mode)} "
+                        f"({mode.label})")
 
     def _store_image(self, step: Step) -> None:
         self._send(step, "AT+SMSTPU", self.plan.image.source(), self.plan.image.name)
