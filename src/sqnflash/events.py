@@ -56,7 +56,7 @@ class TransferStarted(Event):
     kind: ClassVar[str] = "transfer-started"
     step: str
     what: str  # the file being sent
-    total: int
+    total: int  # the file's bytes (a zipped image's wire bytes are only known at its end)
     block_size: int
     max_transfer: int
     baud: int
@@ -76,10 +76,11 @@ class TransferProgress(Event):
 class TransferFinished(Event):
     kind: ClassVar[str] = "transfer-finished"
     step: str
-    total: int
+    total: int  # the file's bytes, as in TransferStarted and the progress events
     elapsed_s: float
-    bytes_per_s: float
+    bytes_per_s: float  # on the wire
     retries: int
+    wire_bytes: int | None = None  # what crossed the line: a zipped image's zlib stream
 
 
 @dataclass(frozen=True)

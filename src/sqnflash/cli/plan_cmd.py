@@ -104,8 +104,9 @@ def print_plan(info: ModemInfo, plan: Plan, *, as_json: bool, out: Console = con
     bootrom = f", bootrom {info.bootrom_build}" if info.bootrom_build else ""
     family = f", {info.family}" if info.family else ""
     imei = f", IMEI {info.imei}" if info.imei else ""
-    out.print(f"Modem: [bold]{info.mode.label}[/] (AT+SMOD? {int(info.mode)}; Pycom: "
-              f"{info.mode.pycom_name}), {where}{bootrom}{family}{imei}, at {info.baud} baud")
+    numbers = info.mode_numbers(monarch2=plan.image.family == "Monarch 2")
+    out.print(f"Modem: [bold]{info.mode.label}[/] ({numbers}), "
+              f"{where}{bootrom}{family}{imei}, at {info.baud} baud")
     target = plan.expected_build
     out.print(f"Image: {escape(plan.image.name)} ({plan.image.kind.value}"
               + (f", installs build {target}" if target else "") + ")"

@@ -60,7 +60,6 @@ class RichRenderer:
         self._step_count = 0
         self._last_line_s = 0.0  # plain output: when the last progress line was printed
         self._last_progress = ""  # plain output: the last progress line printed
-        self._image_bytes = 0  # the size of the file the current transfer sends
 
     @property
     def _live(self) -> bool:
@@ -125,7 +124,6 @@ class RichRenderer:
                            f"blocks of {event.block_size} (session max {event.max_transfer})")
         self._last_line_s = 0.0  # the line above says it started: the next one in 5 s
         self._last_progress = ""
-        self._image_bytes = event.total
         if not self._live:
             return
         self._progress = Progress(
@@ -164,9 +162,10 @@ class RichRenderer:
         retries = f", {event.retries} retransmissions" if event.retries else ""
         # A Monarch 2 gets the image as a zlib stream: the wire carries another count of bytes
         # than the file has, which reads like a fault unless it is said.
-        zipped = (f" (the {self._image_bytes}-byte image as a zlib stream)"
-                  if self._image_bytes and event.total != self._image_bytes else "")
-        self.console.print(f"    sent {event.total} bytes{zipped} in {event.elapsed_s:.1f} s "
+        wire = event.total if event.wire_bytes is None else event.wire_bytes
+        zipped = (f" (the {event.total}-byte image as a zlib stream)"
+                  if wire != event.total else "")
+        self.console.print(f"    sent {wire} bytes{zipped} in {event.elapsed_s:.1f} s "
                            f"({kib_per_s(event.bytes_per_s)}{retries})")
 
     def _on_Waiting(self, event: Waiting) -> None:

@@ -89,13 +89,10 @@ def info(port: str, baud: int, rtscts: bool | None, trace: bool, trace_file: Pat
     if as_json:
         emit_json({"type": "result", "ok": True, **data})
         return
-    # Pycom's names mean nothing on a Monarch 2, and RECOVERY's label already carries its own.
-    pycom = "" if details.monarch2 or details.mode.pycom_name in details.mode.label else \
-        f"; Pycom: {details.mode.pycom_name}"
     # Without showver's table (a Monarch 2: pysequans reads only ATI1) ATI1's LR line says it.
     version = details.software_version or details.lr_version or "?"
     rows = [
-        ("mode", f"{details.mode.label} (AT+SMOD? {int(details.mode)}{pycom})"),
+        ("mode", details.mode_text()),
         ("software", f"{version} [{details.software_build}]"
          if details.software_build else "unknown (not readable in this mode)"),
         ("bootrom", f"{details.bootrom_build}" + (" (factory bootrom: an upgrade needs "

@@ -77,6 +77,18 @@ class ModemInfo:
     def in_application(self) -> bool:
         return self.mode == Mode.APPLICATION
 
+    def mode_numbers(self, *, monarch2: bool = False) -> str:
+        """What goes in brackets after the mode's label in `info` and `plan`: the AT+SMOD? number
+        and, where it helps to match forum posts, Pycom's name (meaningless on a Monarch 2, and
+        RECOVERY's label already carries it). `monarch2`: the files say what the modem (in its
+        boot loader) does not."""
+        pycom = "" if monarch2 or self.monarch2 or self.mode.pycom_name in self.mode.label \
+            else f"; Pycom: {self.mode.pycom_name}"
+        return f"AT+SMOD? {int(self.mode)}{pycom}"
+
+    def mode_text(self) -> str:
+        return f"{self.mode.label} ({self.mode_numbers()})"
+
     def describe_state(self) -> str:
         """A sentence for error messages: where the modem is and what that means."""
         text = f"the modem is in {self.mode.label} (AT+SMOD? {int(self.mode)})"

@@ -53,6 +53,13 @@ class DataType(IntEnum):
     CABA = 4
 
 
+class Monarch2DataType(int):
+    """A data type announced for a file only a Monarch 2 takes, with no sign of the modem's chip
+    but the session: an STP session below version 2 (a Monarch 1's) is then refused when it
+    opens, before a block is written. A plain int lets a version-1 session take the file raw,
+    as Walter sends it to a modem known to be a Monarch 2."""
+
+
 def op_name(op: int) -> str:
     base = op & ~(ACK | NACK)
     try:
@@ -346,6 +353,15 @@ class StpProtocolError(Exception):
     """The modem's replies make no sense for the session; resending will not help."""
 
 
+class SessionVersionTooLow(StpProtocolError):
+    """The session opened below version 2, which takes no data type; refused at the opening,
+    before a block was sent (the closing RESET is still owed)."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message)
+        self.version = version
+
+
 class StpMaster:
     """The host side of one STP upload of `total` bytes, starting at `offset`.
 
@@ -524,11 +540,13 @@ class StpMaster:
                 raise StpProtocolError("the modem refused to open an STP session")
             if max_transfer <= HEADER_SIZE:
                 raise StpProtocolError(f"the modem reports a max transfer of {max_transfer} bytes")
-            if self.data_type is not None and self.data_type & 1 and version < 2:
-                # A zipped stream the modem is not told about would be written as it is.
-                raise StpProtocolError(f"the modem's STP session is version {version}: it takes "
-                                       "no data type, so a zlib stream cannot be announced "
-                                       "(send the image raw)")
+            if self.data_type is not None and version < 2 and (
+                    self.data_type & 1 or isinstance(self.data_type, Monarch2DataType)):
+                # A zipped stream the modem is not told about would be written as it is; a
+                # Monarch 2 image, into a Monarch 1.
+                raise SessionVersionTooLow(
+                    f"the modem's STP session is version {version}: it takes no data type, so "
+                    f"data type {int(self.data_type)} cannot be announced", version)
             self.version = version
             self.max_transfer = max_transfer
             start = self.block_cap if self.start_block is None else max(1, self.start_block)

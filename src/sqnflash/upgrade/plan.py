@@ -20,7 +20,7 @@ from sqnflash.errors import (
     UpdaterRequired,
 )
 from sqnflash.firmware import BlockSource, FileKind, FirmwareFile
-from sqnflash.modem import ModemInfo
+from sqnflash.modem import OLD_BOOTROM_BUILD, ModemInfo
 from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import estimate
@@ -244,7 +244,7 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
                    StepId.SWITCH_APPLICATION, StepId.VERIFY)
         plan = Plan(Flow.APPLICATION, chosen, _steps(*ids, image=image), image)
         if updater is not None:
-            plan.notes.append("updater.elf is not needed: the modem's bootrom is recent enough")
+            plan.notes.append(_elf_not_needed(info, image, updater))
         return plan
     if image.kind == FileKind.DIFF:
         raise BadOption(f"the modem is in {mode.label}, where only a full image can be applied",
@@ -253,6 +253,14 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
         raise BadOption(f"the FFF method needs the application; the modem is in {mode.label}",
                         advice="Drop --method: sqnflash sends the image ON_THE_FLY.")
     if mode == Mode.FFH:
+        if updater is None and _monarch2(info, image):
+            # In FFH the modem does not say its chip; a Monarch 2 image says it for it.
+            raise UpdaterRequired(
+                "the modem is in the boot loader (FFH) and, for a Monarch 2, needs mtools.elf "
+                "loaded (AT+STP, SMOD 0 -> 1) before it can take the image ON_THE_FLY",
+                advice="Pass --updater mtools.elf from the same Monarch 2 firmware package as "
+                       "the image.",
+                modem_state="in the boot loader (FFH); nothing was changed")
         if updater is None:
             raise UpdaterRequired(
                 "the modem is in the boot loader (FFH, Pycom's 'recovery mode') and needs "
@@ -260,8 +268,10 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
                 modem_state="in the boot loader (FFH); nothing was changed")
         ids = (StepId.NEGOTIATE_BAUD, StepId.SEND_UPDATER, StepId.SEND_IMAGE, StepId.APPLY,
                StepId.SWITCH_APPLICATION, StepId.VERIFY)
-        return Plan(Flow.RESUME_FFH, Method.ON_THE_FLY,
-                    _steps(*ids, image=image), image, updater)
+        steps = _steps(*ids, image=image)
+        if _monarch2(info, image):
+            steps = monarch2_boot_loader_steps(steps, updater.name)
+        return Plan(Flow.RESUME_FFH, Method.ON_THE_FLY, steps, image, updater)
     if mode in (Mode.RECOVERY, Mode.UPDATER, Mode.FFH_TOOL):
         ids = (StepId.SEND_IMAGE, StepId.APPLY, StepId.SWITCH_APPLICATION, StepId.VERIFY)
         plan = Plan(Flow.RESUME_RECOVERY, Method.ON_THE_FLY,
@@ -271,6 +281,44 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
                               "takes the image directly")
         return plan
     raise UnknownMode(f"no upgrade path starts in {mode.label}")
+
+
+def _monarch2(info: ModemInfo, image: FirmwareFile) -> bool:
+    """Whether the modem is a Monarch 2: it says so in its application; in the boot loader it
+    says nothing, and the image (checked against the modem where it can be) tells."""
+    return info.monarch2 or (info.family is None and image.family == "Monarch 2")
+
+
+def monarch2_boot_loader_steps(steps: list[Step], elf: str) -> list[Step]:
+    """The boot loader's steps as a Monarch 2 takes them (protocol-reference §3.1, Walter's
+    example: SMOD 0, AT+STP, mtools.elf, SMOD 1, then the image ON_THE_FLY), at the rate it
+    answers at: its published clients never send AT+IPR."""
+    interrupted = (f"in the boot loader (FFH) waiting for {elf}. Run the same command again "
+                   f"with --updater {elf}: it continues from there.")
+    words = {
+        StepId.NEGOTIATE_BAUD: ("Wake the boot loader",
+                                "a Monarch 2's boot loader stays at the rate it answers at"),
+        StepId.SEND_UPDATER: (f"Load {elf}",
+                              "mtools runs in the boot loader (SMOD 1) and takes the image "
+                              "ON_THE_FLY"),
+    }
+    return [dataclasses.replace(step, title=words[step.id][0], reason=words[step.id][1],
+                                if_interrupted=interrupted) if step.id in words else step
+            for step in steps]
+
+
+def _elf_not_needed(info: ModemInfo, image: FirmwareFile, updater: FirmwareFile) -> str:
+    """Why an ELF given for a modem found in its application is left unused."""
+    if _monarch2(info, image):
+        return (f"{updater.name} is not needed: a Monarch 2 in its application reboots into "
+                "RECOVERY and takes the image there; mtools.elf is only for one found in its "
+                "boot loader (FFH)")
+    if info.bootrom_build is None:
+        return (f"{updater.name} is not needed: the modem is in its application and its bootrom "
+                "was not read, so it is taken to be one that reboots into RECOVERY (only the "
+                f"factory bootrom {OLD_BOOTROM_BUILD} needs updater.elf)")
+    return (f"{updater.name} is not needed: the modem's bootrom {info.bootrom_build} is recent "
+            "enough to reboot into RECOVERY")
 
 
 def _old_bootrom_plan(info: ModemInfo, image: FirmwareFile, updater: FirmwareFile | None,

@@ -57,6 +57,7 @@ def preflight(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile | N
     result = Preflight()
     _files(result, image, updater, bootrom, cat)
     family_change = _family(result, info, image, allow_family_change)
+    _monarch2_method(info, image, method)
     _diff_source(result, info, image, cat)
     _direction(result, info, image, allow_downgrade, family_change)
     _path_rules(result, info, image, method, cat, force)
@@ -136,6 +137,20 @@ def _family(result: Preflight, info: ModemInfo, image: FirmwareFile,
         advice = (f"Use the {info.family} image for this modem (see `sqnflash info`); to switch "
                   f"it to {image.family} on purpose, pass --allow-family-change.")
     raise FamilyMismatch(cause, advice=advice, modem_state=UNCHANGED)
+
+
+def _monarch2_method(info: ModemInfo, image: FirmwareFile, method: str | None) -> None:
+    """protocol-reference §3: every published Monarch 2 client (pysequans, Walter's library and
+    its ESP-IDF example) writes the image ON_THE_FLY from RECOVERY; none stores it in the
+    application, so nothing says a GM02S's application would apply it."""
+    if method != "fff" or not (info.monarch2 or image.family == "Monarch 2"):
+        return
+    raise BadOption("--method fff is not used on a Monarch 2: every published Monarch 2 client "
+                    "sends the image ON_THE_FLY from RECOVERY (AT+SMSWBOOT=3,1, then "
+                    "AT+SMSTPU=\"ON_THE_FLY\"); none stores it in the application",
+                    advice="Drop --method (or pass --method on-the-fly): sqnflash takes the "
+                           "modem to RECOVERY and sends the image there.",
+                    modem_state=UNCHANGED)
 
 
 def _diff_advice(info: ModemInfo, cat: Catalogue) -> str:

@@ -28,12 +28,20 @@ from sqnflash.errors import (
 )
 from sqnflash.events import EventSink, Note, StepFinished, StepStarted, discard
 from sqnflash.firmware import FileKind, FirmwareFile
+from sqnflash.firmware.names import family_of_lr
 from sqnflash.modem import Modem, ModemInfo
 from sqnflash.modem.rescue import read_cfun, wait_not_applying, wake_or_end_session
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
 from sqnflash.upgrade.journal import Journal
-from sqnflash.upgrade.plan import Flow, Method, Plan, Step, make_plan
+from sqnflash.upgrade.plan import (
+    Flow,
+    Method,
+    Plan,
+    Step,
+    make_plan,
+    monarch2_boot_loader_steps,
+)
 from sqnflash.upgrade.runner import Runner, Settings
 from sqnflash.upgrade.steps import StepId
 
@@ -125,14 +133,27 @@ class Recovery:
 
     def _load_updater(self, before: ModemInfo) -> None:
         if self.updater is None:
+            # The boot loader does not say its chip; only an image given tells which ELF.
+            family = self.image.family if self.image is not None else None
+            if family == "Monarch 2":
+                elf, advice = "mtools.elf", ("Pass --updater mtools.elf from the Monarch 2 "
+                                             "firmware package of the image.")
+            elif family is not None:
+                elf, advice = "updater.elf", ("Pass --updater updater.elf from the firmware "
+                                              "package (zip) of the image.")
+            else:
+                elf, advice = "an ELF", ("Pass --updater with updater.elf (Monarch 1, from the "
+                                         "zip of the image) or mtools.elf (Monarch 2).")
+            pycom = "" if family == "Monarch 2" else ", Pycom's 'recovery mode'"
             raise UpdaterRequired(
-                "the modem is in the boot loader (FFH, Pycom's 'recovery mode'), which runs "
-                "nothing but an ELF: updater.elf is needed to get it out",
-                advice="Pass --updater updater.elf from the firmware package (zip) of the image.",
-                modem_state="in the boot loader (FFH); nothing was changed")
+                f"the modem is in the boot loader (FFH{pycom}), which runs nothing but an ELF: "
+                f"{elf} is needed to get it out",
+                advice=advice, modem_state="in the boot loader (FFH); nothing was changed")
         placeholder = self.image or self.updater
-        plan = Plan(Flow.RESUME_FFH, Method.ON_THE_FLY, [STEP_NEGOTIATE, STEP_UPDATER],
-                    placeholder, self.updater)
+        steps = [STEP_NEGOTIATE, STEP_UPDATER]
+        if family_of_lr(self.updater.lr_version) == "Monarch 2":  # the ELF says the chip
+            steps = monarch2_boot_loader_steps(steps, self.updater.name)
+        plan = Plan(Flow.RESUME_FFH, Method.ON_THE_FLY, steps, placeholder, self.updater)
         Runner(self.modem, plan, before, emit=self.emit, settings=self.settings).run()
         self.actions += [StepId.NEGOTIATE_BAUD, StepId.SEND_UPDATER]
 

@@ -17,11 +17,13 @@ from typing import Any
 
 from sqnflash.errors import (
     CommandFailed,
+    FamilyMismatch,
     InternalError,
     Interrupted,
     NoResponse,
     PortLost,
     SqnflashError,
+    StpProtocolViolation,
     UpdaterDidNotStart,
     VersionMismatch,
 )
@@ -35,12 +37,13 @@ from sqnflash.events import (
 )
 from sqnflash.firmware import BlockSource
 from sqnflash.firmware.compress import ZlibSource
+from sqnflash.firmware.names import family_of_lr
 from sqnflash.modem import OLD_BOOTROM_BUILD, Modem, ModemInfo, TransferResult
 from sqnflash.modem.modem import UPGRADE_MODES
-from sqnflash.modem.rescue import read_cfun
+from sqnflash.modem.rescue import close_session, read_cfun
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
-from sqnflash.protocol.stp import DataType
+from sqnflash.protocol.stp import DataType, Monarch2DataType, SessionVersionTooLow
 from sqnflash.upgrade.apply_phase import ApplyWatcher
 from sqnflash.upgrade.line_plan import MONARCH2, is_monarch2
 from sqnflash.upgrade.line_rate import LineRate
@@ -119,7 +122,7 @@ class Runner:
         self.result: UpgradeResult | None = None
         self.record = record
         self.start_at = start_at
-        self._monarch2 = is_monarch2(before.family, plan.image.family)
+        self._monarch2 = is_monarch2(before.family, _chip_family(plan))
         self.moves = Moves(modem, emit, self.settings.reboot_timeout_s)
         self.line = LineRate(modem, self.settings.rate_policy, self._monarch2,
                              memory=getattr(record, "remember_line", None),
@@ -284,10 +287,7 @@ class Runner:
             self.emit(Waiting(step.id, 0.0, "writing the bootrom"))
             self._wait_apply(step)
             return
-        said = f"'{report.text}'" if report.text else "nothing"
-        self.modem.note(f"after the bootrom package AT+SMUPGRADE? answers {said}; going on to "
-                        "the boot loader without waiting for a report, as the field-proven "
-                        "flow does")
+        self.modem.note(_bootrom_report_note(report))
 
     def _send_updater(self, step: Step) -> None:
         assert self.plan.updater is not None
@@ -303,7 +303,8 @@ class Runner:
                 f"{self.plan.updater.name} was loaded but the modem has not answered since "
                 f"({error.cause})", modem_state="not answering; after a power cycle it comes "
                 "back in the boot loader (FFH)") from error
-        self.modem.note(f"updater.elf runs: AT+SMOD? answers {int(mode)} ({mode.label})")
+        self.modem.note(f"{self.plan.updater.name} runs: AT+SMOD? answers {int(mode)} "
+                        f"({mode.label})")
 
     def _store_image(self, step: Step) -> None:
         self._send(step, "AT+SMSTPU", self.plan.image.source(), self.plan.image.name)
@@ -341,8 +342,39 @@ class Runner:
             if self.settings.compress:
                 source = ZlibSource(source)
                 data_type += 1
-        self._send(step, 'AT+SMSTPU="ON_THE_FLY"', source, self.plan.image.name,
-                   data_type=data_type)
+            if self.before.family is None:
+                # Found in RECOVERY, the modem did not say its chip: the session's version will
+                # (a Monarch 1's is 1), before a block of a Monarch 2 image reaches it.
+                data_type = Monarch2DataType(data_type)
+        try:
+            self._send(step, 'AT+SMSTPU="ON_THE_FLY"', source, self.plan.image.name,
+                       data_type=data_type)
+        except StpProtocolViolation as error:
+            if not isinstance(error.__cause__, SessionVersionTooLow):
+                raise
+            raise self._session_too_old(error.__cause__.version) from error
+
+    def _session_too_old(self, version: int) -> SqnflashError:
+        """The session opened below version 2 for a Monarch 2 image: nothing was sent yet. The
+        session is closed so that the modem takes AT commands again."""
+        close_session(self.modem)
+        name = self.plan.image.name
+        unchanged = (f"in RECOVERY; nothing of {name} was written (the session was closed "
+                     "before its first block)")
+        if self.before.family is None:
+            return FamilyMismatch(
+                f"the modem's STP session is version {version}, as a Monarch 1's is (a Monarch 2 "
+                f"opens version 2 or later): the modem is evidently a Monarch 1, and {name} is "
+                "a Monarch 2 image",
+                advice="Run `sqnflash recover` to take the modem back to its application, where "
+                       "`sqnflash info` shows its family and build; then upgrade it with its "
+                       "Monarch 1 image (CATM1-<build>.dup or NB1-<build>.dup).",
+                modem_state=unchanged, details={"session_version": version})
+        return StpProtocolViolation(
+            f"the {self.before.model or 'Monarch 2'} opened an STP session of version {version}, "
+            "which takes no data type: the zipped image cannot be announced",
+            advice="Send the image raw: run the same command with --no-compress.",
+            modem_state=unchanged, details={"session_version": version})
 
     def _switch_application(self, step: Step) -> None:
         # Some modems reboot into the application by themselves once an ON_THE_FLY image is
@@ -394,3 +426,29 @@ class Runner:
                            "warning"))
         self.moves.back_to_application()
         self._after = self.modem.info()
+
+
+def _bootrom_report_note(report: at.UpgradeReport) -> str:
+    """What the report read after the bootrom package means for the run, in its own case: the
+    field-proven flow goes on to the boot loader whatever it says (it never asks)."""
+    said = f"AT+SMUPGRADE? answers '{report.text}'" if report.text else \
+        "AT+SMUPGRADE? answers nothing"
+    if report.state == at.UpgradeState.SUCCESS:
+        return f"after the bootrom package {said}: the bootrom is in place; going on to the boot " \
+               "loader"
+    if report.state == at.UpgradeState.FAIL:
+        return (f"after the bootrom package {said} without having said it was busy: that may "
+                "be the report of an earlier upgrade, and only a 'fail' after 'on-going' is taken "
+                "as a refusal of this package; going on to the boot loader, as the field-proven "
+                "flow does (it never asks here)")
+    return (f"after the bootrom package {said} (no report of it yet); going on to the boot "
+            "loader without waiting for one, as the field-proven flow does")
+
+
+def _chip_family(plan: Plan) -> str | None:
+    """The family the files say: the image's, else (an ELF loaded alone, as `recover` does in
+    the boot loader, where the modem does not say its chip) the ELF's version's."""
+    if plan.image.family is not None:
+        return plan.image.family
+    return family_of_lr(plan.updater.lr_version) if plan.updater is not None else None
+

@@ -43,6 +43,11 @@ def _close(source: object) -> None:
         source.close()
 
 
+def _file_bytes(source: BlockSource) -> int:
+    """The count users know their file by; a zipped image's `size` is its zlib stream's."""
+    return source.image_size if isinstance(source, ZlibSource) else source.size
+
+
 @dataclass
 class TransferDriver:
     modem: Modem
@@ -74,8 +79,8 @@ class TransferDriver:
             self.emit(Note(f"{what}: blocks grew no further than {line.largest_block} bytes "
                            f"(the session reports {result.max_transfer}): larger ones were "
                            "lost"))
-        self.emit(TransferFinished(step.id, source.size, result.elapsed_s, result.bytes_per_s,
-                                   result.retries))
+        self.emit(TransferFinished(step.id, _file_bytes(source), result.elapsed_s,
+                                   result.bytes_per_s, result.retries, wire_bytes=source.size))
         return result
 
     def _lower(self, noisy: LineTooNoisy, what: str) -> None:
