@@ -56,7 +56,7 @@ def plan_upgrade(modem: Modem, image: FirmwareFile, *, updater: FirmwareFile | N
     # Once every check passed: `AT+IPR=?` too, where the run would ask it, so that the plan
     # says which rate it expects.
     seen = see_line(modem, info, chosen.rate_policy, is_monarch2(info.family, image.family))
-    if seen.asked:
+    if seen.asked or seen.rtscts:
         plan = plan_for(info, image, updater=updater, bootrom=bootrom, method=method,
                         force=force, allow_downgrade=allow_downgrade,
                         allow_family_change=allow_family_change, settings=chosen, seen=seen)

@@ -336,45 +336,17 @@ class Runner:
         source: BlockSource = self.plan.image.source()
         data_type: int | None = None
         if self._monarch2:
-            # pysequans' full_upgrade: the .dup zipped, announced as CABA + 1; a modem whose
-            # session reports version 1 gets no data type (Walter sends it raw like that).
-            data_type = int(DataType.CABA)
-            if self.settings.compress:
-                source = ZlibSource(source)
-                data_type += 1
-            if self.before.family is None:
-                # Found in RECOVERY, the modem did not say its chip: the session's version will
-                # (a Monarch 1's is 1), before a block of a Monarch 2 image reaches it.
-                data_type = Monarch2DataType(data_type)
+            source, data_type = _monarch2_stream(source, self.settings.compress,
+                                                 chip_said=self.before.family is not None)
         try:
             self._send(step, 'AT+SMSTPU="ON_THE_FLY"', source, self.plan.image.name,
                        data_type=data_type)
         except StpProtocolViolation as error:
             if not isinstance(error.__cause__, SessionVersionTooLow):
                 raise
-            raise self._session_too_old(error.__cause__.version) from error
-
-    def _session_too_old(self, version: int) -> SqnflashError:
-        """The session opened below version 2 for a Monarch 2 image: nothing was sent yet. The
-        session is closed so that the modem takes AT commands again."""
-        close_session(self.modem)
-        name = self.plan.image.name
-        unchanged = (f"in RECOVERY; nothing of {name} was written (the session was closed "
-                     "before its first block)")
-        if self.before.family is None:
-            return FamilyMismatch(
-                f"the modem's STP session is version {version}, as a Monarch 1's is (a Monarch 2 "
-                f"opens version 2 or later): the modem is evidently a Monarch 1, and {name} is "
-                "a Monarch 2 image",
-                advice="Run `sqnflash recover` to take the modem back to its application, where "
-                       "`sqnflash info` shows its family and build; then upgrade it with its "
-                       "Monarch 1 image (CATM1-<build>.dup or NB1-<build>.dup).",
-                modem_state=unchanged, details={"session_version": version})
-        return StpProtocolViolation(
-            f"the {self.before.model or 'Monarch 2'} opened an STP session of version {version}, "
-            "which takes no data type: the zipped image cannot be announced",
-            advice="Send the image raw: run the same command with --no-compress.",
-            modem_state=unchanged, details={"session_version": version})
+            close_session(self.modem)  # the modem takes AT commands again
+            raise _session_too_old(self.plan.image.name, self.before,
+                                   error.__cause__.version) from error
 
     def _switch_application(self, step: Step) -> None:
         # Some modems reboot into the application by themselves once an ON_THE_FLY image is
@@ -426,6 +398,42 @@ class Runner:
                            "warning"))
         self.moves.back_to_application()
         self._after = self.modem.info()
+
+
+def _monarch2_stream(source: BlockSource, compress: bool, *, chip_said: bool
+                     ) -> tuple[BlockSource, int]:
+    """pysequans' full_upgrade: the .dup zipped, announced as CABA + 1; a modem whose session
+    reports version 1 gets no data type (Walter sends it raw like that)."""
+    data_type = int(DataType.CABA)
+    if compress:
+        source = ZlibSource(source)
+        data_type += 1
+    if not chip_said:
+        # Found in RECOVERY, the modem did not say its chip: the session's version will (a
+        # Monarch 1's is 1), before a block of a Monarch 2 image reaches it.
+        data_type = Monarch2DataType(data_type)
+    return source, data_type
+
+
+def _session_too_old(name: str, before: ModemInfo, version: int) -> SqnflashError:
+    """The session opened below version 2 for a Monarch 2 image, and was closed before its first
+    block: nothing was written."""
+    unchanged = (f"in RECOVERY; nothing of {name} was written (the session was closed "
+                 "before its first block)")
+    if before.family is None:
+        return FamilyMismatch(
+            f"the modem's STP session is version {version}, as a Monarch 1's is (a Monarch 2 "
+            f"opens version 2 or later): the modem is evidently a Monarch 1, and {name} is "
+            "a Monarch 2 image",
+            advice="Run `sqnflash recover` to take the modem back to its application, where "
+                   "`sqnflash info` shows its family and build; then upgrade it with its "
+                   "Monarch 1 image (CATM1-<build>.dup or NB1-<build>.dup).",
+            modem_state=unchanged, details={"session_version": version})
+    return StpProtocolViolation(
+        f"the {before.model or 'Monarch 2'} opened an STP session of version {version}, "
+        "which takes no data type: the zipped image cannot be announced",
+        advice="Send the image raw: run the same command with --no-compress.",
+        modem_state=unchanged, details={"session_version": version})
 
 
 def _bootrom_report_note(report: at.UpgradeReport) -> str:
