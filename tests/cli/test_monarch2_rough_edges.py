@@ -204,3 +204,15 @@ def test_a_plan_through_a_gm02s_boot_loader_speaks_of_mtools(
                   if line.startswith("Modem: "))
     # The modem does not say its chip in FFH; the files do.
     assert "Pycom" not in header and "(AT+SMOD? 0)" in header, header
+
+
+def test_an_uncatalogued_mtools_elf_is_checked_against_its_release_not_a_zip(
+        sim_url: Callable[[str], str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Monarch 2 images and mtools.elf are not shipped together in one zip as Pycom's were.
+    url = sim_url("&family=monarch2&version=58000&mode=ffh")
+    assert main(["plan", "--port", url, "--updater", str(_mtools(tmp_path)),
+                 str(_m2_image(tmp_path))]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "is not in the catalogue: make sure it comes from the same release as" in out, out
+    assert "same zip" not in out

@@ -318,9 +318,10 @@ def _updater_release(result: Preflight, image: FirmwareFile, updater: FirmwareFi
             f"{', '.join(str(b) for b in belongs.releases)}; the catalogue does not know which "
             f"updater belongs to {image.name}: make sure both come from the same zip")
     else:
+        origin = ("the same release as" if image.family == "Monarch 2"  # not shipped as a zip
+                  else "the same zip as")
         result.notes.append(f"{updater.name} ({_size(updater.size)} bytes) is not in the "
-                            "catalogue: make sure it comes from the same zip as "
-                            f"{image.name}")
+                            f"catalogue: make sure it comes from {origin} {image.name}")
 
 
 def _size_for_method(result: Preflight, info: ModemInfo, image: FirmwareFile,
