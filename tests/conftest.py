@@ -13,7 +13,7 @@ import pytest
 import sqnflash.link  # noqa: F401  (registers the sim:// URL handler with pyserial)
 
 # Fixtures every layer uses (firmware files, pty simulators) live in tests/support.
-pytest_plugins = ["tests.support.images", "tests.support.pty"]
+pytest_plugins = ["tests.support.images", "tests.support.pty", "tests.support.named_sims"]
 
 
 @pytest.fixture(autouse=True)

@@ -3,40 +3,16 @@ and a Monarch 2 modem, and the inputs that belong to the other family."""
 
 from __future__ import annotations
 
-import random
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sqnflash.cli.main import main
-from sqnflash.sim.images import Family, ImageKind, default_name, make_image, make_updater_elf
-from sqnflash.sim.simulator import forget, named
+from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from tests.support.cli import run_cli
 from tests.support.images import FROM, Images
-
-SMALL = 400_000
-
-
-@pytest.fixture
-def sim_url() -> Iterator[Callable[[str], str]]:
-    """`sim_url(settings)`: a fresh virtual-clock simulator's URL, forgotten afterwards."""
-    names: list[str] = []
-
-    def make(settings: str) -> str:
-        names.append(f"families-{uuid.uuid4().hex}")
-        return f"sim://{names[-1]}?clock=virtual{settings}"
-
-    yield make
-    for name in names:
-        forget(name)
-
-
-def _m2_image(folder: Path) -> Path:
-    image = folder / "GM02-59577.dup"  # not the official name: a small twin, no size check
-    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
-    return image
+from tests.support.named_sims import SMALL, m2_image, mtools, sim_of
 
 
 def _m1_updater(folder: Path) -> Path:
@@ -51,7 +27,7 @@ def test_a_monarch1_updater_is_never_loaded_to_install_a_monarch2_image(
         capsys: pytest.CaptureFixture[str]) -> None:
     # In the boot loader the modem does not say which chip it is: the files have to agree.
     url = sim_url(settings)
-    image, updater = _m2_image(tmp_path), _m1_updater(tmp_path)
+    image, updater = m2_image(tmp_path), _m1_updater(tmp_path)
     for command in (["plan"], ["upgrade"], ["upgrade", "--dry-run"], ["recover"]):
         code, lines = run_cli([*command, "--port", url, str(image), "--updater", str(updater),
                                "--json"], capsys)
@@ -61,8 +37,7 @@ def test_a_monarch1_updater_is_never_loaded_to_install_a_monarch2_image(
         assert "Monarch 1 updater (version 5.1.1.0, CAT-M1)" in error["cause"]
         assert "GM02-59577.dup is a Monarch 2 image" in error["cause"]
         assert "mtools.elf" in error["advice"]
-    sim = named(url.split("//", 1)[1].split("?", 1)[0])
-    assert sim is not None
+    sim = sim_of(url)
     assert "AT+STP" not in sim.modem.received_commands and sim.modem.stp_sessions == 0
 
 
@@ -76,8 +51,7 @@ def test_the_matching_updater_still_goes_through(sim_url: Callable[[str], str], 
     assert code == 0 and lines[-1]["plan"]["flow"] == "resume-from-boot-loader"
     assert main(["plan", "--port", url, str(image)]) == 22  # and without one: SQF-E113
     capsys.readouterr()
-    tool = tmp_path / "mtools.elf"  # and never a Monarch 2's tool ELF
-    tool.write_bytes(make_updater_elf(Family.MONARCH2, 59577, 300_000, random.Random(1)))
+    tool = mtools(tmp_path)  # and never a Monarch 2's tool ELF
     code, lines = run_cli(["plan", "--port", url, str(image), "--updater", str(tool), "--json"],
                           capsys)
     assert code == 23 and "mtools.elf is a Monarch 2 ELF (version 8.0.5.13" in lines[-1]["cause"]
@@ -87,7 +61,7 @@ def test_check_speaks_of_the_factory_bootrom_only_for_monarch1(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     catm1 = tmp_path / default_name(ImageKind.FULL, Family.CATM1, 39529)
     catm1.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 39529))
-    assert main(["check", str(catm1), str(_m2_image(tmp_path))]) == 0
+    assert main(["check", str(catm1), str(m2_image(tmp_path))]) == 0
     out = " ".join(capsys.readouterr().out.split())
     m1_part, m2_part = out.split("GM02-59577.dup:", 1)
     assert "carries a bootrom package (for modems with the factory bootrom)" in m1_part
@@ -105,7 +79,7 @@ def test_piped_progress_never_repeats_a_line(sim_url: Callable[[str], str], tmp_
     # the last wire byte, which printed the same line twice.
     if family == "monarch2":
         # (at 115200, as its published clients send it: long enough for several lines)
-        image, url = _m2_image(tmp_path), sim_url("&family=monarch2&version=58000")
+        image, url = m2_image(tmp_path), sim_url("&family=monarch2&version=58000")
         args = ["--baud", "115200"]
     else:
         image, url = images.small_full, sim_url(f"&version={FROM}")
@@ -166,7 +140,7 @@ def test_history_lists_a_run_refused_before_any_byte_without_a_gap(
     # A Monarch 1 in RECOVERY does not say what it is; a Monarch 2 image reaches its STP
     # session, which cannot take the zipped stream: the run stops before the first block.
     url = sim_url("&mode=recovery")
-    code, lines = run_cli(["upgrade", "--port", url, str(_m2_image(tmp_path)), "--json"], capsys)
+    code, lines = run_cli(["upgrade", "--port", url, str(m2_image(tmp_path)), "--json"], capsys)
     assert code != 0 and lines[-1]["type"] == "error"
     assert main(["history"]) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if "GM02-59577.dup" in x]
@@ -177,7 +151,7 @@ def test_check_json_carries_every_fact_the_text_shows(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     catm1 = tmp_path / default_name(ImageKind.FULL, Family.CATM1, 39529)
     catm1.write_bytes(make_image(ImageKind.FULL, Family.CATM1, 39529))
-    files = [str(catm1), str(_m2_image(tmp_path))]
+    files = [str(catm1), str(m2_image(tmp_path))]
     assert main(["check", *files]) == 0
     text = " ".join(capsys.readouterr().out.split())
     code, lines = run_cli(["check", "--json", *files], capsys)
@@ -195,7 +169,7 @@ def test_check_json_carries_every_fact_the_text_shows(
 def test_below_the_monarch2_gate_force_is_offered_and_then_not_called_a_pass(
         sim_url: Callable[[str], str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    url, image = sim_url("&family=monarch2&version=54000"), str(_m2_image(tmp_path))
+    url, image = sim_url("&family=monarch2&version=54000"), str(m2_image(tmp_path))
     code, lines = run_cli(["plan", "--port", url, image, "--json"], capsys)
     assert code == 25 and lines[-1]["code"] == "SQF-E116"
     assert "--force sends the image anyway" in lines[-1]["advice"]  # as `info`'s gate line says

@@ -3,52 +3,15 @@ needs in each mode, the methods it takes, and the figures and messages of its tr
 
 from __future__ import annotations
 
-import random
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sqnflash.cli.main import main
-from sqnflash.sim.images import Family, ImageKind, make_image, make_updater_elf
-from sqnflash.sim.simulator import forget, named
 from tests.support.cli import run_cli
 from tests.support.images import Images
-
-SMALL = 400_000
-
-
-@pytest.fixture
-def sim_url() -> Iterator[Callable[[str], str]]:
-    """`sim_url(settings)`: a fresh virtual-clock simulator's URL, forgotten afterwards."""
-    names: list[str] = []
-
-    def make(settings: str) -> str:
-        names.append(f"rough-{uuid.uuid4().hex}")
-        return f"sim://{names[-1]}?clock=virtual{settings}"
-
-    yield make
-    for name in names:
-        forget(name)
-
-
-def _m2_image(folder: Path) -> Path:
-    image = folder / "GM02-59577.dup"  # a small twin of the official image: no size check
-    image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=SMALL))
-    return image
-
-
-def _mtools(folder: Path) -> Path:
-    tool = folder / "mtools.elf"
-    tool.write_bytes(make_updater_elf(Family.MONARCH2, 59577, 300_000, random.Random(1)))
-    return tool
-
-
-def _sim(url: str):  # type: ignore[no-untyped-def]
-    sim = named(url.split("//", 1)[1].split("?", 1)[0])
-    assert sim is not None
-    return sim
+from tests.support.named_sims import SMALL, m2_image, mtools, sim_of
 
 
 def test_plan_and_info_show_a_gm02s_mode_without_pycoms_names(
@@ -57,7 +20,7 @@ def test_plan_and_info_show_a_gm02s_mode_without_pycoms_names(
     url = sim_url("&family=monarch2&version=58000")
     assert main(["info", "--port", url]) == 0
     info = capsys.readouterr().out
-    assert main(["plan", "--port", url, str(_m2_image(tmp_path))]) == 0
+    assert main(["plan", "--port", url, str(m2_image(tmp_path))]) == 0
     header = next(line for line in capsys.readouterr().out.splitlines()
                   if line.startswith("Modem: "))
     assert "Pycom" not in header and "normal mode" not in header, header
@@ -69,11 +32,11 @@ def test_plan_and_info_show_a_gm02s_mode_without_pycoms_names(
     assert "(AT+SMOD? 2; Pycom: normal mode)" in capsys.readouterr().out
 
 
-def test_a_gm02s_in_its_boot_loader_is_asked_for_mtools(
+def test_a_gm02s_in_its_boot_loader_is_asked_formtools(
         sim_url: Callable[[str], str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     url = sim_url("&family=monarch2&mode=ffh")
-    code, lines = run_cli(["plan", "--port", url, str(_m2_image(tmp_path)), "--json"], capsys)
+    code, lines = run_cli(["plan", "--port", url, str(m2_image(tmp_path)), "--json"], capsys)
     assert code == 22 and lines[-1]["code"] == "SQF-E113"
     error = lines[-1]
     assert "mtools.elf" in error["cause"] and "mtools.elf" in error["advice"]
@@ -85,8 +48,8 @@ def test_an_elf_for_a_gm02s_in_its_application_is_declined_for_the_right_reason(
         sim_url: Callable[[str], str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     url = sim_url("&family=monarch2&version=58000")
-    code, lines = run_cli(["plan", "--port", url, str(_m2_image(tmp_path)), "--updater",
-                           str(_mtools(tmp_path)), "--json"], capsys)
+    code, lines = run_cli(["plan", "--port", url, str(m2_image(tmp_path)), "--updater",
+                           str(mtools(tmp_path)), "--json"], capsys)
     assert code == 0, lines
     notes = lines[-1]["plan"]["notes"]
     (note,) = [n for n in notes if "is not needed" in n]
@@ -98,15 +61,15 @@ def test_method_fff_is_refused_for_a_monarch2_before_anything_changes(
         capsys: pytest.CaptureFixture[str]) -> None:
     url = sim_url("&family=monarch2&version=58000")
     for command in (["plan"], ["upgrade"]):
-        code, lines = run_cli([*command, "--port", url, str(_m2_image(tmp_path)), "--method",
+        code, lines = run_cli([*command, "--port", url, str(m2_image(tmp_path)), "--method",
                                "fff", "--json"], capsys)
         assert code == 27 and lines[-1]["code"] == "SQF-E118", lines[-1]
         assert "ON_THE_FLY" in lines[-1]["cause"] and "Monarch 2" in lines[-1]["cause"]
-    sim = _sim(url)
+    sim = sim_of(url)
     assert sim.modem.stp_sessions == 0
     assert not any(c.startswith(("AT+SMSWBOOT=", "AT+SMSTPU", "AT+CFUN="))
                    for c in sim.modem.received_commands)
-    code, lines = run_cli(["plan", "--port", url, str(_m2_image(tmp_path)), "--method",
+    code, lines = run_cli(["plan", "--port", url, str(m2_image(tmp_path)), "--method",
                            "on-the-fly", "--json"], capsys)
     assert code == 0
 
@@ -115,7 +78,7 @@ def test_a_zipped_transfer_reports_file_bytes_and_wire_bytes_apart(
         sim_url: Callable[[str], str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     url = sim_url("&family=monarch2&version=58000")
-    code, lines = run_cli(["upgrade", "--port", url, str(_m2_image(tmp_path)), "--json"], capsys)
+    code, lines = run_cli(["upgrade", "--port", url, str(m2_image(tmp_path)), "--json"], capsys)
     assert code == 0, lines[-1]
     started = next(e for e in lines if e["type"] == "transfer-started")
     finished = next(e for e in lines if e["type"] == "transfer-finished")
@@ -147,21 +110,21 @@ def test_recover_with_mtools_alone_keeps_a_gm02s_boot_loader_at_115200(
     # In FFH the modem does not say it is a Monarch 2; the ELF does, and Monarch 2 clients
     # never send AT+IPR there.
     url = sim_url("&family=monarch2&mode=ffh")
-    code, lines = run_cli(["recover", "--port", url, "--updater", str(_mtools(tmp_path)),
+    code, lines = run_cli(["recover", "--port", url, "--updater", str(mtools(tmp_path)),
                            "--json"], capsys)
     started = [e for e in lines if e["type"] == "transfer-started"]
     assert started and started[0]["baud"] == 115200, lines
-    sim = _sim(url)
+    sim = sim_of(url)
     assert not any(c.startswith("AT+IPR=") and c != "AT+IPR=?"
                    for c in sim.modem.received_commands), sim.modem.received_commands
     assert code == 0, lines[-1]
 
 
-def test_recover_of_a_gm02s_in_its_boot_loader_asks_for_mtools(
+def test_recover_of_a_gm02s_in_its_boot_loader_asks_formtools(
         sim_url: Callable[[str], str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     url = sim_url("&family=monarch2&mode=ffh")
-    code, lines = run_cli(["recover", "--port", url, str(_m2_image(tmp_path)), "--json"], capsys)
+    code, lines = run_cli(["recover", "--port", url, str(m2_image(tmp_path)), "--json"], capsys)
     assert code == 22 and lines[-1]["code"] == "SQF-E113"
     assert "mtools.elf" in lines[-1]["cause"] and "mtools.elf" in lines[-1]["advice"]
     assert "Pycom" not in lines[-1]["cause"], lines[-1]
@@ -174,7 +137,7 @@ def test_a_monarch2_image_for_a_monarch1_in_recovery_stops_before_its_first_bloc
     # In RECOVERY the modem does not say its chip; its STP session does (a Monarch 1's is
     # version 1), as it opens. Raw, the image used to be written whole and fail to apply.
     url = sim_url("&mode=recovery")
-    code, lines = run_cli(["upgrade", "--port", url, str(_m2_image(tmp_path)), "--json",
+    code, lines = run_cli(["upgrade", "--port", url, str(m2_image(tmp_path)), "--json",
                            *compress], capsys)
     error = lines[-1]
     assert code == 19 and error["code"] == "SQF-E110", error
@@ -182,18 +145,18 @@ def test_a_monarch2_image_for_a_monarch1_in_recovery_stops_before_its_first_bloc
     assert "nothing of GM02-59577.dup was written" in error["modem_state"]
     assert "Monarch 1 image" in error["advice"] and "sqnflash info" in error["advice"]
     assert not any(e["type"] == "progress" and e["done"] > 0 for e in lines)
-    sim = _sim(url)
+    sim = sim_of(url)
     assert sim.modem.flash.software == 38638
     # As the advice says: the application is still there.
     code, lines = run_cli(["recover", "--port", url, "--json"], capsys)
     assert code == 0 and lines[-1]["after"]["software_build"] == 38638, lines[-1]
 
 
-def test_a_plan_through_a_gm02s_boot_loader_speaks_of_mtools(
+def test_a_plan_through_a_gm02s_boot_loader_speaks_ofmtools(
         sim_url: Callable[[str], str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     url = sim_url("&family=monarch2&mode=ffh")
-    args = ["plan", "--port", url, str(_m2_image(tmp_path)), "--updater", str(_mtools(tmp_path))]
+    args = ["plan", "--port", url, str(m2_image(tmp_path)), "--updater", str(mtools(tmp_path))]
     code, lines = run_cli([*args, "--json"], capsys)
     assert code == 0, lines[-1]
     steps = lines[-1]["plan"]["steps"]
@@ -211,8 +174,8 @@ def test_an_uncatalogued_mtools_elf_is_checked_against_its_release_not_a_zip(
         capsys: pytest.CaptureFixture[str]) -> None:
     # Monarch 2 images and mtools.elf are not shipped together in one zip as Pycom's were.
     url = sim_url("&family=monarch2&version=58000&mode=ffh")
-    assert main(["plan", "--port", url, "--updater", str(_mtools(tmp_path)),
-                 str(_m2_image(tmp_path))]) == 0
+    assert main(["plan", "--port", url, "--updater", str(mtools(tmp_path)),
+                 str(m2_image(tmp_path))]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "is not in the catalogue: make sure it comes from the same release as" in out, out
     assert "same zip" not in out
