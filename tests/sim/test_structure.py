@@ -1,5 +1,6 @@
-"""The simulator stays in parts a newcomer can read: short functions, small classes, and no
-imports hidden inside functions (where the import contracts cannot see a cycle)."""
+"""The simulator stays in parts a newcomer can read: short functions, small classes, no imports
+hidden inside functions (where the import contracts cannot see a cycle), and the modem's parts
+composed, not mixed in (a mixin shares one `self` with the others, which no contract sees)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import sqnflash.sim
 MAX_FUNCTION_LINES = 60
 MAX_CLASS_LINES = 300
 SIM = Path(sqnflash.sim.__file__).parent
+# The simulated modem's core and parts: none may inherit from another (sim/modem.py wires them).
+MODEM_PARTS = ("modem_core.py", "at_commands.py", "stp_endpoint.py", "apply_phase.py",
+               "boot_cycle.py", "modem.py")
 
 
 def _trees() -> list[tuple[str, ast.Module]]:
@@ -38,6 +42,23 @@ def _imports_in_functions(tree: ast.Module) -> list[str]:
     return found
 
 
+def _base_names(node: ast.ClassDef) -> list[str]:
+    return [base.id if isinstance(base, ast.Name) else base.attr for base in node.bases
+            if isinstance(base, (ast.Name, ast.Attribute))]
+
+
+def _part_classes(trees: list[tuple[str, ast.Module]]) -> set[str]:
+    """The classes of the modem's parts, but not the protocols through which they meet."""
+    return {node.name for name, tree in trees if name in MODEM_PARTS for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef) and "Protocol" not in _base_names(node)}
+
+
+def _mixed_in(trees: list[tuple[str, ast.Module]]) -> list[str]:
+    parts = _part_classes(trees)
+    return [f"{node.name}({base})" for _, tree in trees for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef) for base in _base_names(node) if base in parts]
+
+
 def test_the_simulator_package_is_found() -> None:
     names = [name for name, _ in _trees()]
     assert "modem.py" in names and "board.py" in names
@@ -53,9 +74,19 @@ def test_no_module_of_the_simulator_imports_inside_a_function() -> None:
     assert offenders == {}
 
 
+def test_no_part_of_the_simulated_modem_inherits_from_another_or_from_the_core() -> None:
+    trees = _trees()
+    assert {"ModemCore", "AtCommands", "StpEndpoint", "ApplyPhase", "BootCycle",
+            "SimModem"} <= _part_classes(trees)
+    assert _mixed_in(trees) == []
+
+
 def test_the_checks_see_what_they_look_for() -> None:
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
     long_function = ast.parse(f"def f():\n{body}\n")
     hidden_import = ast.parse("def f():\n    import os\n")
     assert _too_long(long_function) == [f"f ({MAX_FUNCTION_LINES + 1} lines, at most 60)"]
     assert _imports_in_functions(hidden_import) == ["f line 2"]
+    mixins = ast.parse("class ModemCore:\n    pass\nclass Rebooter(Protocol):\n    pass\n"
+                       "class BootCycle(core.ModemCore, Rebooter):\n    pass\n")
+    assert _mixed_in([("modem_core.py", mixins)]) == ["BootCycle(ModemCore)"]

@@ -7,235 +7,270 @@ import re
 
 from sqnflash.protocol import at
 from sqnflash.sim.images import ImageSink
-from sqnflash.sim.modem_core import ModemCore
+from sqnflash.sim.modem_core import ModemCore, Rebooter, StpControl
 from sqnflash.sim.modes import MODE_NAMES, UPDATER_MODES, Boot, Smod, StpPurpose
 from sqnflash.sim.profile import Handler
 from sqnflash.sim.reports import info_lines, showver_lines
 
 
-class AtCommands(ModemCore):
-    """`handler(modem, args)`: args is what follows the command name (`?`, `=...`, or nothing)."""
+class AtCommands:
+    """The command lines of every mode; a handler of the profile's command sets is called as
+    `handler(commands, args)`: args is what follows the command name (`?`, `=...`, or nothing).
+    STP sessions are opened through the endpoint it is given, reboots through the `Rebooter`."""
+
+    def __init__(self, core: ModemCore, stp: StpControl, rebooter: Rebooter) -> None:
+        self.core = core
+        self.stp = stp
+        self.rebooter = rebooter
+
+    def dispatch(self, command: str) -> None:
+        body = command[2:]
+        match = re.match(r"([+^][A-Za-z0-9_]+|!|[A-Za-z&]?)(.*)$", body)
+        core = self.core
+        assert match is not None and core.mode is not None
+        name, args = match.group(1).upper(), match.group(2).strip()
+        handler = core.profile.commands[core.mode].get(name)
+        if handler is None:
+            core.error(f"{command} is not available in {MODE_NAMES[core.mode]}")
+        elif self._refuses(name.lstrip("+^")):
+            core.error(f"variant: {command} refused")
+        else:
+            handler(self, args)
+        core.faults.after_command(self.rebooter, command)
+
+    def _refuses(self, name: str) -> bool:
+        """`refuse` (the application) and `refuse_once` (RECOVERY, the updater) say so."""
+        core = self.core
+        if core.mode == Smod.FFF:
+            return name in core.profile.refused
+        if (core.mode in UPDATER_MODES and name in core.profile.refused_once
+                and name not in core.refused_since_boot):
+            core.refused_since_boot.add(name)
+            return True
+        return False
 
     def _cmd_at(self, args: str) -> None:
         if args:
-            self._error()
+            self.core.error()
         else:
-            self._reply()
+            self.core.reply()
 
     def _cmd_echo(self, args: str) -> None:
         if args in ("", "0"):
-            self.echo = False
+            self.core.echo = False
         elif args == "1":
-            self.echo = True
+            self.core.echo = True
         else:
-            self._error()
+            self.core.error()
             return
-        self._reply()
+        self.core.reply()
 
     def _cmd_ok(self, args: str) -> None:
-        self._reply()
+        self.core.reply()
 
     def _cmd_smod(self, args: str) -> None:
         if args != "?":
-            self._error()
+            self.core.error()
             return
-        assert self.mode is not None
-        if self.profile.smod_reply == "blank":
-            self._reply([str(int(self.mode))])
+        assert self.core.mode is not None
+        if self.core.profile.smod_reply == "blank":
+            self.core.reply([str(int(self.core.mode))])
         else:
-            self._reply_tight([str(int(self.mode))])
+            self.core.reply_tight([str(int(self.core.mode))])
 
     def _cmd_bmod(self, args: str) -> None:
         if args != "?":
-            self._error()
+            self.core.error()
             return
-        assert self.mode is not None
-        self._reply([f"+BMOD: {MODE_NAMES[self.mode]}"])
+        assert self.core.mode is not None
+        self.core.reply([f"+BMOD: {MODE_NAMES[self.core.mode]}"])
 
     def _cmd_smswboot(self, args: str) -> None:
         if args == "?":
-            name = self.flash.boot.name
-            self._reply([name if self.profile.smswboot_reply == "bare" else f"+SMSWBOOT: {name}"])
+            name = self.core.flash.boot.name
+            bare = self.core.profile.smswboot_reply == "bare"
+            self.core.reply([name if bare else f"+SMSWBOOT: {name}"])
             return
         match = re.fullmatch(r"=\s*(\d+)\s*(?:,\s*(\d+))?", args)
         if not match:
-            self._error()
+            self.core.error()
             return
         mode, reboot = int(match.group(1)), int(match.group(2) or 1)
         if mode not in set(Boot) or reboot not in (0, 1):
-            self._error("Requested mode is not supported.")
+            self.core.error("Requested mode is not supported.")
             return
-        if self._applying:
-            self._error("an upgrade is being applied")
+        if self.core.applying:
+            self.core.error("an upgrade is being applied")
             return
-        if mode == Boot.FFH and self.flash.bootrom <= self.profile.old_bootrom_build:
-            self._error("This feature is more recent than the bootloader. Update the bootloader "
-                        "to be able to switch.")
+        if mode == Boot.FFH and self.core.flash.bootrom <= self.core.profile.old_bootrom_build:
+            self.core.error("This feature is more recent than the bootloader. Update the "
+                            "bootloader to be able to switch.")
             return
-        if self.faults.smswboot_error_for(mode, reboot):
-            self._error(f"fault: AT+SMSWBOOT={mode},{reboot} refused")
+        if self.core.faults.smswboot_error_for(mode, reboot):
+            self.core.error(f"fault: AT+SMSWBOOT={mode},{reboot} refused")
             return
-        if reboot and self.profile.swboot_error:
-            self._error(f"swboot_error: AT+SMSWBOOT={mode},1 refused")
+        if reboot and self.core.profile.swboot_error:
+            self.core.error(f"swboot_error: AT+SMSWBOOT={mode},1 refused")
             return
-        self.flash.boot = Boot(mode)
-        self._note(f"next boot: {Boot(mode).name}")
-        self._reply()
+        self.core.flash.boot = Boot(mode)
+        self.core.note(f"next boot: {Boot(mode).name}")
+        self.core.reply()
         if reboot:
-            self.reboot("AT+SMSWBOOT", announce=True)
+            self.rebooter.reboot("AT+SMSWBOOT", announce=True)
 
     def _cmd_reset(self, args: str) -> None:
         if args:
-            self._error()
+            self.core.error()
             return
-        self._reply()
-        self.reboot("AT^RESET", announce=True)
+        self.core.reply()
+        self.rebooter.reboot("AT^RESET", announce=True)
 
     def _cmd_cfun(self, args: str) -> None:
         if args == "?":
-            self._reply([f"+CFUN: {self.cfun}"])
+            self.core.reply([f"+CFUN: {self.core.cfun}"])
             return
         match = re.fullmatch(r"=\s*(\d+)(?:,\s*\d+)?", args)
         if not match or int(match.group(1)) not in (0, 1, 4, 5):
-            self._error()
+            self.core.error()
             return
-        self.cfun = int(match.group(1))
-        self._reply()
+        self.core.cfun = int(match.group(1))
+        self.core.reply()
 
     def _cmd_ipr(self, args: str) -> None:
         if args == "?":
-            self._reply([f"+IPR: {self.wire.modem_baud}"])
+            self.core.reply([f"+IPR: {self.core.wire.modem_baud}"])
             return
         if re.fullmatch(r"=\s*\?", args):
-            rates = self.profile.ipr_rates
-            if self.mode == Smod.FFH or rates is None:
-                self._error("AT+IPR=? is not answered here")
+            rates = self.core.profile.ipr_rates
+            if self.core.mode == Smod.FFH or rates is None:
+                self.core.error("AT+IPR=? is not answered here")
                 return
-            self._reply([f"+IPR: (),({','.join(str(rate) for rate in rates)})"])
+            self.core.reply([f"+IPR: (),({','.join(str(rate) for rate in rates)})"])
             return
-        if self.mode == Smod.FFH and self.profile.ffh_only_115200 == "error":
-            self._error("this boot loader cannot change its baud rate")
+        if self.core.mode == Smod.FFH and self.core.profile.ffh_only_115200 == "error":
+            self.core.error("this boot loader cannot change its baud rate")
             return
         match = re.fullmatch(r"=\s*(\d+)", args)
-        listed = self.profile.ipr_rates or self.profile.supported_bauds
+        listed = self.core.profile.ipr_rates or self.core.profile.supported_bauds
         if not match or int(match.group(1)) not in listed:
-            self._reply(["+IPR: invalid baudrate"] if match else [], at.FINAL_ERROR)
+            self.core.reply(["+IPR: invalid baudrate"] if match else [], at.FINAL_ERROR)
             return
         baud = int(match.group(1))
-        self._reply()  # at the old rate
-        if self.mode == Smod.FFH and self.profile.ffh_only_115200 == "ignore":
-            self._note(f"AT+IPR={baud} ignored: the boot loader stays at {self.wire.modem_baud}")
+        self.core.reply()  # at the old rate
+        if self.core.mode == Smod.FFH and self.core.profile.ffh_only_115200 == "ignore":
+            self.core.note(f"AT+IPR={baud} ignored: the boot loader stays at "
+                           f"{self.core.wire.modem_baud}")
             return
-        self.wire.modem_baud = baud
-        self._note(f"baud rate now {baud}")
+        self.core.wire.modem_baud = baud
+        self.core.note(f"baud rate now {baud}")
 
     def _cmd_smstpu(self, args: str) -> None:
-        if self._applying:
-            self._error("an upgrade is being applied")
+        if self.core.applying:
+            self.core.error("an upgrade is being applied")
             return
         if args == "":
             self._stpu_ok()
-            self.flash.stored = bytearray()
-            self._enter_stp(StpPurpose.STORE, self.profile.store_max_transfer)
+            self.core.flash.stored = bytearray()
+            self.stp.enter_stp(StpPurpose.STORE, self.core.profile.store_max_transfer)
         elif args.upper() in ('="ON_THE_FLY"', "=ON_THE_FLY"):
             self._stpu_ok()
-            self._enter_stp(StpPurpose.ON_THE_FLY, self.profile.otf_max_transfer)
+            self.stp.enter_stp(StpPurpose.ON_THE_FLY, self.core.profile.otf_max_transfer)
         else:
-            self._error()
+            self.core.error()
 
     def _stpu_ok(self) -> None:
-        if self.profile.stpu_reply == "bare":
-            self._send_at(b"OK\r\n")  # the first shape Pycom's 4-byte check accepts
-        elif self.profile.stpu_reply == "open":
-            self._send_at(b"\r\nOK")  # the line end never comes: STP from here on
+        if self.core.profile.stpu_reply == "bare":
+            self.core.send_at(b"OK\r\n")  # the first shape Pycom's 4-byte check accepts
+        elif self.core.profile.stpu_reply == "open":
+            self.core.send_at(b"\r\nOK")  # the line end never comes: STP from here on
         else:
-            self._reply()
+            self.core.reply()
 
     def _cmd_smupgrade(self, args: str) -> None:
         if args == "?":
             self._report_upgrade()
             return
         if args:
-            self._error()
+            self.core.error()
             return
-        if self._applying:
-            self._error("an upgrade is being applied")
+        if self.core.applying:
+            self.core.error("an upgrade is being applied")
             return
-        if self.flash.stored is None:
-            self._error("no upgrade file stored")
+        if self.core.flash.stored is None:
+            self.core.error("no upgrade file stored")
             return
         sink = ImageSink()
-        sink.feed(bytes(self.flash.stored))
+        sink.feed(bytes(self.core.flash.stored))
         verdict = sink.judge()
-        self.flash.stored = None
-        if self.profile.smupgrade_ok:
-            self._reply()
+        self.core.flash.stored = None
+        if self.core.profile.smupgrade_ok:
+            self.core.reply()
         else:
-            self._note("smupgrade_reply=none: no OK, straight into the reboot")
-        self.flash.report = "on-going"
-        self._pending_apply = verdict
-        self._note(f"AT+SMUPGRADE: applying a stored {verdict.size}-byte file via the updater")
-        self.reboot("AT+SMUPGRADE", announce=True)
+            self.core.note("smupgrade_reply=none: no OK, straight into the reboot")
+        self.core.flash.report = "on-going"
+        self.core.pending_apply = verdict
+        self.core.note(f"AT+SMUPGRADE: applying a stored {verdict.size}-byte file via the updater")
+        self.rebooter.reboot("AT+SMUPGRADE", announce=True)
 
     def _report_upgrade(self) -> None:
         """`AT+SMUPGRADE?`: the last word, unless a variant withholds it."""
-        if self.report_withheld == "none":
-            self._reply()
-        elif self.report_withheld == "error":
-            self._error("bootrom_report=error")
-        elif not self.profile.upgrade_reported and self.mode in UPDATER_MODES:
-            self._reply(["+SMUPGRADE: No report"])
+        if self.core.report_withheld == "none":
+            self.core.reply()
+        elif self.core.report_withheld == "error":
+            self.core.error("bootrom_report=error")
+        elif not self.core.profile.upgrade_reported and self.core.mode in UPDATER_MODES:
+            self.core.reply(["+SMUPGRADE: No report"])
         else:
-            self._reply([f"+SMUPGRADE: {self.flash.report}"])
+            self.core.reply([f"+SMUPGRADE: {self.core.flash.report}"])
 
     def _cmd_notify(self, args: str) -> None:
-        self._reply()
+        self.core.reply()
 
     def _cmd_sqnwl(self, args: str) -> None:
-        if self.flash.software <= self.profile.old_bootrom_build:
-            self._error()
+        if self.core.flash.software <= self.core.profile.old_bootrom_build:
+            self.core.error()
         else:
-            self._reply()
+            self.core.reply()
 
     def _cmd_smlog(self, args: str) -> None:
         if args == "?":
-            self._reply_tight(["+SMLOG: LOG_INHERIT"])
+            self.core.reply_tight(["+SMLOG: LOG_INHERIT"])
         else:
-            self._reply()
+            self.core.reply()
 
     def _cmd_fsrdfile(self, args: str) -> None:
-        self._send_at(b"\r\n\r\nERROR\r\n")  # no crash dump: as observed, an extra blank line
+        self.core.send_at(b"\r\n\r\nERROR\r\n")  # no crash dump: as observed, an extra blank line
 
     def _cmd_showver(self, args: str) -> None:
         if args.replace(" ", "").lower() != '="showver"':
-            self._error()
+            self.core.error()
             return
-        self._reply(self.showver_lines())
+        self.core.reply(self.showver_lines())
 
     def showver_lines(self) -> list[str]:
-        return showver_lines(self.flash)
+        return showver_lines(self.core.flash)
 
     def _cmd_info(self, args: str) -> None:
-        lines = info_lines(self.flash, self.profile.model, args)
+        lines = info_lines(self.core.flash, self.core.profile.model, args)
         if lines is None:
-            self._error()
+            self.core.error()
         else:
-            self._reply(lines)
+            self.core.reply(lines)
 
     def _cmd_cgsn(self, args: str) -> None:
         if args not in ("", "=1"):
-            self._error()
+            self.core.error()
             return
-        self._reply([self.flash.imei])
+        self.core.reply([self.core.flash.imei])
 
 
     def _cmd_stp(self, args: str) -> None:
         """The boot loader's `AT+STP`: an ELF into RAM, started as the updater."""
         if args:
-            self._error()
+            self.core.error()
             return
-        self._reply()
-        self._enter_stp(StpPurpose.LOAD_ELF, self.profile.ffh_max_transfer)
+        self.core.reply()
+        self.stp.enter_stp(StpPurpose.LOAD_ELF, self.core.profile.ffh_max_transfer)
 
 
 # The boot loader (FFH) of every family knows only these (its image holds no other command

@@ -2,11 +2,12 @@
 
 A state machine driven by bytes from the wire and by timers: boot modes with their own AT command
 sets, reboots, baud rates, the STP slave, flash writes, the apply phase and version reports.
-`SimModem` puts together its parts, one module each: the core (state, output, command input:
-sim/modem_core.py), the AT command handlers (sim/at_commands.py), the STP endpoint
-(sim/stp_endpoint.py), the apply phase (sim/apply_phase.py), reboots (sim/boot_cycle.py) and the
-version reports (sim/reports.py). What kind of modem it plays is its `ModemProfile`
-(sim/profile.py): the command set of each mode, below, and the knobs of `SimConfig`.
+`SimModem` builds its parts and wires them together, one module and one object each: the core
+(state, output, command input: sim/modem_core.py), the AT command handlers (sim/at_commands.py),
+the STP endpoint (sim/stp_endpoint.py), the apply phase (sim/apply_phase.py), reboots
+(sim/boot_cycle.py) and the version reports (sim/reports.py). What kind of modem it plays is its
+`ModemProfile` (sim/profile.py): the command set of each mode, below, and the knobs of
+`SimConfig`.
 
 Behaviour chosen where the public record is silent (each is a documented choice, not a fact;
 the points where more than one answer is plausible are knobs, with named bundles of them, the
@@ -83,7 +84,7 @@ from sqnflash.sim.boot_cycle import BootCycle
 from sqnflash.sim.config import SimConfig
 from sqnflash.sim.engine import Engine
 from sqnflash.sim.images import Family, lr_version
-from sqnflash.sim.modem_core import CONFIG_MODES, PLUS_GUARD_S
+from sqnflash.sim.modem_core import CONFIG_MODES, PLUS_GUARD_S, ModemCore
 from sqnflash.sim.modes import BOOT_TO_SMOD, ECHO_MODES, MODE_NAMES, Boot, Flash, Smod, StpPurpose
 from sqnflash.sim.monarch2 import monarch2_profile
 from sqnflash.sim.profile import MONARCH1_BAUDS, ModemProfile
@@ -112,16 +113,86 @@ __all__ = [
 SUPPORTED_BAUDS = MONARCH1_BAUDS
 
 
-class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
+class SimModem:
     """One simulated modem behind one wire: a Monarch 1, or a Monarch 2 for `family=monarch2`,
-    unless another profile is given."""
+    unless another profile is given.
+
+    The parts never hold one another directly where that would make a cycle: the core hands its
+    input to the AT commands and the STP endpoint through the two routes below, and the parts
+    that restart the modem ask this object (a `Rebooter`) to do it."""
 
     def __init__(self, config: SimConfig, engine: Engine,
                  profile: ModemProfile | None = None) -> None:
         if profile is None:
             profile = (monarch2_profile(config) if config.family == Family.MONARCH2
                        else ModemProfile.monarch1(config, MONARCH1_COMMANDS))
-        super().__init__(config, engine, profile)
+        self.core = core = ModemCore(config, engine, profile, on_command=self._command,
+                                     on_stp_input=self._stp_input)
+        self.apply = ApplyPhase(core, self)
+        self.stp = StpEndpoint(core, self.apply, self)
+        self.at = AtCommands(core, self.stp, self)
+        self.boot = BootCycle(core, self.apply, self.stp)
+        # What the simulator, the board, the tools and the tests read: the core's own objects.
+        self.config, self.profile, self.engine = config, profile, engine
+        self.faults, self.flash, self.wire = core.faults, core.flash, core.wire
+        self.idle, self.log, self.received_commands = core.idle, core.log, core.received_commands
+
+    def _command(self, command: str) -> None:
+        self.at.dispatch(command)
+
+    def _stp_input(self, data: bytes) -> None:
+        self.stp.stp_input(data)
+
+    def reboot(self, reason: str, *, announce: bool) -> None:
+        """Shut down (after the pending reply has left) and boot the selected image."""
+        self.boot.reboot(reason, announce=announce)
+
+    def power_cycle(self) -> None:
+        """Power removed and restored: no +SHUTDOWN, whatever was in progress is lost."""
+        self.boot.power_cycle()
+
+    def receive(self, data: bytes) -> None:
+        """Bytes that reached the modem's UART."""
+        self.core.receive(data)
+
+    def showver_lines(self) -> list[str]:
+        return self.at.showver_lines()
+
+    @property
+    def booting(self) -> bool:
+        return self.core.booting
+
+    @property
+    def in_stp(self) -> bool:
+        return self.core.in_stp
+
+    @property
+    def mode(self) -> Smod | None:
+        return self.core.mode
+
+    @property
+    def echo(self) -> bool:
+        return self.core.echo
+
+    @property
+    def data_mode(self) -> bool:
+        return self.core.data_mode
+
+    @property
+    def cfun(self) -> int:
+        return self.core.cfun
+
+    @property
+    def stp_sessions(self) -> int:
+        return self.stp.stp_sessions
+
+    @property
+    def stp_repeats(self) -> int:
+        return self.stp.stp_repeats
+
+    @property
+    def overrun_bytes(self) -> int:
+        return self.stp.overrun_bytes
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -146,45 +217,45 @@ class SimModem(AtCommands, StpEndpoint, ApplyPhase, BootCycle):
         }
 
 
-Handler = Callable[[SimModem, str], None]
+Handler = Callable[[AtCommands, str], None]
 
 APP_COMMANDS: dict[str, Handler] = {
-    "": SimModem._cmd_at,
-    "E": SimModem._cmd_echo,
-    "+BIND": SimModem._cmd_ok,
-    "+SMOD": SimModem._cmd_smod,
-    "+BMOD": SimModem._cmd_bmod,
-    "+SMSWBOOT": SimModem._cmd_smswboot,
-    "^RESET": SimModem._cmd_reset,
-    "+CFUN": SimModem._cmd_cfun,
-    "+IPR": SimModem._cmd_ipr,
-    "+SMSTPU": SimModem._cmd_smstpu,
-    "+SMUPGRADE": SimModem._cmd_smupgrade,
-    "+SQNSUPGRADENTF": SimModem._cmd_notify,
-    "+SQNWL": SimModem._cmd_sqnwl,
-    "+SMLOG": SimModem._cmd_smlog,
-    "+FSRDFILE": SimModem._cmd_fsrdfile,
-    "!": SimModem._cmd_showver,
-    "I": SimModem._cmd_info,
-    "+CGSN": SimModem._cmd_cgsn,
+    "": AtCommands._cmd_at,
+    "E": AtCommands._cmd_echo,
+    "+BIND": AtCommands._cmd_ok,
+    "+SMOD": AtCommands._cmd_smod,
+    "+BMOD": AtCommands._cmd_bmod,
+    "+SMSWBOOT": AtCommands._cmd_smswboot,
+    "^RESET": AtCommands._cmd_reset,
+    "+CFUN": AtCommands._cmd_cfun,
+    "+IPR": AtCommands._cmd_ipr,
+    "+SMSTPU": AtCommands._cmd_smstpu,
+    "+SMUPGRADE": AtCommands._cmd_smupgrade,
+    "+SQNSUPGRADENTF": AtCommands._cmd_notify,
+    "+SQNWL": AtCommands._cmd_sqnwl,
+    "+SMLOG": AtCommands._cmd_smlog,
+    "+FSRDFILE": AtCommands._cmd_fsrdfile,
+    "!": AtCommands._cmd_showver,
+    "I": AtCommands._cmd_info,
+    "+CGSN": AtCommands._cmd_cgsn,
 }
 
 # The handlers the updater ELF carries (+SMOD, +BMOD, +SMSWBOOT, +IPR, +IFC, +ICF, +SMLOG, +SMSTPU,
 # +SMUPGRADE, ^RESET, +SHUTDOWN, ...); recovery runs the same image.
 UPDATER_COMMANDS: dict[str, Handler] = {
-    "": SimModem._cmd_at,
-    "E": SimModem._cmd_echo,
-    "+SMOD": SimModem._cmd_smod,
-    "+BMOD": SimModem._cmd_bmod,
-    "+SMSWBOOT": SimModem._cmd_smswboot,
-    "+IPR": SimModem._cmd_ipr,
-    "+IFC": SimModem._cmd_ok,
-    "+ICF": SimModem._cmd_ok,
-    "+SMLOG": SimModem._cmd_smlog,
-    "+SMSTPU": SimModem._cmd_smstpu,
-    "+SMUPGRADE": SimModem._cmd_smupgrade,
-    "^RESET": SimModem._cmd_reset,
-    "+SMCLEANBOOT": SimModem._cmd_ok,
+    "": AtCommands._cmd_at,
+    "E": AtCommands._cmd_echo,
+    "+SMOD": AtCommands._cmd_smod,
+    "+BMOD": AtCommands._cmd_bmod,
+    "+SMSWBOOT": AtCommands._cmd_smswboot,
+    "+IPR": AtCommands._cmd_ipr,
+    "+IFC": AtCommands._cmd_ok,
+    "+ICF": AtCommands._cmd_ok,
+    "+SMLOG": AtCommands._cmd_smlog,
+    "+SMSTPU": AtCommands._cmd_smstpu,
+    "+SMUPGRADE": AtCommands._cmd_smupgrade,
+    "^RESET": AtCommands._cmd_reset,
+    "+SMCLEANBOOT": AtCommands._cmd_ok,
 }
 
 # What each SMOD number runs: the updater image also serves RECOVERY and an updater reporting 1.

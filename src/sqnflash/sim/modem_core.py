@@ -1,16 +1,16 @@
 """The simulated modem's core: its state, its timers, what it sends and how it reads commands.
 
-The parts that act on that state (AT commands, boot, STP endpoint, apply phase) build on
-`ModemCore`; `SimModem` (sim/modem.py) puts them together. What kind of modem it is comes from
-its `ModemProfile` (sim/profile.py).
+The parts that act on that state (AT commands, boot, STP endpoint, apply phase) are objects of
+their own, each given the core and the few other parts it needs, typed by the protocols below
+(a part never imports another part); `SimModem` (sim/modem.py) builds and wires them. What kind
+of modem it is comes from its `ModemProfile` (sim/profile.py).
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqnflash.protocol import at, stp
 from sqnflash.sim.config import SimConfig
@@ -21,7 +21,6 @@ from sqnflash.sim.images import ImageSink, Received, lr_version
 from sqnflash.sim.modes import (
     ECHO_MODES,
     MODE_NAMES,
-    UPDATER_MODES,
     Boot,
     Flash,
     Smod,
@@ -33,6 +32,35 @@ from sqnflash.sim.wire import Wire
 PLUS_GUARD_S = 1.0
 CONFIG_MODES = {"app": Smod.FFF, "recovery": Smod.RECOVERY, "updater": Smod.UPDATER,
                 "ffh": Smod.FFH}
+
+
+class Rebooter(Protocol):
+    """What a part asks for when the modem has to restart (sim/boot_cycle.py does it)."""
+
+    def reboot(self, reason: str, *, announce: bool) -> None: ...
+
+    def power_cycle(self) -> None: ...
+
+    @property
+    def booting(self) -> bool: ...
+
+
+class Applier(Protocol):
+    """The apply phase (sim/apply_phase.py), as the STP endpoint and the boot cycle see it."""
+
+    def start_apply(self, verdict: Received, *, via: str) -> None: ...
+
+    def interrupt_apply(self, why: str) -> None: ...
+
+
+class StpControl(Protocol):
+    """The STP endpoint (sim/stp_endpoint.py), as the AT commands and the boot cycle see it."""
+
+    def enter_stp(self, purpose: StpPurpose, max_transfer: int) -> None: ...
+
+    def leave_stp(self) -> None: ...
+
+    def abandon_transfer(self, why: str) -> None: ...
 
 
 def initial_flash(config: SimConfig, boot: Boot, old_bootrom_build: int) -> Flash:
@@ -53,12 +81,20 @@ def initial_flash(config: SimConfig, boot: Boot, old_bootrom_build: int) -> Flas
 
 
 class ModemCore:
-    """One simulated modem behind one wire: state, output, input."""
+    """One simulated modem behind one wire: state, output, input.
 
-    def __init__(self, config: SimConfig, engine: Engine, profile: ModemProfile) -> None:
+    Input goes on to the two handlers it is given: an AT command line (`on_command`, the AT
+    commands part) or, while an STP session is open, the raw bytes (`on_stp_input`, the STP
+    endpoint)."""
+
+    def __init__(self, config: SimConfig, engine: Engine, profile: ModemProfile, *,
+                 on_command: Callable[[str], None],
+                 on_stp_input: Callable[[bytes], None]) -> None:
         self.config = config
         self.profile = profile
         self.engine = engine
+        self.on_command = on_command
+        self.on_stp_input = on_stp_input
         self.faults = FaultPlan.from_config(config)
         start_mode = CONFIG_MODES[config.mode]
         # `mode=updater` is where the field path leaves a modem: updater.elf loaded into RAM by the
@@ -70,7 +106,7 @@ class ModemCore:
         if start_mode == Smod.UPDATER:
             start_mode = Smod(profile.updater_smod)
         self.flash = initial_flash(config, boot, profile.old_bootrom_build)
-        baud = self._boot_baud(start_mode)
+        baud = profile.boot_baud(start_mode)
         if config.mode == "updater":
             baud = profile.ffh_baud if profile.ffh_only_115200 else profile.app_baud
         self.idle = IdleMeter()
@@ -81,60 +117,38 @@ class ModemCore:
         self.echo = profile.echoes(echo_mode)
         self.data_mode = config.data_mode and start_mode == Smod.FFF
         self.cfun = 1
-        self._commands = at.CommandSplitter()
-        self._stp: stp.StpSlave | None = None
-        self._stp_purpose: StpPurpose | None = None
-        self._sink: ImageSink | None = None
-        self._stored_len = 0
-        self._stp_rest = b""
-        self._stp_idle: Timer | None = None
-        self._timers: dict[int, Timer] = {}
-        self._applying = False
-        self._apply: tuple[Received, str] | None = None  # the image being applied, and how
-        self._pending_apply: Received | None = None  # FFF method: applied after the reboot
+        self.commands = at.CommandSplitter()
+        self.stp_slave: stp.StpSlave | None = None
+        self.stp_purpose: StpPurpose | None = None
+        self.sink: ImageSink | None = None
+        self.timers: dict[int, Timer] = {}
+        self.applying = False
+        self.pending_apply: Received | None = None  # FFF method: applied after the reboot
         self._last_rx = -1e9
         self.report_withheld = ""  # `bootrom_report` none or error: AT+SMUPGRADE? says that
         self.refused_since_boot: set[str] = set()  # `refuse_once` commands refused already
         self._plus: list[float] = []
         self.log: deque[tuple[float, str]] = deque(maxlen=2000)
         self.received_commands: list[str] = []
-        self.stp_sessions = 0
-        self.stp_repeats = 0  # requests answered again as retransmissions (data not rewritten)
-        self.overrun_bytes = 0  # STP bytes lost to overruns (sim/flow.py)
-        self._note(f"power on in {MODE_NAMES[start_mode]} at {baud} baud")
-
-    if TYPE_CHECKING:
-        # Provided by the other parts (sim/modem.py lists them).
-        def reboot(self, reason: str, *, announce: bool) -> None: ...
-        def power_cycle(self) -> None: ...
-        def _boot_baud(self, mode: Smod) -> int: ...
-        def _enter_stp(self, purpose: StpPurpose, max_transfer: int) -> None: ...
-        def _leave_stp(self) -> None: ...
-        def _stp_input(self, data: bytes) -> None: ...
-        def _abandon_transfer(self, why: str) -> None: ...
-        def _start_apply(self, verdict: Received, *, via: str) -> None: ...
-        def _interrupt_apply(self, why: str) -> None: ...
+        self.note(f"power on in {MODE_NAMES[start_mode]} at {baud} baud")
 
     # ------------------------------------------------------------------ bookkeeping
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
         self.log.append((self.engine.time, text))
 
-    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+    def later(self, delay: float, callback: Callable[[], None]) -> None:
         # Fired timers are forgotten: a 64 MB transfer schedules one per block.
         def fire() -> None:
-            self._timers.pop(timer.seq, None)
+            self.timers.pop(timer.seq, None)
             callback()
 
         timer = self.engine.after(delay, fire)
-        self._timers[timer.seq] = timer
+        self.timers[timer.seq] = timer
 
-    def _cancel_timers(self) -> None:
-        for timer in self._timers.values():
+    def cancel_timers(self) -> None:
+        for timer in self.timers.values():
             timer.cancel()
-        self._timers.clear()
-        if self._stp_idle is not None:
-            self._stp_idle.cancel()
-            self._stp_idle = None
+        self.timers.clear()
 
     @property
     def booting(self) -> bool:
@@ -142,41 +156,41 @@ class ModemCore:
 
     @property
     def in_stp(self) -> bool:
-        return self._stp is not None
+        return self.stp_slave is not None
 
     # ------------------------------------------------------------------ output
-    def _send(self, data: bytes) -> None:
+    def send(self, data: bytes) -> None:
         if self.mode is None or not data:
             return
         arrived = self.wire.modem_write(data)
-        if not self._applying and not (self._stp is not None and self._stp.busy):
+        if not self.applying and not (self.stp_slave is not None and self.stp_slave.busy):
             self.idle.ready(arrived)  # the host has its answer: the next move is the host's
 
-    def _send_at(self, text: bytes) -> None:
+    def send_at(self, text: bytes) -> None:
         """AT output, framed with the `line_ending` knob (the boot loader keeps CRLF)."""
         if self.mode != Smod.FFH and self.profile.line_end != b"\r\n":
             text = text.replace(b"\r\n", self.profile.line_end)
-        self._send(text)
+        self.send(text)
 
-    def _reply(self, lines: list[str] | tuple[str, ...] = (), final: str = at.FINAL_OK) -> None:
+    def reply(self, lines: list[str] | tuple[str, ...] = (), final: str = at.FINAL_OK) -> None:
         reply = at.encode_reply(list(lines), final, leading_crlf=self.mode != Smod.FFH)
-        self._send_at(self.faults.at_reply(reply))
+        self.send_at(self.faults.at_reply(reply))
 
-    def _reply_tight(self, lines: list[str]) -> None:
+    def reply_tight(self, lines: list[str]) -> None:
         """A reply without the blank line before OK, as observed for AT+SMOD? and AT+SMLOG?."""
         if self.mode == Smod.FFH:
-            self._reply(lines)
+            self.reply(lines)
             return
         body = "".join(f"{line}\r\n" for line in lines)
-        self._send_at(self.faults.at_reply(f"\r\n{body}{at.FINAL_OK}\r\n".encode("ascii")))
+        self.send_at(self.faults.at_reply(f"\r\n{body}{at.FINAL_OK}\r\n".encode("ascii")))
 
-    def _error(self, why: str = "") -> None:
+    def error(self, why: str = "") -> None:
         if why:
-            self._note(f"ERROR: {why}")
-        self._reply((), at.FINAL_ERROR)
+            self.note(f"ERROR: {why}")
+        self.reply((), at.FINAL_ERROR)
 
-    def _urc(self, line: str) -> None:
-        self._send_at(at.encode_urc(line))
+    def urc(self, line: str) -> None:
+        self.send_at(at.encode_urc(line))
 
     # ------------------------------------------------------------------ input
     def receive(self, data: bytes) -> None:
@@ -186,26 +200,25 @@ class ModemCore:
         self._last_rx = now
         if self.mode is None:
             return  # rebooting: the UART is not listening
-        if self._stp is not None:
-            self._stp_input(data)
+        if self.stp_slave is not None:
+            self.on_stp_input(data)
             return
         if self.data_mode:
             self._data_mode_input(data, gap)
             return
-        self._commands.feed(data)
+        self.commands.feed(data)
         self._run_commands()
 
     def _run_commands(self) -> None:
-        while self.mode is not None and self._stp is None and not self.data_mode:
-            command = self._commands.next_command()
+        while self.mode is not None and self.stp_slave is None and not self.data_mode:
+            command = self.commands.next_command()
             if command is None:
                 return
             self.received_commands.append(command)
-            self._note(f"AT> {command}")
+            self.note(f"AT> {command}")
             if self.echo:
-                self._send(command.encode("ascii") + b"\r")
-            self._dispatch(command)
-            self.faults.after_command(self, command)
+                self.send(command.encode("ascii") + b"\r")
+            self.on_command(command)
 
     def _data_mode_input(self, data: bytes, gap: float) -> None:
         # Hayes escape: "+++" with a guard time of silence before and after.
@@ -222,34 +235,9 @@ class ModemCore:
                 if self._last_rx == marker and len(self._plus) == 3:
                     self.data_mode = False
                     self._plus.clear()
-                    self._note("left data mode (+++)")
-                    self._reply()
+                    self.note("left data mode (+++)")
+                    self.reply()
 
-            self._later(PLUS_GUARD_S, check)
+            self.later(PLUS_GUARD_S, check)
         elif len(self._plus) > 3:
             self._plus.clear()
-
-    # ------------------------------------------------------------------ commands
-    def _dispatch(self, command: str) -> None:
-        body = command[2:]
-        match = re.match(r"([+^][A-Za-z0-9_]+|!|[A-Za-z&]?)(.*)$", body)
-        assert match is not None and self.mode is not None
-        name, args = match.group(1).upper(), match.group(2).strip()
-        handler = self.profile.commands[self.mode].get(name)
-        if handler is None:
-            self._error(f"{command} is not available in {MODE_NAMES[self.mode]}")
-            return
-        if self._refuses(name.lstrip("+^")):
-            self._error(f"variant: {command} refused")
-            return
-        handler(self, args)
-
-    def _refuses(self, name: str) -> bool:
-        """`refuse` (the application) and `refuse_once` (RECOVERY, the updater) say so."""
-        if self.mode == Smod.FFF:
-            return name in self.profile.refused
-        if (self.mode in UPDATER_MODES and name in self.profile.refused_once
-                and name not in self.refused_since_boot):
-            self.refused_since_boot.add(name)
-            return True
-        return False

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 from sqnflash.sim.at_commands import FFH_COMMANDS, AtCommands
 from sqnflash.sim.config import FFH_BAUD, SimConfig
+from sqnflash.sim.images import Family
 from sqnflash.sim.modes import Smod
 from sqnflash.sim.profile import Handler, ModemProfile
 
@@ -85,7 +86,8 @@ def monarch2_profile(config: SimConfig) -> ModemProfile:
         app_baud=config.app_baud, ffh_baud=FFH_BAUD, recovery_baud=config.recovery_baud,
         store_max_transfer=m1.store_max_transfer, otf_max_transfer=m1.otf_max_transfer,
         ffh_max_transfer=m1.ffh_max_transfer, store_limit=m1.store_limit,
-        partial_blocks=m1.partial_blocks, stp_version=2, monarch2=True,
+        partial_blocks=m1.partial_blocks, stp_version=2,
+        image_families=frozenset({Family.MONARCH2}), raster_gate=True,
         # The reference has no GM02S list: 9600 to 921600 unless `ipr_list` says otherwise.
         ipr_rates=(None if config.ipr_list.lower() == "none" else MONARCH2_BAUDS
                    if not config.ipr_list else

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig, command_names
+from sqnflash.sim.images import Family
+from sqnflash.sim.modes import Smod
 
 # An AT command handler: (the modem, the arguments after the command name).
 Handler = Callable[[Any, str], None]
@@ -64,7 +66,10 @@ class ModemProfile:
     # Monarch 2 (sim/monarch2.py): STP session version 2 (TRANSFER_DATA_TYPE, zlib streams,
     # NACK and UNKNOWN replies) and images of its own generation only.
     stp_version: int = 1
-    monarch2: bool = False
+    # The families whose images install (a full image switches between them); any other is
+    # refused as "not a <name> build".
+    image_families: frozenset[Family] = frozenset({Family.CATM1, Family.NB1})
+    raster_gate: bool = False  # a full image on a build below LR 8.0.4.0 fails: raster first
 
     @classmethod
     def monarch1(cls, config: SimConfig, commands: CommandSets) -> ModemProfile:
@@ -97,6 +102,12 @@ class ModemProfile:
                        tuple(int(part) for part in config.ipr_list.split(","))),
             block_limit=config.block_limit or None,
             block_refusal_command=config.block_refusal == "command")
+
+    def boot_baud(self, mode: Smod) -> int:
+        """The rate `mode` starts at after a boot."""
+        if mode == Smod.FFH:
+            return self.ffh_baud
+        return self.recovery_baud if mode == Smod.RECOVERY else self.app_baud
 
     def echoes(self, mode: str) -> bool:
         """Whether `mode` (app, recovery, updater, ffh) echoes after its boot."""
