@@ -18,7 +18,8 @@ from sqnflash.sim.config import OLD_BOOTROM_BUILD, SimConfig, command_names
 from sqnflash.sim.images import Family
 from sqnflash.sim.modes import Smod
 
-# An AT command handler: (the modem, the arguments after the command name).
+# An AT command handler: (the AT commands part, sim/at_commands.py; the arguments after the
+# command name).
 Handler = Callable[[Any, str], None]
 CommandSets = Mapping[int, Mapping[str, Handler]]  # per SMOD number
 
