@@ -98,7 +98,7 @@ class TransferDriver:
     def _send_once(self, step: Step, command: str, source: BlockSource, what: str,
                    terminator: str, data_type: int | None = None) -> TransferResult:
         # A zipped image is shown in image bytes; the line's throughput stays in wire bytes.
-        total = source.image_size if isinstance(source, ZlibSource) else source.size
+        total = _file_bytes(source)
         link = self.modem.link
         held, self.held = self.held, None
         if held is not None and held.step != step.id:
