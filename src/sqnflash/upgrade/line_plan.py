@@ -22,6 +22,7 @@ from sqnflash.upgrade.line_rate import (
     RatePolicy,
     boot_loader_rate,
     choose_rate,
+    uncarried,
 )
 
 MONARCH2 = "Monarch 2"  # ModemInfo.family, FirmwareFile.family
@@ -56,8 +57,7 @@ def see_line(modem: Modem, info: ModemInfo, policy: RatePolicy, monarch2: bool) 
     if not choose_rate(policy, facts).needs_list:
         return seen
     listed = modem.listed_rates()
-    uncarried = frozenset(r for r in listed or () if r > link.baud and not link.carries(r))
-    return LineSeen(listed, True, uncarried, seen.adapter_max, seen.fixed, rtscts)
+    return LineSeen(listed, True, uncarried(link, listed), seen.adapter_max, seen.fixed, rtscts)
 
 
 def _facts(seen: LineSeen, current: int, failed: frozenset[int], monarch2: bool,
