@@ -173,6 +173,9 @@ class Modem:
     def step_back(self, old: int, tried: int) -> bool:
         return self.rates.step_back(old, tried)
 
+    def answers_at(self, baud: int) -> bool:
+        return self.rates.answers_at(baud)
+
     # ------------------------------------------------------------------ transfers
     def upload(self, command: str, source: BlockSource,
                **options: Unpack[UploadOptions]) -> TransferResult:

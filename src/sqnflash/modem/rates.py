@@ -59,11 +59,9 @@ class BaudRates:
             raise BaudNegotiationFailed(
                 f"AT+IPR={target} at {old} baud was answered "
                 f"{reply.final_line if reply else 'with silence'}")
-        self.link.set_baud(target)
-        for _ in range(3):
-            if self.at.probe():
-                self.narrator.note(f"baud rate negotiated: {old} -> {target}")
-                return
+        if self.answers_at(target):
+            self.narrator.note(f"baud rate negotiated: {old} -> {target}")
+            return
         raise BaudNegotiationFailed(f"the modem accepted AT+IPR={target} but does not answer at "
                                     f"{target} baud")
 
@@ -91,5 +89,10 @@ class BaudRates:
             self.at.discard_input()
             self.link.write(f"AT+IPR={old}\n".encode("ascii"))
             self.link.read(64, POLL_TIMEOUT_S)
-        self.link.set_baud(old)
+        return self.answers_at(old)
+
+    def answers_at(self, baud: int) -> bool:
+        """Whether the modem answers `AT` at `baud` (the link is left there): three probes, as a
+        line that just changed rate may lose the first."""
+        self.link.set_baud(baud)
         return any(self.at.probe() for _ in range(3))

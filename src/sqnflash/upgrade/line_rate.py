@@ -249,14 +249,10 @@ class LineRate:
         try:
             self.modem.negotiate_baud(choice.tries[0])
         except BaudNegotiationFailed as error:
-            if self.modem.fixed_baud is not None or not self._answers_at(old):
+            if self.modem.fixed_baud is not None or not self.modem.answers_at(old):
                 raise
             self.modem.note(f"{error.cause}: the boot loader stays at {old} baud; "
                             f"updater.elf is loaded at that rate", "warning")
-
-    def _answers_at(self, baud: int) -> bool:
-        self.modem.link.set_baud(baud)
-        return any(self.modem.at.probe() for _ in range(3))
 
     def lower(self) -> int | None:
         """After a line too noisy at the current rate: the lower rate to send again at, or None
