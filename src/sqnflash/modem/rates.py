@@ -6,7 +6,6 @@ from sqnflash.errors import BaudNegotiationFailed
 from sqnflash.events import Narrator
 from sqnflash.link import Link
 from sqnflash.modem.at_driver import AtDriver
-from sqnflash.protocol import at
 
 APP_BAUD = 921600  # the application's rate on Pycom boards
 BOOT_BAUD = 115200  # the boot loader's rate after a reset
@@ -64,17 +63,6 @@ class BaudRates:
             return
         raise BaudNegotiationFailed(f"the modem accepted AT+IPR={target} but does not answer at "
                                     f"{target} baud")
-
-    def listed(self) -> tuple[int, ...] | None:
-        """The rates `AT+IPR=?` lists, or None where it is not answered (the boot loader, some
-        firmware) or answered in a shape that names no rate."""
-        reply = self.at.try_command("AT+IPR=?")
-        if reply is None or not reply.ok:
-            return None
-        try:
-            return at.parse_ipr_list(reply.lines)
-        except at.ReplyFormatError:
-            return None
 
     def step_back(self, old: int, tried: int) -> bool:
         """After `AT+IPR=tried` was accepted but the modem is not heard at `tried`: bring it back
