@@ -14,6 +14,7 @@ from typing import Any
 from sqnflash.firmware import FileSource, FirmwareFile
 from sqnflash.firmware.compress import ZLIB_WBITS, ZlibSource
 from sqnflash.modem import Modem, ModemInfo
+from sqnflash.modem.info import MONARCH2
 from sqnflash.protocol.modes import Mode
 from sqnflash.upgrade.blocks import BlockChoice, choose_blocks
 from sqnflash.upgrade.line_rate import (
@@ -24,8 +25,6 @@ from sqnflash.upgrade.line_rate import (
     choose_rate,
     uncarried,
 )
-
-MONARCH2 = "Monarch 2"  # ModemInfo.family, FirmwareFile.family
 
 
 def is_monarch2(info_family: str | None, image_family: str | None) -> bool:

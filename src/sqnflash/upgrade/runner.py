@@ -39,13 +39,14 @@ from sqnflash.firmware import BlockSource
 from sqnflash.firmware.compress import ZlibSource
 from sqnflash.firmware.names import family_of_lr
 from sqnflash.modem import OLD_BOOTROM_BUILD, Modem, ModemInfo, TransferResult
+from sqnflash.modem.info import MONARCH2
 from sqnflash.modem.modem import UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import DataType, Monarch2DataType, SessionVersionTooLow
 from sqnflash.upgrade.apply_phase import ApplyWatcher
-from sqnflash.upgrade.line_plan import MONARCH2, is_monarch2
+from sqnflash.upgrade.line_plan import is_monarch2
 from sqnflash.upgrade.line_rate import LineRate
 from sqnflash.upgrade.moves import Moves
 from sqnflash.upgrade.plan import Flow, Plan, Step
