@@ -28,8 +28,9 @@ from sqnflash.upgrade.line_rate import (
 
 
 def is_monarch2(info_family: str | None, image_family: str | None) -> bool:
-    # A modem found in RECOVERY does not say what it is; a Monarch 2 image tells instead (a
-    # Monarch 1 would refuse the zipped stream's session before anything is written).
+    # A modem found in RECOVERY or its boot loader does not say what it is; a Monarch 2 image
+    # tells instead (a Monarch 1 would refuse the zipped stream's session before anything is
+    # written).
     return (info_family or image_family) == MONARCH2
 
 
