@@ -38,7 +38,7 @@ from sqnflash.firmware.inspect import (
     installed_release,
     sections_of,
 )
-from sqnflash.firmware.names import family_of_lr, parse_name
+from sqnflash.firmware.names import chip_of, family_of_lr, parse_name
 from sqnflash.firmware.source import BlockSource, BytesSource, FileSource
 
 READ_CHUNK = 1 << 20  # identification reads files in pieces: memory stays flat for 64 MB images
@@ -311,16 +311,12 @@ def _identity(name: str, kind: FileKind, container: caba.ContainerReport,
     return out
 
 
-def _chip(family: str) -> str:
-    return family if family == "Monarch 2" else "Monarch 1"
-
-
 def _other_chip(name: str, out: _Identity, content: tuple[str, int] | None,
                 crc32: bool) -> None:
     """A name that says one chip on the packages of the other (a renamed download): what the
     packages are wins, so that the modem's family check judges the firmware, not the name."""
     found = family_of_lr(content[0]) if content else ("Monarch 2" if crc32 else None)
-    if found is None or out.family is None or _chip(found) == _chip(out.family):
+    if found is None or out.family is None or chip_of(found) == chip_of(out.family):
         return
     what = f"{'CRC-32' if crc32 else 'Fletcher-32'} check values"
     if content is not None:
