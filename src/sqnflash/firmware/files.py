@@ -12,6 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqnflash.errors import (
     NotAnElf,
     WrongFileKind,
 )
-from sqnflash.firmware import caba
+from sqnflash.firmware import caba, compress
 from sqnflash.firmware.catalogue import KnownFile, load_catalogue
 from sqnflash.firmware.elf import ElfInfo, read_elf
 from sqnflash.firmware.inspect import (
@@ -101,6 +102,13 @@ class FirmwareFile:
     def source(self) -> FileSource:
         """The file's bytes, read block by block as a transfer needs them."""
         return FileSource(self.path, self.size)
+
+    @cached_property
+    def zipped_size(self) -> int:
+        """The bytes the file takes on the wire as the zlib stream a Monarch 2 is sent, measured
+        once however often the file is planned (a plan is made again once the line was looked
+        at; a dry run on several ports plans once a port)."""
+        return compress.zipped_size(self.source())
 
     def section(self, description: str) -> BytesSource | None:
         """The first package whose description is `description` (the bootrom package inside a
