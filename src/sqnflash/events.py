@@ -56,7 +56,7 @@ class TransferStarted(Event):
     kind: ClassVar[str] = "transfer-started"
     step: str
     what: str  # the file being sent
-    total: int  # the file's bytes (a zipped image's wire bytes are only known at its end)
+    total: int  # the file's bytes (a zipped image's wire bytes: TransferFinished.wire_bytes)
     block_size: int
     max_transfer: int
     baud: int

@@ -356,3 +356,17 @@ def test_the_table_gives_the_error_code_only_of_a_device_not_upgraded() -> None:
     assert f"failed {ApplyFailed.code} " in rows["/dev/c"]
     assert "failed " in rows["/dev/d"] and "SQF-" not in rows["/dev/d"]
     assert "1 upgraded, 1 already on the image, 2 not upgraded (of 4)" in out.getvalue()
+
+
+def test_a_dry_run_on_several_ports_plans_each_modem_with_the_options_its_run_gets(
+        fleet: Fleet, image: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["upgrade", str(image), *ports_args(fleet.urls[:2]), "--dry-run", "--json",
+                 "--max-baud", "460800"])
+    plans = [o["plan"] for o in json_lines(capsys.readouterr().out) if o.get("dry_run")]
+    assert code == 0 and len(plans) == 2
+    for plan in plans:
+        assert plan["line"]["policy"]["max_baud"] == 460800
+        assert "--max-baud 460800" in plan["line"]["why"]
+    for name in fleet.names[:2]:
+        sim = named(name)
+        assert sim is not None and sim.summary()["upgrades_applied"] == 0

@@ -14,6 +14,7 @@ import pytest
 
 from sqnflash.sim.images import Family, ImageKind, default_name, make_image
 from tests.firmware.test_real_image import m2_image  # noqa: F401  (the fixture)
+from tests.support.named_sims import m2_image as small_m2_image
 from tests.support.pty import StartSim, needs_pty
 
 pytestmark = [pytest.mark.slow, needs_pty]
@@ -102,8 +103,7 @@ def test_every_read_only_command_for_both_families(start_sim: StartSim, tmp_path
     history; none of them changes the modem."""
     if family == "monarch2":
         sim = start_sim("--family", "monarch2", "--version", "58000")
-        image = tmp_path / "GM02-59577.dup"
-        image.write_bytes(make_image(ImageKind.FULL, Family.MONARCH2, 59577, size=400_000))
+        image = small_m2_image(tmp_path)
         build = 58000
     else:
         sim = start_sim()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqnflash.board import BRIDGE_BAUD
 from sqnflash.cli.main import main
 from sqnflash.firmware import FileSource, FirmwareFile, load_image
+from sqnflash.firmware.compress import zipped_size
 from sqnflash.modem import ModemInfo
 from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import ADAPTIVE_BLOCK_CAP, PYCOM_BLOCK_CAP
@@ -20,7 +21,6 @@ from sqnflash.upgrade import Method, Settings, StepId, make_plan, plan_upgrade, 
 from sqnflash.upgrade.blocks import choose_blocks
 from sqnflash.upgrade.estimate import block_count, transfer_s
 from sqnflash.upgrade.journal import Journal
-from sqnflash.upgrade.line_plan import zipped_size
 from sqnflash.upgrade.line_rate import (
     FALLBACK_BAUDS,
     LineFacts,

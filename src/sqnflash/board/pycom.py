@@ -27,12 +27,11 @@ from __future__ import annotations
 from sqnflash.board import info as _info
 from sqnflash.board.identify import identify_board
 from sqnflash.board.info import BRIDGE_BAUD, REPL_BAUD, BoardInfo
-from sqnflash.board.modem_uart import AT_TIMEOUT_S, ModemProbe, ModemUart
+from sqnflash.board.modem_uart import ModemProbe, ModemUart
 from sqnflash.board.repl import RawRepl
 from sqnflash.board.uart_bridge import QUIET_UART_S, UartBridge
 from sqnflash.events import EventSink, Narrator, discard
 from sqnflash.link import Link
-from sqnflash.protocol import at
 
 # Where they were always imported from.
 __all__ = ["BRIDGE_BAUD", "REPL_BAUD", "BoardInfo", "ModemProbe", "PycomBoard"]
@@ -73,14 +72,6 @@ class PycomBoard:
     check_ffh = staticmethod(_info.check_ffh)
 
     # ------------------------------------------------------------------ the modem, by AT
-    def modem_command(self, command: str, *, baud: int | None = None,
-                      timeout_s: float = AT_TIMEOUT_S) -> at.AtResponse | None:
-        """Send one AT command to the modem through the board; its reply, or None on silence."""
-        return self.uart.command(command, baud=baud, timeout_s=timeout_s)
-
-    def find_modem(self) -> int:
-        return self.uart.find()
-
     def probe_modem(self, *, details: bool = True) -> ModemProbe:
         return self.uart.probe(details=details)
 

@@ -234,17 +234,16 @@ def run_station(ports: list[str], image: Path, *, updater: Path | None, bootrom:
     unless every modem ends up on the image."""
     files = load_inputs(image, updater, bootrom, force=force)
     name = station or default_station()
-    if dry_run:
-        _print_dry_runs(ports, as_json, lambda port: run_upgrade(
-            port, image, updater=updater, bootrom=bootrom, method=method, baud=baud,
-            rtscts=rtscts, as_json=as_json, block_size=block_size, retries=retries, force=force,
-            dry_run=True, allow_downgrade=allow_downgrade,
-            allow_family_change=allow_family_change))
-        return
     settings = line_settings(baud, max_baud=max_baud, block_size=block_size, retries=retries,
                              compress=compress)
     choices = _choices(files, method, settings, force=force, allow_downgrade=allow_downgrade,
                        allow_family_change=allow_family_change)
+    if dry_run:
+        # Each modem planned with the files loaded once and the choices its run gets.
+        _print_dry_runs(ports, as_json, lambda port: _print_dry_run(
+            port, baud, rtscts, False, None, as_json, None, files[0], choices, journal=journal,
+            use_journal=True))
+        return
 
     def work(device: Device, sink: EventSink) -> UpgradeResult:
         with contextlib.ExitStack() as stack:

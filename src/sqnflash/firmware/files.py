@@ -12,6 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqnflash.errors import (
     NotAnElf,
     WrongFileKind,
 )
-from sqnflash.firmware import caba
+from sqnflash.firmware import caba, compress
 from sqnflash.firmware.catalogue import KnownFile, load_catalogue
 from sqnflash.firmware.elf import ElfInfo, read_elf
 from sqnflash.firmware.inspect import (
@@ -38,7 +39,7 @@ from sqnflash.firmware.inspect import (
     installed_release,
     sections_of,
 )
-from sqnflash.firmware.names import family_of_lr, parse_name
+from sqnflash.firmware.names import chip_of, family_of_lr, parse_name
 from sqnflash.firmware.source import BlockSource, BytesSource, FileSource
 
 READ_CHUNK = 1 << 20  # identification reads files in pieces: memory stays flat for 64 MB images
@@ -101,6 +102,13 @@ class FirmwareFile:
     def source(self) -> FileSource:
         """The file's bytes, read block by block as a transfer needs them."""
         return FileSource(self.path, self.size)
+
+    @cached_property
+    def zipped_size(self) -> int:
+        """The bytes the file takes on the wire as the zlib stream a Monarch 2 is sent, measured
+        once however often the file is planned (a plan is made again once the line was looked
+        at; a dry run on several ports plans once a port)."""
+        return compress.zipped_size(self.source())
 
     def section(self, description: str) -> BytesSource | None:
         """The first package whose description is `description` (the bootrom package inside a
@@ -311,16 +319,12 @@ def _identity(name: str, kind: FileKind, container: caba.ContainerReport,
     return out
 
 
-def _chip(family: str) -> str:
-    return family if family == "Monarch 2" else "Monarch 1"
-
-
 def _other_chip(name: str, out: _Identity, content: tuple[str, int] | None,
                 crc32: bool) -> None:
     """A name that says one chip on the packages of the other (a renamed download): what the
     packages are wins, so that the modem's family check judges the firmware, not the name."""
     found = family_of_lr(content[0]) if content else ("Monarch 2" if crc32 else None)
-    if found is None or out.family is None or _chip(found) == _chip(out.family):
+    if found is None or out.family is None or chip_of(found) == chip_of(out.family):
         return
     what = f"{'CRC-32' if crc32 else 'Fletcher-32'} check values"
     if content is not None:

@@ -28,6 +28,17 @@ def family_of_lr(lr: str | None) -> str | None:
     return {"5": "CAT-M1", "6": "NB-IoT", "8": "Monarch 2"}.get(lr.split(".", 1)[0])
 
 
+MONARCH_1 = ("CAT-M1", "NB-IoT")  # one chip (SQN3330), two firmware lines
+
+
+def chip_of(family: str | None) -> str | None:
+    """The chip a firmware family runs on: `Monarch 1` for CAT-M1 and NB-IoT, else the family
+    (`Monarch 2`)."""
+    if family is None:
+        return None
+    return "Monarch 1" if family in MONARCH_1 else family
+
+
 @dataclass(frozen=True)
 class NameInfo:
     family: str | None = None

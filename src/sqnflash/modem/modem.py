@@ -168,10 +168,15 @@ class Modem:
         self.rates.negotiate(target)
 
     def listed_rates(self) -> tuple[int, ...] | None:
-        return self.rates.listed()
+        """The rates `AT+IPR=?` lists, or None where it is not answered (the boot loader, some
+        firmware) or answered in a shape that names no rate."""
+        return self.identity.query("AT+IPR=?", at.parse_ipr_list)
 
     def step_back(self, old: int, tried: int) -> bool:
         return self.rates.step_back(old, tried)
+
+    def answers_at(self, baud: int) -> bool:
+        return self.rates.answers_at(baud)
 
     # ------------------------------------------------------------------ transfers
     def upload(self, command: str, source: BlockSource,

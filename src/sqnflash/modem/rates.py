@@ -6,7 +6,6 @@ from sqnflash.errors import BaudNegotiationFailed
 from sqnflash.events import Narrator
 from sqnflash.link import Link
 from sqnflash.modem.at_driver import AtDriver
-from sqnflash.protocol import at
 
 APP_BAUD = 921600  # the application's rate on Pycom boards
 BOOT_BAUD = 115200  # the boot loader's rate after a reset
@@ -59,24 +58,11 @@ class BaudRates:
             raise BaudNegotiationFailed(
                 f"AT+IPR={target} at {old} baud was answered "
                 f"{reply.final_line if reply else 'with silence'}")
-        self.link.set_baud(target)
-        for _ in range(3):
-            if self.at.probe():
-                self.narrator.note(f"baud rate negotiated: {old} -> {target}")
-                return
+        if self.answers_at(target):
+            self.narrator.note(f"baud rate negotiated: {old} -> {target}")
+            return
         raise BaudNegotiationFailed(f"the modem accepted AT+IPR={target} but does not answer at "
                                     f"{target} baud")
-
-    def listed(self) -> tuple[int, ...] | None:
-        """The rates `AT+IPR=?` lists, or None where it is not answered (the boot loader, some
-        firmware) or answered in a shape that names no rate."""
-        reply = self.at.try_command("AT+IPR=?")
-        if reply is None or not reply.ok:
-            return None
-        try:
-            return at.parse_ipr_list(reply.lines)
-        except at.ReplyFormatError:
-            return None
 
     def step_back(self, old: int, tried: int) -> bool:
         """After `AT+IPR=tried` was accepted but the modem is not heard at `tried`: bring it back
@@ -91,5 +77,10 @@ class BaudRates:
             self.at.discard_input()
             self.link.write(f"AT+IPR={old}\n".encode("ascii"))
             self.link.read(64, POLL_TIMEOUT_S)
-        self.link.set_baud(old)
+        return self.answers_at(old)
+
+    def answers_at(self, baud: int) -> bool:
+        """Whether the modem answers `AT` at `baud` (the link is left there): three probes, as a
+        line that just changed rate may lose the first."""
+        self.link.set_baud(baud)
         return any(self.at.probe() for _ in range(3))

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqnflash.firmware import FileSource, FirmwareFile
-from sqnflash.firmware.compress import ZLIB_WBITS, ZlibSource
+from sqnflash.firmware import FirmwareFile
+from sqnflash.firmware.compress import ZLIB_WBITS
 from sqnflash.modem import Modem, ModemInfo
+from sqnflash.modem.info import MONARCH2
 from sqnflash.protocol.modes import Mode
 from sqnflash.upgrade.blocks import BlockChoice, choose_blocks
 from sqnflash.upgrade.line_rate import (
@@ -22,14 +23,14 @@ from sqnflash.upgrade.line_rate import (
     RatePolicy,
     boot_loader_rate,
     choose_rate,
+    uncarried,
 )
-
-MONARCH2 = "Monarch 2"  # ModemInfo.family, FirmwareFile.family
 
 
 def is_monarch2(info_family: str | None, image_family: str | None) -> bool:
-    # A modem found in RECOVERY does not say what it is; a Monarch 2 image tells instead (a
-    # Monarch 1 would refuse the zipped stream's session before anything is written).
+    # A modem found in RECOVERY or its boot loader does not say what it is; a Monarch 2 image
+    # tells instead (a Monarch 1 would refuse the zipped stream's session before anything is
+    # written).
     return (info_family or image_family) == MONARCH2
 
 
@@ -56,8 +57,7 @@ def see_line(modem: Modem, info: ModemInfo, policy: RatePolicy, monarch2: bool) 
     if not choose_rate(policy, facts).needs_list:
         return seen
     listed = modem.listed_rates()
-    uncarried = frozenset(r for r in listed or () if r > link.baud and not link.carries(r))
-    return LineSeen(listed, True, uncarried, seen.adapter_max, seen.fixed, rtscts)
+    return LineSeen(listed, True, uncarried(link, listed), seen.adapter_max, seen.fixed, rtscts)
 
 
 def _facts(seen: LineSeen, current: int, failed: frozenset[int], monarch2: bool,
@@ -66,16 +66,6 @@ def _facts(seen: LineSeen, current: int, failed: frozenset[int], monarch2: bool,
                      uncarried=seen.uncarried, adapter_max=seen.adapter_max, failed=failed,
                      fixed=seen.fixed, monarch2=monarch2, rtscts=seen.rtscts,
                      in_boot_loader=in_boot_loader)
-
-
-def zipped_size(source: FileSource) -> int:
-    """The bytes `source` takes on the wire once zipped. Measured by streaming the whole file
-    through the compressor the transfer uses (64 KiB at a time, never the whole image in
-    memory): the estimate is then exact, and it costs about 0.1 s for a 7 MB image."""
-    try:
-        return ZlibSource(source).size
-    finally:
-        source.close()
 
 
 @dataclass(frozen=True)
@@ -164,4 +154,4 @@ def plan_line(info: ModemInfo, image: FirmwareFile, *, policy: RatePolicy, seen:
     zipped = compress if monarch2 else None
     return LinePlan(policy, info.baud, seen, avoided, boot, transfer, image_rate or transfer,
                     blocks, zipped, image.size,
-                    zipped_size(image.source()) if zipped else image.size)
+                    image.zipped_size if zipped else image.size)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqnflash.errors import BaudNegotiationFailed, LineRateLost
+from sqnflash.link import Link
 from sqnflash.modem import APP_BAUD, BOOT_BAUD, Modem
 from sqnflash.modem.flow import held_at_rate
 from sqnflash.protocol.modes import Mode
@@ -69,6 +70,11 @@ class RateChoice:
     def to_dict(self) -> dict[str, Any]:
         return {"rate": self.rate, "why": self.why, "tries": list(self.tries),
                 "depends_on_list": self.needs_list}
+
+
+def uncarried(link: Link, listed: tuple[int, ...] | None) -> frozenset[int]:
+    """The rates in `listed` above the line's own that its port refuses to be set to."""
+    return frozenset(r for r in listed or () if r > link.baud and not link.carries(r))
 
 
 def rate_cap(policy: RatePolicy, facts: LineFacts) -> tuple[int, str]:
@@ -191,8 +197,8 @@ class LineRate:
             listed = self.modem.listed_rates()
             if listed is not None:
                 self.listed = listed
-                facts = replace(facts, listed=listed, uncarried=frozenset(
-                    r for r in listed if r > facts.current and not self.modem.link.carries(r)))
+                facts = replace(facts, listed=listed,
+                                uncarried=uncarried(self.modem.link, listed))
             choice = choose_rate(self.policy, replace(facts, asked=True))
         if not choice.tries:
             if not choice.quiet:
@@ -243,14 +249,10 @@ class LineRate:
         try:
             self.modem.negotiate_baud(choice.tries[0])
         except BaudNegotiationFailed as error:
-            if self.modem.fixed_baud is not None or not self._answers_at(old):
+            if self.modem.fixed_baud is not None or not self.modem.answers_at(old):
                 raise
             self.modem.note(f"{error.cause}: the boot loader stays at {old} baud; "
                             f"updater.elf is loaded at that rate", "warning")
-
-    def _answers_at(self, baud: int) -> bool:
-        self.modem.link.set_baud(baud)
-        return any(self.modem.at.probe() for _ in range(3))
 
     def lower(self) -> int | None:
         """After a line too noisy at the current rate: the lower rate to send again at, or None

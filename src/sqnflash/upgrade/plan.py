@@ -24,7 +24,7 @@ from sqnflash.modem import OLD_BOOTROM_BUILD, ModemInfo
 from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import PYCOM_BLOCK_CAP
 from sqnflash.upgrade import estimate
-from sqnflash.upgrade.line_plan import LinePlan, LineSeen, plan_line
+from sqnflash.upgrade.line_plan import LinePlan, LineSeen, is_monarch2, plan_line
 from sqnflash.upgrade.preflight import preflight
 from sqnflash.upgrade.settings import Settings
 from sqnflash.upgrade.steps import StepId
@@ -253,7 +253,7 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
         raise BadOption(f"the FFF method needs the application; the modem is in {mode.label}",
                         advice="Drop --method: sqnflash sends the image ON_THE_FLY.")
     if mode == Mode.FFH:
-        if updater is None and _monarch2(info, image):
+        if updater is None and is_monarch2(info.family, image.family):
             # In FFH the modem does not say its chip; a Monarch 2 image says it for it.
             raise UpdaterRequired(
                 "the modem is in the boot loader (FFH) and, for a Monarch 2, needs mtools.elf "
@@ -269,7 +269,7 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
         ids = (StepId.NEGOTIATE_BAUD, StepId.SEND_UPDATER, StepId.SEND_IMAGE, StepId.APPLY,
                StepId.SWITCH_APPLICATION, StepId.VERIFY)
         steps = _steps(*ids, image=image)
-        if _monarch2(info, image):
+        if is_monarch2(info.family, image.family):
             steps = monarch2_boot_loader_steps(steps, updater.name)
         return Plan(Flow.RESUME_FFH, Method.ON_THE_FLY, steps, image, updater)
     if mode in (Mode.RECOVERY, Mode.UPDATER, Mode.FFH_TOOL):
@@ -281,12 +281,6 @@ def _choose_steps(info: ModemInfo, image: FirmwareFile, *, updater: FirmwareFile
                               "takes the image directly")
         return plan
     raise UnknownMode(f"no upgrade path starts in {mode.label}")
-
-
-def _monarch2(info: ModemInfo, image: FirmwareFile) -> bool:
-    """Whether the modem is a Monarch 2: it says so in its application; in the boot loader it
-    says nothing, and the image (checked against the modem where it can be) tells."""
-    return info.monarch2 or (info.family is None and image.family == "Monarch 2")
 
 
 def monarch2_boot_loader_steps(steps: list[Step], elf: str) -> list[Step]:
@@ -309,7 +303,7 @@ def monarch2_boot_loader_steps(steps: list[Step], elf: str) -> list[Step]:
 
 def _elf_not_needed(info: ModemInfo, image: FirmwareFile, updater: FirmwareFile) -> str:
     """Why an ELF given for a modem found in its application is left unused."""
-    if _monarch2(info, image):
+    if is_monarch2(info.family, image.family):
         return (f"{updater.name} is not needed: a Monarch 2 in its application reboots into "
                 "RECOVERY and takes the image there; mtools.elf is only for one found in its "
                 "boot loader (FFH)")

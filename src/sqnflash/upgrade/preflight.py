@@ -22,13 +22,12 @@ from sqnflash.errors import (
 )
 from sqnflash.firmware import FFF_STORE_LIMIT, FileKind, FirmwareFile
 from sqnflash.firmware.catalogue import Catalogue, load_catalogue
-from sqnflash.firmware.names import family_of_lr
+from sqnflash.firmware.names import MONARCH_1, chip_of, family_of_lr
 from sqnflash.firmware.versions import version_tuple
 from sqnflash.modem import ModemInfo
 from sqnflash.protocol.modes import Mode
 
 UNCHANGED = "unchanged: the modem still runs its old firmware"
-MONARCH_1 = ("CAT-M1", "NB-IoT")  # one chip (SQN3330), two firmware lines
 
 
 @dataclass
@@ -270,17 +269,11 @@ def _path_rules(result: Preflight, info: ModemInfo, image: FirmwareFile, method:
         result.checks.append("path rules: no intermediate release is needed")
 
 
-def _chip(family: str | None) -> str | None:
-    if family is None:
-        return None
-    return "Monarch 1" if family in MONARCH_1 else family
-
-
 def check_updater_chip(image: FirmwareFile, updater: FirmwareFile) -> None:
     """An ELF built for the other chip must never be loaded into the boot loader's RAM. Only the
     chip is compared: the 2018 updater says 6.0.0.0 (NB-IoT) yet ships with CAT-M1 38638 too."""
     elf_family = family_of_lr(updater.lr_version)
-    elf_chip, image_chip = _chip(elf_family), _chip(image.family)
+    elf_chip, image_chip = chip_of(elf_family), chip_of(image.family)
     if elf_chip is None or image_chip is None or elf_chip == image_chip:
         return
     elf = "a Monarch 2 ELF" if elf_chip == "Monarch 2" else "a Monarch 1 updater"

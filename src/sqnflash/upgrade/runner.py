@@ -39,13 +39,14 @@ from sqnflash.firmware import BlockSource
 from sqnflash.firmware.compress import ZlibSource
 from sqnflash.firmware.names import family_of_lr
 from sqnflash.modem import OLD_BOOTROM_BUILD, Modem, ModemInfo, TransferResult
+from sqnflash.modem.info import MONARCH2
 from sqnflash.modem.modem import UPGRADE_MODES
 from sqnflash.modem.rescue import close_session, read_cfun
 from sqnflash.protocol import at
 from sqnflash.protocol.modes import Mode
 from sqnflash.protocol.stp import DataType, Monarch2DataType, SessionVersionTooLow
 from sqnflash.upgrade.apply_phase import ApplyWatcher
-from sqnflash.upgrade.line_plan import MONARCH2, is_monarch2
+from sqnflash.upgrade.line_plan import is_monarch2
 from sqnflash.upgrade.line_rate import LineRate
 from sqnflash.upgrade.moves import Moves
 from sqnflash.upgrade.plan import Flow, Plan, Step
@@ -246,11 +247,6 @@ class Runner:
             self._journaled_end = True
             self.record.finish(outcome, error=error)
 
-    def _send(self, step: Step, command: str, source: BlockSource, what: str, *,
-              terminator: str = "\r\n", data_type: int | None = None) -> TransferResult:
-        return self.transfer.send(step, command, source, what, terminator=terminator,
-                                  data_type=data_type)
-
     def _wait_apply(self, step: Step) -> None:
         what = "the bootrom" if step.id == StepId.SEND_BOOTROM else self.plan.image.name
         self.applying.wait(step, what)
@@ -267,8 +263,8 @@ class Runner:
 
     def _send_bootrom(self, step: Step) -> None:
         assert self.plan.bootrom is not None
-        self._send(step, 'AT+SMSTPU="ON_THE_FLY"', self.plan.bootrom,
-                   f"bootrom package ({self.plan.bootrom_source})")
+        self.transfer.send(step, 'AT+SMSTPU="ON_THE_FLY"', self.plan.bootrom,
+                           f"bootrom package ({self.plan.bootrom_source})")
         self._after_bootrom(step)
 
     def _after_bootrom(self, step: Step) -> None:
@@ -292,8 +288,8 @@ class Runner:
     def _send_updater(self, step: Step) -> None:
         assert self.plan.updater is not None
         # The boot loader wants AT+STP ended by a bare line feed.
-        self._send(step, "AT+STP", self.plan.updater.source(), self.plan.updater.name,
-                   terminator="\n")
+        self.transfer.send(step, "AT+STP", self.plan.updater.source(), self.plan.updater.name,
+                           terminator="\n")
         # Which number a running updater.elf reports is not documented (Pycom only waits for
         # `AT`, then sends AT+SMSTPU="ON_THE_FLY"): any mode that takes an image will do.
         try:
@@ -307,7 +303,7 @@ class Runner:
                         f"({mode.label})")
 
     def _store_image(self, step: Step) -> None:
-        self._send(step, "AT+SMSTPU", self.plan.image.source(), self.plan.image.name)
+        self.transfer.send(step, "AT+SMSTPU", self.plan.image.source(), self.plan.image.name)
 
     def _apply_stored(self, step: Step) -> None:
         if not self._apply_in_progress:  # a resumed run finds the modem applying already
@@ -339,8 +335,8 @@ class Runner:
             source, data_type = _monarch2_stream(source, self.settings.compress,
                                                  chip_said=self.before.family is not None)
         try:
-            self._send(step, 'AT+SMSTPU="ON_THE_FLY"', source, self.plan.image.name,
-                       data_type=data_type)
+            self.transfer.send(step, 'AT+SMSTPU="ON_THE_FLY"', source, self.plan.image.name,
+                               data_type=data_type)
         except StpProtocolViolation as error:
             if not isinstance(error.__cause__, SessionVersionTooLow):
                 raise
@@ -389,7 +385,7 @@ class Runner:
                        "field-proven flow does"))
         step = _REFRESH_BOOTROM
         try:
-            self._send(step, "AT+SMSTPU", self.plan.bootrom, "bootrom package (refresh)")
+            self.transfer.send(step, "AT+SMSTPU", self.plan.bootrom, "bootrom package (refresh)")
             self._start_stored_apply("the bootrom package")
             self._wait_apply(step)
         except SqnflashError as error:

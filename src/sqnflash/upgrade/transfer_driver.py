@@ -98,7 +98,7 @@ class TransferDriver:
     def _send_once(self, step: Step, command: str, source: BlockSource, what: str,
                    terminator: str, data_type: int | None = None) -> TransferResult:
         # A zipped image is shown in image bytes; the line's throughput stays in wire bytes.
-        total = source.image_size if isinstance(source, ZlibSource) else source.size
+        total = _file_bytes(source)
         link = self.modem.link
         held, self.held = self.held, None
         if held is not None and held.step != step.id:
@@ -138,13 +138,12 @@ class TransferDriver:
         return choose_blocks(forced=self.settings.block_size, known=self.settings.known_block,
                              ceiling=self.settings.block_ceiling, monarch2=self.line.monarch2)
 
-    def remember(self, result: TransferResult | None = None) -> None:
-        """What the journal keeps of this modem's line: rates that failed, the rate used, and
-        the largest block it answered (and whether it lost larger ones)."""
+    def remember(self, result: TransferResult) -> None:
+        """What the journal keeps of this modem's line after `result`: rates that failed, the
+        rate used, and the largest block it answered (and whether it lost larger ones)."""
         facts: dict[str, Any] = {}
-        line = result.line if result is not None else None
-        if (result is not None and line is not None and line.largest_block
-                and self.settings.block_size is None):
+        line = result.line
+        if line is not None and line.largest_block and self.settings.block_size is None:
             facts["largest_block"] = line.largest_block
             facts["block_ceiling"] = (bool(line.shrinks) and
                                       line.largest_block < result.max_transfer - HEADER_SIZE)
