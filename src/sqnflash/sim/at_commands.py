@@ -1,9 +1,11 @@
-"""The simulated modem's AT command handlers; the command set of each mode (which of these it
-knows) is part of the modem's profile (sim/profile.py, filled in by sim/modem.py)."""
+"""The simulated modem's AT command handlers, and the Monarch 1's command set of each mode (which
+of these it knows). A mode's set is part of the modem's profile (sim/profile.py); the Monarch 2's
+(sim/monarch2.py) is the Monarch 1's without what a GM02S lacks."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from sqnflash.protocol import at
 from sqnflash.sim.images import ImageSink
@@ -280,4 +282,52 @@ FFH_COMMANDS: dict[str, Handler] = {
     "+SMOD": AtCommands._cmd_smod,
     "+IPR": AtCommands._cmd_ipr,
     "+STP": AtCommands._cmd_stp,
+}
+
+APP_COMMANDS: dict[str, Handler] = {
+    "": AtCommands._cmd_at,
+    "E": AtCommands._cmd_echo,
+    "+BIND": AtCommands._cmd_ok,
+    "+SMOD": AtCommands._cmd_smod,
+    "+BMOD": AtCommands._cmd_bmod,
+    "+SMSWBOOT": AtCommands._cmd_smswboot,
+    "^RESET": AtCommands._cmd_reset,
+    "+CFUN": AtCommands._cmd_cfun,
+    "+IPR": AtCommands._cmd_ipr,
+    "+SMSTPU": AtCommands._cmd_smstpu,
+    "+SMUPGRADE": AtCommands._cmd_smupgrade,
+    "+SQNSUPGRADENTF": AtCommands._cmd_notify,
+    "+SQNWL": AtCommands._cmd_sqnwl,
+    "+SMLOG": AtCommands._cmd_smlog,
+    "+FSRDFILE": AtCommands._cmd_fsrdfile,
+    "!": AtCommands._cmd_showver,
+    "I": AtCommands._cmd_info,
+    "+CGSN": AtCommands._cmd_cgsn,
+}
+
+# The handlers the updater ELF carries (+SMOD, +BMOD, +SMSWBOOT, +IPR, +IFC, +ICF, +SMLOG, +SMSTPU,
+# +SMUPGRADE, ^RESET, +SHUTDOWN, ...); recovery runs the same image.
+UPDATER_COMMANDS: dict[str, Handler] = {
+    "": AtCommands._cmd_at,
+    "E": AtCommands._cmd_echo,
+    "+SMOD": AtCommands._cmd_smod,
+    "+BMOD": AtCommands._cmd_bmod,
+    "+SMSWBOOT": AtCommands._cmd_smswboot,
+    "+IPR": AtCommands._cmd_ipr,
+    "+IFC": AtCommands._cmd_ok,
+    "+ICF": AtCommands._cmd_ok,
+    "+SMLOG": AtCommands._cmd_smlog,
+    "+SMSTPU": AtCommands._cmd_smstpu,
+    "+SMUPGRADE": AtCommands._cmd_smupgrade,
+    "^RESET": AtCommands._cmd_reset,
+    "+SMCLEANBOOT": AtCommands._cmd_ok,
+}
+
+# What each SMOD number runs: the updater image also serves RECOVERY and an updater reporting 1.
+MONARCH1_COMMANDS: dict[int, Mapping[str, Handler]] = {
+    Smod.FFH: FFH_COMMANDS,
+    Smod.FFH_TOOL: UPDATER_COMMANDS,
+    Smod.FFF: APP_COMMANDS,
+    Smod.UPDATER: UPDATER_COMMANDS,
+    Smod.RECOVERY: UPDATER_COMMANDS,
 }

@@ -75,11 +75,16 @@ protocol variants: see `sqnflash.sim.config`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqnflash.sim.apply_phase import ApplyPhase
-from sqnflash.sim.at_commands import FFH_COMMANDS, AtCommands
+from sqnflash.sim.at_commands import (
+    APP_COMMANDS,
+    FFH_COMMANDS,
+    MONARCH1_COMMANDS,
+    UPDATER_COMMANDS,
+    AtCommands,
+)
 from sqnflash.sim.boot_cycle import BootCycle
 from sqnflash.sim.config import SimConfig
 from sqnflash.sim.engine import Engine
@@ -98,6 +103,7 @@ __all__ = [
     "ECHO_MODES",
     "FFH_COMMANDS",
     "MODE_NAMES",
+    "MONARCH1_COMMANDS",
     "PAGE_SIZE",
     "PLUS_GUARD_S",
     "SUPPORTED_BAUDS",
@@ -216,53 +222,3 @@ class SimModem:
             "wire_busy_s": round(self.wire.wire_time_s, 4),
         }
 
-
-Handler = Callable[[AtCommands, str], None]
-
-APP_COMMANDS: dict[str, Handler] = {
-    "": AtCommands._cmd_at,
-    "E": AtCommands._cmd_echo,
-    "+BIND": AtCommands._cmd_ok,
-    "+SMOD": AtCommands._cmd_smod,
-    "+BMOD": AtCommands._cmd_bmod,
-    "+SMSWBOOT": AtCommands._cmd_smswboot,
-    "^RESET": AtCommands._cmd_reset,
-    "+CFUN": AtCommands._cmd_cfun,
-    "+IPR": AtCommands._cmd_ipr,
-    "+SMSTPU": AtCommands._cmd_smstpu,
-    "+SMUPGRADE": AtCommands._cmd_smupgrade,
-    "+SQNSUPGRADENTF": AtCommands._cmd_notify,
-    "+SQNWL": AtCommands._cmd_sqnwl,
-    "+SMLOG": AtCommands._cmd_smlog,
-    "+FSRDFILE": AtCommands._cmd_fsrdfile,
-    "!": AtCommands._cmd_showver,
-    "I": AtCommands._cmd_info,
-    "+CGSN": AtCommands._cmd_cgsn,
-}
-
-# The handlers the updater ELF carries (+SMOD, +BMOD, +SMSWBOOT, +IPR, +IFC, +ICF, +SMLOG, +SMSTPU,
-# +SMUPGRADE, ^RESET, +SHUTDOWN, ...); recovery runs the same image.
-UPDATER_COMMANDS: dict[str, Handler] = {
-    "": AtCommands._cmd_at,
-    "E": AtCommands._cmd_echo,
-    "+SMOD": AtCommands._cmd_smod,
-    "+BMOD": AtCommands._cmd_bmod,
-    "+SMSWBOOT": AtCommands._cmd_smswboot,
-    "+IPR": AtCommands._cmd_ipr,
-    "+IFC": AtCommands._cmd_ok,
-    "+ICF": AtCommands._cmd_ok,
-    "+SMLOG": AtCommands._cmd_smlog,
-    "+SMSTPU": AtCommands._cmd_smstpu,
-    "+SMUPGRADE": AtCommands._cmd_smupgrade,
-    "^RESET": AtCommands._cmd_reset,
-    "+SMCLEANBOOT": AtCommands._cmd_ok,
-}
-
-# What each SMOD number runs: the updater image also serves RECOVERY and an updater reporting 1.
-MONARCH1_COMMANDS: dict[int, Mapping[str, Handler]] = {
-    Smod.FFH: FFH_COMMANDS,
-    Smod.FFH_TOOL: UPDATER_COMMANDS,
-    Smod.FFF: APP_COMMANDS,
-    Smod.UPDATER: UPDATER_COMMANDS,
-    Smod.RECOVERY: UPDATER_COMMANDS,
-}

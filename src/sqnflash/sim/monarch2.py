@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqnflash.sim.at_commands import FFH_COMMANDS, AtCommands
+from sqnflash.sim.at_commands import APP_COMMANDS as MONARCH1_APP
+from sqnflash.sim.at_commands import FFH_COMMANDS
+from sqnflash.sim.at_commands import UPDATER_COMMANDS as MONARCH1_UPDATER
 from sqnflash.sim.config import FFH_BAUD, SimConfig
 from sqnflash.sim.images import Family
 from sqnflash.sim.modes import Smod
@@ -31,34 +33,17 @@ from sqnflash.sim.profile import Handler, ModemProfile
 
 MONARCH2_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
-APP_COMMANDS: dict[str, Handler] = {
-    "": AtCommands._cmd_at,
-    "E": AtCommands._cmd_echo,
-    "+SMOD": AtCommands._cmd_smod,
-    "+BMOD": AtCommands._cmd_bmod,
-    "+SMSWBOOT": AtCommands._cmd_smswboot,
-    "^RESET": AtCommands._cmd_reset,
-    "+CFUN": AtCommands._cmd_cfun,
-    "+IPR": AtCommands._cmd_ipr,
-    "+SMSTPU": AtCommands._cmd_smstpu,
-    "+SMUPGRADE": AtCommands._cmd_smupgrade,
-    "+SMLOG": AtCommands._cmd_smlog,
-    "I": AtCommands._cmd_info,
-    "+CGSN": AtCommands._cmd_cgsn,
-}
+# A GM02S knows the Monarch 1's commands but Pycom's own ones and showver (its Monarch 2 format
+# is not published); RECOVERY runs without the handlers the reference found only in Monarch 1's
+# updater.elf.
+NOT_ON_MONARCH2 = frozenset({"+BIND", "+SQNWL", "+SQNSUPGRADENTF", "+FSRDFILE", "!"})
+MONARCH1_UPDATER_ONLY = frozenset({"+IFC", "+ICF", "+SMCLEANBOOT"})
 
+APP_COMMANDS: dict[str, Handler] = {
+    name: handler for name, handler in MONARCH1_APP.items() if name not in NOT_ON_MONARCH2}
 RECOVERY_COMMANDS: dict[str, Handler] = {
-    "": AtCommands._cmd_at,
-    "E": AtCommands._cmd_echo,
-    "+SMOD": AtCommands._cmd_smod,
-    "+BMOD": AtCommands._cmd_bmod,
-    "+SMSWBOOT": AtCommands._cmd_smswboot,
-    "+IPR": AtCommands._cmd_ipr,
-    "+SMLOG": AtCommands._cmd_smlog,
-    "+SMSTPU": AtCommands._cmd_smstpu,
-    "+SMUPGRADE": AtCommands._cmd_smupgrade,
-    "^RESET": AtCommands._cmd_reset,
-}
+    name: handler for name, handler in MONARCH1_UPDATER.items()
+    if name not in MONARCH1_UPDATER_ONLY}
 
 MONARCH2_COMMANDS: dict[int, Mapping[str, Handler]] = {
     Smod.FFH: FFH_COMMANDS,
