@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,15 @@ def test_info_after_a_kill_leaves_the_session_the_journal_can_continue(
     assert looked.returncode == 78, said  # SQF-E509: inside a transfer session
     assert "SQF-E509" in said and f"{confirmed} bytes confirmed" in said, said
     assert "continues from the last confirmed byte" in said and "left open" in said, said
+    # A bug report's bundle asks the modem the same way, and leaves the session too.
+    report = tmp_path / "report.zip"
+    packed = subprocess.run([sys.executable, "-m", "sqnflash", "bundle", "--port", str(sim.link),
+                             "--journal", str(journal), "-o", str(report)],
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    with zipfile.ZipFile(report) as bundle:
+        asked = json.loads(bundle.read("info.json"))
+    assert asked["ok"] is False and asked["code"] == "SQF-E509", asked
     events = run(command)
     said_notes = [n for n in notes(events) if "still holds the transfer session" in n]
     assert said_notes and f"from byte {confirmed} of {IMAGE_SIZE}" in said_notes[0]

@@ -18,6 +18,7 @@ from sqnflash.cli.common import (
 )
 from sqnflash.cli.history_cmd import journal_option
 from sqnflash.cli.output import console, emit_json
+from sqnflash.cli.upgrade_cmd import session_to_keep
 from sqnflash.errors import OutputUnwritable, SqnflashError
 from sqnflash.events import discard
 from sqnflash.link.lock import state_dir
@@ -64,10 +65,11 @@ def _journal(path: Path | None) -> list[dict[str, Any]] | str:
         return f"{exc.code}: {exc.cause}"
 
 
-def _info(port: str, baud: int) -> dict[str, Any]:
+def _info(port: str, baud: int, journal_path: Path | None) -> dict[str, Any]:
     try:
         with open_modem(port, baud, False, False, None, discard) as modem:
-            wake_or_end_session(modem)
+            # As `info`: a transfer session the journal can still continue is left open.
+            wake_or_end_session(modem, session_to_keep(journal_path, modem.link.name))
             return {"ok": True, **modem.info().to_dict()}
     except SqnflashError as exc:
         return {"ok": False, **exc.to_dict()}
@@ -108,7 +110,7 @@ def bundle_cmd(output: Path | None, capture_path: Path | None, port: str | None,
                      "`sqnflash bundle` (or pass --capture FILE)")
     contents["journal.json"] = _json(_journal(journal_path), redact)
     if port:
-        contents["info.json"] = _json(_info(port, baud), redact)
+        contents["info.json"] = _json(_info(port, baud, journal_path), redact)
     else:
         notes.append("no modem asked: pass --port to include `sqnflash info`")
     manifest = {"made": stamp, "redacted": redact, "files": sorted(contents),
